@@ -1,0 +1,1084 @@
+#include "common/job_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "common/sizes.h"
+
+namespace prs {
+namespace {
+
+namespace fs = std::filesystem;
+
+#define PRS_JOB_CONFIG_RETURN_IF_ERROR(expr)   \
+  do {                                         \
+    const absl::Status prs_status_ = (expr);   \
+    if (!prs_status_.ok()) return prs_status_; \
+  } while (false)
+
+// The keys of the job file, in the order the docs list them.
+constexpr absl::string_view kTopLevelKeys[] = {
+    "name",
+    "entry_script",
+    "source_directory",
+    "inputs",
+    "side_inputs",
+    "arguments",
+    "output",
+    "output_action",
+    "append_row_file_name",
+    "mini_batch_size",
+    "error_threshold",
+    "allowed_failed_count",
+    "allowed_failed_percent",
+    "node_count",
+    "process_count_per_node",
+    "run_invocation_timeout",
+    "run_max_try",
+    "logging_level",
+    "resource_monitor_interval",
+    "allow_reuse",
+    "environment",
+};
+// Accepted at the top level too, but not listed in messages: other spellings
+// of the keys above (Azure ML v2 parallel job, ParallelRunConfig) and keys
+// refused with a specific message.
+constexpr absl::string_view kOtherTopLevelKeys[] = {
+    "instance_count", "max_concurrency_per_instance", "mini_batch_error_threshold",
+    "retry_settings", "environment_variables",        "partition_keys",
+};
+constexpr absl::string_view kInputKeys[] = {"name", "type", "path"};
+constexpr absl::string_view kSideInputKeys[] = {"name", "path"};
+constexpr absl::string_view kEnvironmentKeys[] = {"python", "variables"};
+constexpr absl::string_view kRetrySettingsKeys[] = {"max_retries", "timeout"};
+
+// Another name for a key (the v2 parallel job's names).
+struct Alias {
+  absl::string_view key;
+  absl::string_view alias;
+};
+constexpr Alias kAliases[] = {
+    {"node_count", "instance_count"},
+    {"process_count_per_node", "max_concurrency_per_instance"},
+    {"allowed_failed_count", "mini_batch_error_threshold"},
+};
+
+// Argument names ParallelRunStep reserves: each is a key of the job file.
+// resource_monitor_interval is a runtime option there; prs has a key for it,
+// so passing it as an argument would silently do nothing.
+constexpr absl::string_view kReservedArguments[] = {
+    "mini_batch_size",
+    "error_threshold",
+    "allowed_failed_count",
+    "allowed_failed_percent",
+    "output",
+    "output_action",
+    "logging_level",
+    "process_count_per_node",
+    "run_invocation_timeout",
+    "run_max_try",
+    "append_row_file_name",
+    "resource_monitor_interval",
+};
+
+constexpr absl::string_view kSideInputPrefix = "${side_inputs.";
+
+// An integer key and where it goes in the JobSpec.
+struct IntKey {
+  absl::string_view key;
+  int64_t min;
+  int64_t max;
+  void (*set)(v1::JobSpec&, int64_t);
+};
+constexpr int64_t kInt32Min = std::numeric_limits<int32_t>::min();
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
+constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+// Only the type's range is checked here; ValidateJobSpec checks the meaning.
+constexpr IntKey kIntKeys[] = {
+    {"error_threshold", kInt64Min, kInt64Max,
+     [](v1::JobSpec& s, int64_t v) { s.set_error_threshold(v); }},
+    {"allowed_failed_count", kInt64Min, kInt64Max,
+     [](v1::JobSpec& s, int64_t v) { s.set_allowed_failed_count(v); }},
+    {"allowed_failed_percent", kInt32Min, kInt32Max,
+     [](v1::JobSpec& s, int64_t v) { s.set_allowed_failed_percent(static_cast<int32_t>(v)); }},
+    {"node_count", kInt32Min, kInt32Max,
+     [](v1::JobSpec& s, int64_t v) { s.set_node_count(static_cast<int32_t>(v)); }},
+    {"process_count_per_node", kInt32Min, kInt32Max,
+     [](v1::JobSpec& s, int64_t v) { s.set_process_count_per_node(static_cast<int32_t>(v)); }},
+    {"run_invocation_timeout", kInt32Min, kInt32Max,
+     [](v1::JobSpec& s, int64_t v) { s.set_run_invocation_timeout(static_cast<int32_t>(v)); }},
+    {"run_max_try", kInt32Min, kInt32Max,
+     [](v1::JobSpec& s, int64_t v) { s.set_run_max_try(static_cast<int32_t>(v)); }},
+    {"resource_monitor_interval", kInt32Min, kInt32Max,
+     [](v1::JobSpec& s, int64_t v) { s.set_resource_monitor_interval(static_cast<int32_t>(v)); }},
+};
+
+// The keys of one YAML map, as written.
+using Fields = std::map<std::string, YAML::Node, std::less<>>;
+
+// A value looked up in Fields, with the key as the user spelled it (an alias
+// or the primary name) so messages quote what is in the file.
+struct Field {
+  YAML::Node node;
+  std::string key;
+};
+
+absl::Status InvalidArgument(absl::string_view message) {
+  return absl::InvalidArgumentError(message);
+}
+
+absl::Status MissingKey(absl::string_view key, absl::string_view meaning) {
+  return InvalidArgument(absl::StrCat("missing required key '", key, "': ", meaning));
+}
+
+absl::Status YamlError(absl::string_view what, const YAML::Exception& e) {
+  if (e.mark.is_null()) return InvalidArgument(absl::StrCat(what, ": ", e.msg));
+  return InvalidArgument(
+      absl::StrCat(what, " line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
+}
+
+// Absent and explicitly null values (`key:` or `key: ~`) mean "not set".
+bool IsUnset(const YAML::Node& node) { return !node.IsDefined() || node.IsNull(); }
+
+std::string Kind(const YAML::Node& node) {
+  if (IsUnset(node)) return "nothing";
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a map";
+  return absl::StrCat("'", node.Scalar(), "'");
+}
+
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> previous(b.size() + 1);
+  std::vector<size_t> current(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) previous[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    current[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
+    }
+    std::swap(previous, current);
+  }
+  return previous[b.size()];
+}
+
+// Returns the known key `key` was most likely meant to be, or "" if none
+// looks close: a few edits away, or a longer or shorter form of it
+// ("process_count" for "process_count_per_node").
+absl::string_view NearestKey(absl::string_view key, absl::Span<const absl::string_view> known) {
+  const std::string lower = absl::AsciiStrToLower(key);
+  absl::string_view nearest;
+  size_t nearest_distance = std::numeric_limits<size_t>::max();
+  for (absl::string_view candidate : known) {
+    const size_t distance = EditDistance(lower, candidate);
+    if (distance < nearest_distance) {
+      nearest = candidate;
+      nearest_distance = distance;
+    }
+  }
+  if (!nearest.empty() && nearest_distance <= std::max<size_t>(2, key.size() / 3)) return nearest;
+  if (lower.size() >= 4) {
+    for (absl::string_view candidate : known) {
+      if (absl::StrContains(candidate, lower) || absl::StrContains(lower, candidate)) {
+        return candidate;
+      }
+    }
+  }
+  return "";
+}
+
+// `listed` are the keys to list when nothing is close; `also_known` are
+// accepted and may be suggested, but are not listed.
+absl::Status UnknownKey(absl::string_view where, absl::string_view key,
+                        absl::Span<const absl::string_view> listed,
+                        absl::Span<const absl::string_view> also_known) {
+  const std::string prefix = where.empty() ? "" : absl::StrCat(where, ": ");
+  absl::string_view nearest = NearestKey(key, listed);
+  if (nearest.empty()) nearest = NearestKey(key, also_known);
+  if (!nearest.empty()) {
+    return InvalidArgument(
+        absl::StrCat(prefix, "unknown key '", key, "'; did you mean '", nearest, "'?"));
+  }
+  return InvalidArgument(absl::StrCat(prefix, "unknown key '", key, "'; the known keys are ",
+                                      absl::StrJoin(listed, ", ")));
+}
+
+// Reads a YAML map into Fields. An unset node is an empty map. With `known`
+// non-empty, any other key is an error. `where` names the map in messages
+// ("" for the top level).
+absl::StatusOr<Fields> ReadMap(const YAML::Node& node, absl::string_view where,
+                               absl::Span<const absl::string_view> known,
+                               absl::Span<const absl::string_view> also_known = {}) {
+  Fields fields;
+  if (IsUnset(node)) return fields;
+  if (!node.IsMap()) {
+    return InvalidArgument(absl::StrCat(where, ": must be a map of keys, got ", Kind(node)));
+  }
+  const std::string prefix = where.empty() ? "" : absl::StrCat(where, ": ");
+  for (const auto& entry : node) {
+    if (!entry.first.IsScalar()) {
+      return InvalidArgument(
+          absl::StrCat(prefix, "keys must be plain names, got ", Kind(entry.first)));
+    }
+    const std::string& key = entry.first.Scalar();
+    if (!known.empty() && std::find(known.begin(), known.end(), key) == known.end() &&
+        std::find(also_known.begin(), also_known.end(), key) == also_known.end()) {
+      return UnknownKey(where, key, known, also_known);
+    }
+    if (!fields.emplace(key, entry.second).second) {
+      return InvalidArgument(absl::StrCat(prefix, "key '", key, "' is given twice; keep one"));
+    }
+  }
+  return fields;
+}
+
+// Looks `key` up, also under its aliases. Giving both spellings is an error.
+absl::StatusOr<Field> Get(const Fields& fields, absl::string_view key) {
+  Field field{YAML::Node(), std::string(key)};
+  if (auto it = fields.find(key); it != fields.end()) field.node = it->second;
+  for (const Alias& alias : kAliases) {
+    if (alias.key != key) continue;
+    auto it = fields.find(alias.alias);
+    if (it == fields.end() || IsUnset(it->second)) continue;
+    if (!IsUnset(field.node)) {
+      return InvalidArgument(
+          absl::StrCat(key, " and ", alias.alias, " are the same setting; keep one of them"));
+    }
+    field = Field{it->second, std::string(alias.alias)};
+  }
+  return field;
+}
+
+// The text of a scalar, or nullopt when unset.
+absl::StatusOr<std::optional<std::string>> ReadScalar(const YAML::Node& node,
+                                                      absl::string_view key) {
+  if (IsUnset(node)) return std::nullopt;
+  if (!node.IsScalar()) {
+    return InvalidArgument(absl::StrCat(key, ": must be a single value, got ", Kind(node)));
+  }
+  return node.Scalar();
+}
+
+absl::StatusOr<std::optional<int64_t>> ReadInt(const YAML::Node& node, absl::string_view key,
+                                               int64_t min, int64_t max) {
+  absl::StatusOr<std::optional<std::string>> text = ReadScalar(node, key);
+  if (!text.ok()) return text.status();
+  if (!text->has_value()) return std::nullopt;
+  absl::string_view digits = absl::StripAsciiWhitespace(**text);
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(digits, &value)) {
+    if (!absl::ConsumePrefix(&digits, "-")) absl::ConsumePrefix(&digits, "+");
+    const bool all_digits =
+        !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
+          return absl::ascii_isdigit(static_cast<unsigned char>(c));
+        });
+    if (all_digits) {
+      return InvalidArgument(absl::StrCat(key, ": ", **text, " is out of range"));
+    }
+    return InvalidArgument(absl::StrCat(key, ": '", **text, "' is not an integer"));
+  }
+  if (value < min || value > max) {
+    return InvalidArgument(
+        absl::StrCat(key, ": ", value, " is out of range (", min, " to ", max, ")"));
+  }
+  return value;
+}
+
+absl::StatusOr<std::optional<bool>> ReadBool(const YAML::Node& node, absl::string_view key) {
+  absl::StatusOr<std::optional<std::string>> text = ReadScalar(node, key);
+  if (!text.ok()) return text.status();
+  if (!text->has_value()) return std::nullopt;
+  bool value = false;
+  if (!YAML::convert<bool>::decode(node, value)) {
+    return InvalidArgument(
+        absl::StrCat(key, ": '", **text, "' is not a boolean; use true or false"));
+  }
+  return value;
+}
+
+// Makes `text` an absolute, normalized path: "~/" is the home folder, other
+// relative paths are relative to `base`.
+std::string ResolvePath(const fs::path& base, absl::string_view text) {
+  fs::path path(std::string{text});
+  if (text == "~" || absl::StartsWith(text, "~/")) {
+    const char* home = std::getenv("HOME");
+    if (home != nullptr && *home != '\0') {
+      path = fs::path(home) / std::string(text.substr(std::min<size_t>(2, text.size())));
+    }
+  }
+  if (path.is_relative()) path = base / path;
+  std::string resolved = path.lexically_normal().string();
+  while (resolved.size() > 1 && resolved.back() == '/') resolved.pop_back();
+  return resolved;
+}
+
+absl::StatusOr<fs::path> AbsoluteBase(const std::string& base_dir) {
+  std::error_code error;
+  const fs::path base = fs::absolute(base_dir.empty() ? fs::path(".") : fs::path(base_dir), error);
+  if (error) {
+    return InvalidArgument(absl::StrCat("cannot make the job file's folder '", base_dir,
+                                        "' absolute: ", error.message()));
+  }
+  return base.lexically_normal();
+}
+
+absl::StatusOr<YAML::Node> ParseYamlValue(const std::string& text, absl::string_view what) {
+  try {
+    std::vector<YAML::Node> documents = YAML::LoadAll(text);
+    if (documents.size() > 1) {
+      return InvalidArgument(absl::StrCat(what, " holds ", documents.size(),
+                                          " YAML documents (separated by ---); keep one"));
+    }
+    if (documents.empty()) return YAML::Node();
+    return documents.front();
+  } catch (const YAML::Exception& e) {
+    return YamlError(what, e);
+  }
+}
+
+// Applies one `--set key=value` to the YAML tree.
+absl::Status ApplyOverride(YAML::Node& root, const std::string& text) {
+  const auto bad = [&](absl::string_view why) {
+    return InvalidArgument(absl::StrCat("--set '", text, "': ", why));
+  };
+  const size_t equals = text.find('=');
+  if (equals == std::string::npos) {
+    return bad("expected key=value, e.g. node_count=4 or environment.variables.OMP_NUM_THREADS=1");
+  }
+  const absl::string_view key =
+      absl::StripAsciiWhitespace(absl::string_view(text).substr(0, equals));
+  std::vector<std::string> parts = absl::StrSplit(key, '.');
+  if (key.empty() || std::any_of(parts.begin(), parts.end(),
+                                 [](const std::string& part) { return part.empty(); })) {
+    return bad("the key has an empty part; write it like node_count or environment.python");
+  }
+  // Variable names may hold dots: everything after "environment.variables."
+  // is one name.
+  if (parts.size() > 3 && parts[0] == "environment" && parts[1] == "variables") {
+    parts[2] = absl::StrJoin(parts.begin() + 2, parts.end(), ".");
+    parts.resize(3);
+  }
+
+  YAML::Node value;
+  try {
+    value = YAML::Load(text.substr(equals + 1));
+  } catch (const YAML::Exception& e) {
+    return bad(absl::StrCat("the value is not valid YAML (", e.msg,
+                            "); put it in quotes, e.g. key='\"value\"'"));
+  }
+
+  if (IsUnset(root)) root = YAML::Node(YAML::NodeType::Map);
+  // Node copies share identity with the tree: `current` walks down it with
+  // reset(), and assignments through it change the tree in place.
+  YAML::Node current = root;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const bool last = i + 1 == parts.size();
+    const std::string parent =
+        i == 0 ? std::string("the job file")
+               : absl::StrCat("'", absl::StrJoin(parts.begin(), parts.begin() + i, "."), "'");
+    if (current.IsDefined() && current.IsSequence()) {
+      size_t index = 0;
+      if (!absl::SimpleAtoi(parts[i], &index) || index >= current.size()) {
+        return bad(absl::StrCat(parent, " is a list of ", current.size(), " items; '", parts[i],
+                                "' is not an index of it (they start at 0)"));
+      }
+      if (last) {
+        current[index] = value;
+      } else {
+        YAML::Node next = current[index];
+        current.reset(next);
+      }
+      continue;
+    }
+    if (IsUnset(current)) current = YAML::Node(YAML::NodeType::Map);
+    if (!current.IsMap()) {
+      return bad(absl::StrCat(parent, " holds a single value, not keys"));
+    }
+    if (last) {
+      current[parts[i]] = value;
+    } else {
+      YAML::Node next = current[parts[i]];
+      current.reset(next);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadInputs(const YAML::Node& node, const fs::path& base, v1::JobSpec& spec) {
+  if (IsUnset(node)) return absl::OkStatus();  // ValidateJobSpec reports it missing.
+  std::vector<YAML::Node> items;
+  if (node.IsScalar()) {
+    items.push_back(node);
+  } else if (node.IsSequence()) {
+    for (const YAML::Node& item : node) items.push_back(item);
+  } else {
+    return InvalidArgument(
+        "inputs: must be a list of {name, type, path} or a single path, got a map; e.g. "
+        "inputs: [{name: images, type: file, path: ./data}]");
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string where = absl::StrCat("inputs[", i, "]");
+    const YAML::Node& item = items[i];
+    v1::Input* input = spec.add_inputs();
+    input->set_name(absl::StrCat("input", i));
+    input->set_type("file");
+    std::string path;
+    if (item.IsScalar()) {
+      path = item.Scalar();
+    } else if (item.IsMap()) {
+      absl::StatusOr<Fields> fields = ReadMap(item, where, kInputKeys);
+      if (!fields.ok()) return fields.status();
+      const auto get = [&](absl::string_view key) -> absl::StatusOr<std::string> {
+        auto it = fields->find(key);
+        if (it == fields->end()) return std::string();
+        absl::StatusOr<std::optional<std::string>> text =
+            ReadScalar(it->second, absl::StrCat(where, ".", key));
+        if (!text.ok()) return text.status();
+        return text->value_or("");
+      };
+      absl::StatusOr<std::string> name = get("name");
+      if (!name.ok()) return name.status();
+      if (!name->empty()) input->set_name(*name);
+      absl::StatusOr<std::string> type = get("type");
+      if (!type.ok()) return type.status();
+      if (!type->empty()) input->set_type(absl::AsciiStrToLower(*type));
+      absl::StatusOr<std::string> item_path = get("path");
+      if (!item_path.ok()) return item_path.status();
+      path = *item_path;
+    } else {
+      return InvalidArgument(
+          absl::StrCat(where, ": must be a path or a map {name, type, path}, got ", Kind(item)));
+    }
+    if (path.empty()) {
+      return InvalidArgument(absl::StrCat(
+          where, ": missing required key 'path': a folder, a glob, or a text file listing paths"));
+    }
+    input->set_path(ResolvePath(base, path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadSideInputs(const YAML::Node& node, const fs::path& base, v1::JobSpec& spec) {
+  if (IsUnset(node)) return absl::OkStatus();
+  if (!node.IsSequence()) {
+    return InvalidArgument(
+        absl::StrCat("side_inputs: must be a list like [{name: labels, path: ./data/labels}], got ",
+                     Kind(node)));
+  }
+  size_t i = 0;
+  for (const YAML::Node& item : node) {
+    const std::string where = absl::StrCat("side_inputs[", i++, "]");
+    if (!item.IsMap()) {
+      return InvalidArgument(absl::StrCat(
+          where, ": must be a map like {name: labels, path: ./data/labels}, got ", Kind(item)));
+    }
+    absl::StatusOr<Fields> fields = ReadMap(item, where, kSideInputKeys);
+    if (!fields.ok()) return fields.status();
+    std::string name;
+    std::string path;
+    if (auto it = fields->find("name"); it != fields->end()) {
+      absl::StatusOr<std::optional<std::string>> text =
+          ReadScalar(it->second, absl::StrCat(where, ".name"));
+      if (!text.ok()) return text.status();
+      name = text->value_or("");
+    }
+    if (auto it = fields->find("path"); it != fields->end()) {
+      absl::StatusOr<std::optional<std::string>> text =
+          ReadScalar(it->second, absl::StrCat(where, ".path"));
+      if (!text.ok()) return text.status();
+      path = text->value_or("");
+    }
+    if (name.empty()) {
+      return InvalidArgument(absl::StrCat(
+          where, ": missing required key 'name': arguments refer to it as ${side_inputs.NAME}"));
+    }
+    if (path.empty()) {
+      return InvalidArgument(absl::StrCat(
+          where, ": missing required key 'path': the folder or file every worker can read"));
+    }
+    v1::SideInput* side_input = spec.add_side_inputs();
+    side_input->set_name(name);
+    side_input->set_path(ResolvePath(base, path));
+  }
+  return absl::OkStatus();
+}
+
+// Replaces each ${side_inputs.NAME} in `argument` with the side input's path.
+absl::StatusOr<std::string> SubstituteSideInputs(const std::string& argument,
+                                                 absl::string_view where, const v1::JobSpec& spec) {
+  std::string result;
+  size_t position = 0;
+  while (true) {
+    const size_t start = absl::string_view(argument).find(kSideInputPrefix, position);
+    if (start == absl::string_view::npos) break;
+    const size_t name_start = start + kSideInputPrefix.size();
+    const size_t end = argument.find('}', name_start);
+    if (end == std::string::npos) {
+      return InvalidArgument(
+          absl::StrCat(where, ": '", argument, "' has no closing '}'; write ${side_inputs.NAME}"));
+    }
+    const absl::string_view name = absl::string_view(argument).substr(name_start, end - name_start);
+    const v1::SideInput* found = nullptr;
+    std::vector<std::string> names;
+    for (const v1::SideInput& side_input : spec.side_inputs()) {
+      if (side_input.name() == name) found = &side_input;
+      names.push_back(side_input.name());
+    }
+    if (found == nullptr) {
+      return InvalidArgument(absl::StrCat(
+          where, ": '${side_inputs.", name, "}' names no side input; ",
+          names.empty() ? std::string("side_inputs is empty")
+                        : absl::StrCat("the side inputs are ", absl::StrJoin(names, ", "))));
+    }
+    absl::StrAppend(&result, absl::string_view(argument).substr(position, start - position),
+                    found->path());
+    position = end + 1;
+  }
+  absl::StrAppend(&result, absl::string_view(argument).substr(position));
+  return result;
+}
+
+absl::Status ReadArguments(const YAML::Node& node, v1::JobSpec& spec) {
+  if (IsUnset(node)) return absl::OkStatus();
+  if (!node.IsSequence()) {
+    return InvalidArgument(absl::StrCat(
+        "arguments: must be a list like [--labels_dir, \"${side_inputs.labels}\"], got ",
+        Kind(node)));
+  }
+  size_t i = 0;
+  for (const YAML::Node& item : node) {
+    const std::string where = absl::StrCat("arguments[", i++, "]");
+    if (IsUnset(item)) {
+      return InvalidArgument(absl::StrCat(where, ": is empty; write \"\" for an empty argument"));
+    }
+    if (!item.IsScalar()) {
+      return InvalidArgument(absl::StrCat(where, ": must be a single value, got ", Kind(item)));
+    }
+    absl::StatusOr<std::string> argument = SubstituteSideInputs(item.Scalar(), where, spec);
+    if (!argument.ok()) return argument.status();
+    spec.add_arguments(*std::move(argument));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadEnvironment(const Fields& top, const fs::path& base, v1::JobSpec& spec) {
+  YAML::Node environment_node;
+  if (auto it = top.find("environment"); it != top.end()) environment_node = it->second;
+  absl::StatusOr<Fields> environment = ReadMap(environment_node, "environment", kEnvironmentKeys);
+  if (!environment.ok()) return environment.status();
+
+  if (auto it = environment->find("python"); it != environment->end()) {
+    absl::StatusOr<std::optional<std::string>> python =
+        ReadScalar(it->second, "environment.python");
+    if (!python.ok()) return python.status();
+    const std::string text = python->value_or("");
+    // "python3" is looked up on the agent's PATH; "./venv/bin/python" is a path.
+    if (!text.empty()) {
+      spec.mutable_environment()->set_python(absl::StrContains(text, '/') ? ResolvePath(base, text)
+                                                                          : text);
+    }
+  }
+
+  Field variables{YAML::Node(), "environment.variables"};
+  if (auto it = environment->find("variables"); it != environment->end()) {
+    variables.node = it->second;
+  }
+  if (auto it = top.find("environment_variables"); it != top.end() && !IsUnset(it->second)) {
+    if (!IsUnset(variables.node)) {
+      return InvalidArgument(
+          "environment.variables and environment_variables are the same setting; keep one of "
+          "them");
+    }
+    variables = Field{it->second, "environment_variables"};
+  }
+  absl::StatusOr<Fields> values = ReadMap(variables.node, variables.key, {});
+  if (!values.ok()) return values.status();
+  for (const auto& [name, value] : *values) {
+    absl::StatusOr<std::optional<std::string>> text =
+        ReadScalar(value, absl::StrCat(variables.key, ".", name));
+    if (!text.ok()) return text.status();
+    (*spec.mutable_environment()->mutable_variables())[name] = text->value_or("");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadRetrySettings(const Fields& top, v1::JobSpec& spec) {
+  auto retry = top.find("retry_settings");
+  if (retry == top.end()) return absl::OkStatus();
+  absl::StatusOr<Fields> fields = ReadMap(retry->second, "retry_settings", kRetrySettingsKeys);
+  if (!fields.ok()) return fields.status();
+  if (auto it = fields->find("max_retries"); it != fields->end() && !IsUnset(it->second)) {
+    if (top.count("run_max_try") != 0) {
+      return InvalidArgument(
+          "run_max_try and retry_settings.max_retries both set the tries; keep one "
+          "(run_max_try = max_retries + 1)");
+    }
+    absl::StatusOr<std::optional<int64_t>> retries =
+        ReadInt(it->second, "retry_settings.max_retries", 0, kInt32Max - 1);
+    if (!retries.ok()) return retries.status();
+    spec.set_run_max_try(static_cast<int32_t>(**retries + 1));
+  }
+  if (auto it = fields->find("timeout"); it != fields->end() && !IsUnset(it->second)) {
+    if (top.count("run_invocation_timeout") != 0) {
+      return InvalidArgument(
+          "run_invocation_timeout and retry_settings.timeout are the same setting; keep one");
+    }
+    absl::StatusOr<std::optional<int64_t>> timeout =
+        ReadInt(it->second, "retry_settings.timeout", kInt32Min, kInt32Max);
+    if (!timeout.ok()) return timeout.status();
+    spec.set_run_invocation_timeout(static_cast<int32_t>(**timeout));
+  }
+  return absl::OkStatus();
+}
+
+void SetDefaults(v1::JobSpec& spec) {
+  spec.set_output_action("append_row");
+  spec.set_append_row_file_name("parallel_run_step.txt");
+  spec.set_mini_batch_size(10);
+  spec.set_mini_batch_size_text("10");
+  spec.set_error_threshold(-1);
+  spec.set_allowed_failed_count(-1);
+  spec.set_allowed_failed_percent(100);
+  spec.set_node_count(1);
+  spec.set_process_count_per_node(1);
+  spec.set_run_invocation_timeout(60);
+  spec.set_run_max_try(3);
+  spec.set_logging_level("INFO");
+  spec.set_resource_monitor_interval(600);
+  spec.set_allow_reuse(true);
+}
+
+absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base) {
+  if (!IsUnset(root) && !root.IsMap()) {
+    return InvalidArgument(absl::StrCat(
+        "the job file must be a map of keys like 'name: predict-digits', got ", Kind(root)));
+  }
+  absl::StatusOr<Fields> top = ReadMap(root, "", kTopLevelKeys, kOtherTopLevelKeys);
+  if (!top.ok()) return top.status();
+  if (auto it = top->find("partition_keys"); it != top->end() && !IsUnset(it->second)) {
+    return InvalidArgument(
+        "partition_keys: partitioning by keys applies to tabular inputs, which this version does "
+        "not support yet; remove the key");
+  }
+
+  v1::JobSpec spec;
+  SetDefaults(spec);
+
+  // Plain strings; an empty string is the same as leaving the key out.
+  const auto read_string = [&](absl::string_view key) -> absl::StatusOr<std::string> {
+    absl::StatusOr<Field> field = Get(*top, key);
+    if (!field.ok()) return field.status();
+    absl::StatusOr<std::optional<std::string>> text = ReadScalar(field->node, field->key);
+    if (!text.ok()) return text.status();
+    return text->value_or("");
+  };
+  const struct {
+    absl::string_view key;
+    std::function<void(const std::string&)> set;
+  } string_keys[] = {
+      {"name", [&](const std::string& v) { spec.set_name(v); }},
+      {"entry_script",
+       [&](const std::string& v) {
+         spec.set_entry_script(fs::path(v).lexically_normal().generic_string());
+       }},
+      {"source_directory",
+       [&](const std::string& v) { spec.set_source_directory(ResolvePath(base, v)); }},
+      {"output", [&](const std::string& v) { spec.set_output(ResolvePath(base, v)); }},
+      {"output_action",
+       [&](const std::string& v) { spec.set_output_action(absl::AsciiStrToLower(v)); }},
+      {"append_row_file_name", [&](const std::string& v) { spec.set_append_row_file_name(v); }},
+      {"logging_level",
+       [&](const std::string& v) { spec.set_logging_level(absl::AsciiStrToUpper(v)); }},
+  };
+  for (const auto& string_key : string_keys) {
+    absl::StatusOr<std::string> value = read_string(string_key.key);
+    if (!value.ok()) return value.status();
+    if (!value->empty()) string_key.set(*value);
+  }
+
+  for (const IntKey& int_key : kIntKeys) {
+    absl::StatusOr<Field> field = Get(*top, int_key.key);
+    if (!field.ok()) return field.status();
+    absl::StatusOr<std::optional<int64_t>> value =
+        ReadInt(field->node, field->key, int_key.min, int_key.max);
+    if (!value.ok()) return value.status();
+    if (value->has_value()) int_key.set(spec, **value);
+  }
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadRetrySettings(*top, spec));
+
+  {
+    absl::StatusOr<Field> field = Get(*top, "allow_reuse");
+    if (!field.ok()) return field.status();
+    absl::StatusOr<std::optional<bool>> value = ReadBool(field->node, field->key);
+    if (!value.ok()) return value.status();
+    if (value->has_value()) spec.set_allow_reuse(**value);
+  }
+
+  {
+    absl::StatusOr<std::string> text = read_string("mini_batch_size");
+    if (!text.ok()) return text.status();
+    if (!text->empty()) {
+      absl::StatusOr<MiniBatchSize> size = ParseMiniBatchSize(*text);
+      if (!size.ok()) return size.status();
+      const std::string written(absl::StripAsciiWhitespace(*text));
+      if (size->kind == MiniBatchSize::kBytes) {
+        return InvalidArgument(absl::StrCat(
+            "mini_batch_size: '", written,
+            "' is a size in bytes, which applies to tabular inputs; for file inputs use a count "
+            "of files like 10"));
+      }
+      if (size->kind == MiniBatchSize::kRows) {
+        return InvalidArgument(absl::StrCat(
+            "mini_batch_size: '", written,
+            "' counts rows, which applies to tabular inputs; for file inputs use a count of "
+            "files like 10"));
+      }
+      spec.set_mini_batch_size(size->value);
+      spec.set_mini_batch_size_text(written);
+    }
+  }
+
+  const auto node_of = [&](absl::string_view key) {
+    auto it = top->find(key);
+    return it == top->end() ? YAML::Node() : it->second;
+  };
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadInputs(node_of("inputs"), base, spec));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadSideInputs(node_of("side_inputs"), base, spec));
+  // After side_inputs: arguments refer to them.
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadArguments(node_of("arguments"), spec));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadEnvironment(*top, base, spec));
+
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateJobSpec(spec, /*check_files=*/false));
+  return spec;
+}
+
+// --- Checks of ValidateJobSpec -------------------------------------------
+
+absl::Status CheckAbsolute(absl::string_view key, const std::string& path) {
+  if (fs::path(path).is_absolute()) return absl::OkStatus();
+  return InvalidArgument(absl::StrCat(
+      key, ": '", path,
+      "' must be an absolute path (the client resolves paths against the job file's folder)"));
+}
+
+absl::Status CheckPositive(absl::string_view key, int64_t value) {
+  if (value > 0) return absl::OkStatus();
+  return InvalidArgument(absl::StrCat(key, ": must be a positive integer, got ", value));
+}
+
+absl::Status CheckThreshold(absl::string_view key, int64_t value, absl::string_view what) {
+  if (value >= -1) return absl::OkStatus();
+  return InvalidArgument(absl::StrCat(key, ": must be -1 (ignore failed ", what,
+                                      ") or a count of 0 or more, got ", value));
+}
+
+bool IsSideInputName(absl::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+absl::Status CheckArguments(const v1::JobSpec& spec) {
+  if (spec.arguments().empty()) return absl::OkStatus();
+  if (!absl::StartsWith(spec.arguments(0), "-")) {
+    return InvalidArgument(absl::StrCat(
+        "arguments[0]: '", spec.arguments(0),
+        "' must start with '-': arguments are options the script reads with "
+        "argparse.parse_known_args(), e.g. [--labels_dir, \"${side_inputs.labels}\"]"));
+  }
+  for (int i = 0; i < spec.arguments_size(); ++i) {
+    absl::string_view name = spec.arguments(i);
+    bool dashed = false;
+    while (absl::ConsumePrefix(&name, "-")) dashed = true;
+    if (dashed) name = name.substr(0, name.find('='));
+    if (std::find(std::begin(kReservedArguments), std::end(kReservedArguments), name) ==
+        std::end(kReservedArguments)) {
+      continue;
+    }
+    return InvalidArgument(absl::StrCat("arguments[", i, "]: '", spec.arguments(i),
+                                        "' is a reserved name; set ", name,
+                                        " in the job file instead (or --set ", name, "=...)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckInputs(const v1::JobSpec& spec) {
+  std::set<std::string> names;
+  for (int i = 0; i < spec.inputs_size(); ++i) {
+    const v1::Input& input = spec.inputs(i);
+    const std::string where = absl::StrCat("inputs[", i, "]");
+    if (input.name().empty()) {
+      return InvalidArgument(absl::StrCat(where, ": the name is empty; name it, e.g. images"));
+    }
+    if (!names.insert(input.name()).second) {
+      return InvalidArgument(absl::StrCat(where, ": the name '", input.name(),
+                                          "' is used twice; give each input its own name"));
+    }
+    if (input.type() == "tabular") {
+      return InvalidArgument(absl::StrCat(
+          where,
+          ": type 'tabular': tabular inputs are not supported yet by this version; use "
+          "type: file"));
+    }
+    if (!input.type().empty() && input.type() != "file") {
+      return InvalidArgument(
+          absl::StrCat(where, ": type '", input.type(), "' is not known; use type: file"));
+    }
+    if (input.path().empty()) {
+      return InvalidArgument(absl::StrCat(
+          where, ": missing required key 'path': a folder, a glob, or a text file listing paths"));
+    }
+    PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), input.path()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSideInputs(const v1::JobSpec& spec) {
+  std::set<std::string> names;
+  for (int i = 0; i < spec.side_inputs_size(); ++i) {
+    const v1::SideInput& side_input = spec.side_inputs(i);
+    const std::string where = absl::StrCat("side_inputs[", i, "]");
+    if (!IsSideInputName(side_input.name())) {
+      return InvalidArgument(absl::StrCat(
+          where, ": the name '", side_input.name(),
+          "' must be non-empty and hold only letters, digits, '_', '-' and '.', e.g. labels"));
+    }
+    if (!names.insert(side_input.name()).second) {
+      return InvalidArgument(absl::StrCat(where, ": the name '", side_input.name(),
+                                          "' is used twice; give each side input its own name"));
+    }
+    if (side_input.path().empty()) {
+      return InvalidArgument(absl::StrCat(
+          where, ": missing required key 'path': the folder or file every worker can read"));
+    }
+    PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), side_input.path()));
+  }
+  return absl::OkStatus();
+}
+
+bool IsGlob(absl::string_view path) { return path.find_first_of("*?[") != absl::string_view::npos; }
+
+absl::Status CheckFiles(const v1::JobSpec& spec) {
+  std::error_code error;
+  const fs::path source(spec.source_directory());
+  fs::file_status status = fs::status(source, error);
+  if (status.type() == fs::file_type::not_found) {
+    return InvalidArgument(
+        absl::StrCat("source_directory: '", spec.source_directory(), "' does not exist"));
+  }
+  if (error) {
+    return InvalidArgument(absl::StrCat("source_directory: cannot check '", spec.source_directory(),
+                                        "': ", error.message()));
+  }
+  if (!fs::is_directory(status)) {
+    return InvalidArgument(
+        absl::StrCat("source_directory: '", spec.source_directory(), "' is not a folder"));
+  }
+
+  const fs::path script = source / spec.entry_script();
+  status = fs::status(script, error);
+  if (status.type() == fs::file_type::not_found) {
+    return InvalidArgument(absl::StrCat("entry_script: '", spec.entry_script(),
+                                        "' is not in source_directory '", spec.source_directory(),
+                                        "'"));
+  }
+  if (error) {
+    return InvalidArgument(
+        absl::StrCat("entry_script: cannot check '", script.string(), "': ", error.message()));
+  }
+  if (!fs::is_regular_file(status)) {
+    return InvalidArgument(
+        absl::StrCat("entry_script: '", script.string(), "' is not a regular file"));
+  }
+
+  for (int i = 0; i < spec.inputs_size(); ++i) {
+    const v1::Input& input = spec.inputs(i);
+    if (IsGlob(input.path())) continue;  // A glob may match files that come later.
+    const std::string where = absl::StrCat("inputs[", i, "] (", input.name(), ")");
+    status = fs::status(input.path(), error);
+    if (status.type() == fs::file_type::not_found) {
+      return InvalidArgument(
+          absl::StrCat(where, ": '", input.path(),
+                       "' does not exist; give a folder, a glob, or a text file listing paths"));
+    }
+    if (error) {
+      return InvalidArgument(
+          absl::StrCat(where, ": cannot check '", input.path(), "': ", error.message()));
+    }
+    if (!fs::is_directory(status) && !fs::is_regular_file(status)) {
+      return InvalidArgument(absl::StrCat(where, ": '", input.path(),
+                                          "' is neither a folder nor a file listing paths"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::JobSpec> LoadJobFile(const std::string& path,
+                                        const std::vector<std::string>& overrides) {
+  std::error_code error;
+  const fs::file_status status = fs::status(path, error);
+  if (status.type() == fs::file_type::not_found) {
+    return absl::NotFoundError(absl::StrCat("job file '", path, "' does not exist"));
+  }
+  if (error) {
+    return InvalidArgument(absl::StrCat("job file '", path, "' cannot be read: ", error.message()));
+  }
+  if (fs::is_directory(status)) {
+    return InvalidArgument(
+        absl::StrCat("job file '", path, "' is a folder; give the path of the .yaml file"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) {
+    return InvalidArgument(
+        absl::StrCat("job file '", path, "' cannot be opened: ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    return InvalidArgument(
+        absl::StrCat("job file '", path, "' cannot be read: ", std::strerror(errno)));
+  }
+  const fs::path absolute = fs::absolute(fs::path(path), error);
+  if (error) {
+    return InvalidArgument(absl::StrCat("job file '", path, "': ", error.message()));
+  }
+  return ParseJobYaml(text.str(), absolute.parent_path().string(), overrides);
+}
+
+absl::StatusOr<v1::JobSpec> ParseJobYaml(const std::string& yaml_text, const std::string& base_dir,
+                                         const std::vector<std::string>& overrides) {
+  absl::StatusOr<fs::path> base = AbsoluteBase(base_dir);
+  if (!base.ok()) return base.status();
+  absl::StatusOr<YAML::Node> root = ParseYamlValue(yaml_text, "job file");
+  if (!root.ok()) return root.status();
+  try {
+    for (const std::string& override_text : overrides) {
+      PRS_JOB_CONFIG_RETURN_IF_ERROR(ApplyOverride(*root, override_text));
+    }
+    return Convert(*root, *base);
+  } catch (const YAML::Exception& e) {
+    // Conversion avoids throwing accessors; this is a safety net.
+    return YamlError("job file", e);
+  }
+}
+
+absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
+  if (spec.name().empty()) {
+    return MissingKey("name", "the job's name, 3-32 characters like predict-digits");
+  }
+  if (spec.entry_script().empty()) {
+    return MissingKey("entry_script",
+                      "the script with init() and run(mini_batch), relative to source_directory");
+  }
+  if (spec.source_directory().empty()) {
+    return MissingKey("source_directory",
+                      "the folder that holds entry_script; it is snapshotted at submit");
+  }
+  if (spec.inputs().empty()) {
+    return MissingKey("inputs",
+                      "the data to split into mini-batches, e.g. inputs: [{name: images, path: "
+                      "./data}]");
+  }
+  if (spec.output_action() == "append_row" && spec.output().empty()) {
+    return MissingKey("output",
+                      "the folder for the append_row output file; or set output_action: "
+                      "summary_only");
+  }
+
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateJobName(spec.name()));
+
+  const fs::path entry_script(spec.entry_script());
+  if (entry_script.is_absolute()) {
+    return InvalidArgument(absl::StrCat("entry_script: '", spec.entry_script(),
+                                        "' must be relative to source_directory, e.g. score.py"));
+  }
+  for (const fs::path& part : entry_script) {
+    if (part == "..") {
+      return InvalidArgument(absl::StrCat("entry_script: '", spec.entry_script(),
+                                          "' must stay inside source_directory (no '..')"));
+    }
+  }
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute("source_directory", spec.source_directory()));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckInputs(spec));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckSideInputs(spec));
+
+  if (spec.output_action() != "append_row" && spec.output_action() != "summary_only") {
+    return InvalidArgument(absl::StrCat("output_action: '", spec.output_action(),
+                                        "' must be append_row or summary_only"));
+  }
+  if (!spec.output().empty()) {
+    PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute("output", spec.output()));
+  }
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateFileName(spec.append_row_file_name()));
+
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive("mini_batch_size", spec.mini_batch_size()));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive("node_count", spec.node_count()));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(
+      CheckPositive("process_count_per_node", spec.process_count_per_node()));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(
+      CheckPositive("run_invocation_timeout", spec.run_invocation_timeout()));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive("run_max_try", spec.run_max_try()));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(
+      CheckThreshold("error_threshold", spec.error_threshold(), "items"));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(
+      CheckThreshold("allowed_failed_count", spec.allowed_failed_count(), "mini-batches"));
+  if (spec.allowed_failed_percent() < 0 || spec.allowed_failed_percent() > 100) {
+    return InvalidArgument(absl::StrCat("allowed_failed_percent: must be between 0 and 100, got ",
+                                        spec.allowed_failed_percent()));
+  }
+  if (spec.resource_monitor_interval() < 0) {
+    return InvalidArgument(
+        absl::StrCat("resource_monitor_interval: must be 0 (off) or a number of seconds, got ",
+                     spec.resource_monitor_interval()));
+  }
+  if (spec.logging_level() != "WARNING" && spec.logging_level() != "INFO" &&
+      spec.logging_level() != "DEBUG") {
+    return InvalidArgument(
+        absl::StrCat("logging_level: '", spec.logging_level(), "' must be WARNING, INFO or DEBUG"));
+  }
+
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckArguments(spec));
+  for (const auto& [name, value] : spec.environment().variables()) {
+    if (name.empty() || name.find_first_of(std::string("=\0", 2)) != std::string::npos) {
+      return InvalidArgument(absl::StrCat("environment.variables: '", name,
+                                          "' is not a variable name; use letters, digits and "
+                                          "'_', e.g. OMP_NUM_THREADS"));
+    }
+  }
+
+  if (check_files) PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckFiles(spec));
+  return absl::OkStatus();
+}
+
+#undef PRS_JOB_CONFIG_RETURN_IF_ERROR
+
+}  // namespace prs
