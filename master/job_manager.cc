@@ -1,0 +1,1027 @@
+#include "master/job_manager.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "common/job_config.h"
+#include "common/paths.h"
+#include "master/partitioner.h"
+#include "spdlog/spdlog.h"
+
+namespace prs::master {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr int64_t kListerFlushTasks = 256;
+constexpr absl::Duration kListerFlushInterval = absl::Milliseconds(200);
+constexpr absl::Duration kRateWindow = absl::Seconds(60);
+
+std::string StateName(v1::JobState s) {
+  switch (s) {
+    case v1::QUEUED:
+      return "QUEUED";
+    case v1::RUNNING:
+      return "RUNNING";
+    case v1::SUCCEEDED:
+      return "SUCCEEDED";
+    case v1::FAILED:
+      return "FAILED";
+    case v1::CANCELLED:
+      return "CANCELLED";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+std::string FormatDuration(double seconds) {
+  if (seconds < 0) return "unknown";
+  int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%dh%02dm%02ds", s / 3600, (s / 60) % 60, s % 60);
+}
+
+std::string FormatTimestamp(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E3S", t, absl::UTCTimeZone());
+}
+
+absl::Status WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::DataLossError(absl::StrCat("writing the output file: ", std::strerror(errno)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+// Opens the output file and cuts it to `length` (the committed bytes).
+absl::StatusOr<int> OpenOutput(const std::string& path, int64_t length) {
+  if (auto s = MakeDirs(fs::path(path).parent_path().string()); !s.ok()) return s;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open output file ", path, ": ", std::strerror(errno)));
+  }
+  if (::ftruncate(fd, length) != 0) {
+    int err = errno;
+    ::close(fd);
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot truncate output file ", path, ": ", std::strerror(err)));
+  }
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerOptions& options,
+                                                               Clock* clock) {
+  if (auto s = MakeDirs(options.state_dir); !s.ok()) return s;
+  auto store = Store::Open((fs::path(options.state_dir) / "state.db").string());
+  if (!store.ok()) return store.status();
+  std::unique_ptr<JobManager> m(new JobManager(options, clock, *std::move(store)));
+  if (auto s = m->Recover(); !s.ok()) return s;
+  return m;
+}
+
+JobManager::JobManager(const JobManagerOptions& options, Clock* clock, std::unique_ptr<Store> store)
+    : options_(options), clock_(clock), store_(std::move(store)) {
+  // Lease ids carry the store's epoch so that a lease from before a restart
+  // can never match one granted after it.
+  next_lease_ = store_->epoch() << 32;
+}
+
+JobManager::~JobManager() {
+  std::vector<Job*> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, job] : jobs_) {
+      job->stop_listing = true;
+      jobs.push_back(job.get());
+    }
+  }
+  for (Job* job : jobs) {
+    if (job->lister.joinable()) job->lister.join();
+  }
+  FlushFiles();
+  absl::MutexLock lock(&commit_mu_);
+  for (auto& [seq, fd] : output_fds_) ::close(fd);
+}
+
+absl::Status JobManager::Recover() {
+  auto stored = store_->LoadJobs();
+  if (!stored.ok()) return stored.status();
+  for (auto& sj : *stored) {
+    auto job = std::make_unique<Job>();
+    job->seq = sj.seq;
+    job->job_id = sj.job_id;
+    job->spec = sj.spec;
+    job->state = sj.state;
+    job->reason = sj.reason;
+    job->first_error = sj.first_error;
+    job->submit_ms = sj.submit_ms;
+    job->start_ms = sj.start_ms;
+    job->end_ms = sj.end_ms;
+    job->counts = sj.counts;
+    job->log_dir = (fs::path(options_.state_dir) / "jobs" / sj.job_id / "logs").string();
+    if (sj.spec.output_action() == "append_row") {
+      job->output_file = (fs::path(sj.spec.output()) / sj.spec.append_row_file_name()).string();
+    }
+    job->result_written = !IsActive(*job);
+    Job* raw = job.get();
+    if (IsActive(*raw)) {
+      auto pending = store_->PendingTasks(sj.seq);
+      if (!pending.ok()) return pending.status();
+      raw->pending.assign(pending->begin(), pending->end());
+      if (!raw->output_file.empty()) {
+        // Drop rows whose commit did not happen before the master stopped.
+        auto fd = OpenOutput(raw->output_file, sj.output_length);
+        if (!fd.ok()) return fd.status();
+        absl::MutexLock lock(&commit_mu_);
+        output_fds_[raw->seq] = *fd;
+        output_lengths_[raw->seq] = sj.output_length;
+      }
+      raw->events.push_back(absl::StrFormat(
+          "%s|INFO|%d|master|master restarted: resuming job with %d pending mini-batches, output "
+          "cut to %d committed bytes",
+          FormatTimestamp(clock_->Now()), ::getpid(), raw->pending.size(), sj.output_length));
+    }
+    absl::MutexLock lock(&mu_);
+    order_.push_back(raw);
+    jobs_[sj.job_id] = std::move(job);
+  }
+  absl::MutexLock lock(&mu_);
+  for (Job* job : order_) {
+    if (IsActive(*job) && !job->counts.listing_done()) {
+      StartLister(job, job->counts.mini_batches_created());
+    }
+  }
+  return absl::OkStatus();
+}
+
+// --- Jobs -------------------------------------------------------------------
+
+absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequest& request) {
+  const v1::JobSpec& spec = request.spec();
+  if (auto s = ValidateJobSpec(spec, /*check_files=*/false); !s.ok()) return s;
+  bool has_entry = false;
+  int64_t snapshot_bytes = 0;
+  for (const auto& f : request.snapshot().files()) {
+    if (f.path() == spec.entry_script()) has_entry = true;
+    snapshot_bytes += static_cast<int64_t>(f.content().size());
+  }
+  if (!has_entry) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "entry_script: '", spec.entry_script(), "' is not in the snapshot of source_directory ",
+        spec.source_directory(), "; the path is relative to source_directory"));
+  }
+  if (snapshot_bytes > options_.max_snapshot_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "source_directory: the snapshot is ", snapshot_bytes, " bytes, over the master's limit of ",
+        options_.max_snapshot_bytes, "; move data into inputs or side_inputs"));
+  }
+  for (const auto& input : spec.inputs()) {
+    std::error_code ec;
+    if (input.path().find_first_of("*?[") == std::string::npos && !fs::exists(input.path(), ec)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("inputs: '", input.name(), "' path ", input.path(),
+                       " does not exist on the master; give a folder, a glob or a list file the "
+                       "master can read"));
+    }
+  }
+  std::string output_file;
+  if (spec.output_action() == "append_row") {
+    if (auto s = MakeDirs(spec.output()); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("output: ", s.message()));
+    }
+    output_file = (fs::path(spec.output()) / spec.append_row_file_name()).string();
+  }
+
+  auto stored = store_->CreateJob(spec, request.snapshot(), NowMs());
+  if (!stored.ok()) return stored.status();
+  auto job = std::make_unique<Job>();
+  job->seq = stored->seq;
+  job->job_id = stored->job_id;
+  job->spec = spec;
+  job->submit_ms = stored->submit_ms;
+  job->log_dir = (fs::path(options_.state_dir) / "jobs" / job->job_id / "logs").string();
+  job->output_file = output_file;
+  if (auto s = MakeDirs((fs::path(job->log_dir) / "sys").string()); !s.ok()) return s;
+  if (!output_file.empty()) {
+    // A new job starts a new output file.
+    auto fd = OpenOutput(output_file, 0);
+    if (!fd.ok()) {
+      Job* raw = job.get();
+      store_->UpdateJobState(raw->seq, v1::FAILED, std::string(fd.status().message()), 0, NowMs())
+          .IgnoreError();
+      return absl::InvalidArgumentError(absl::StrCat("output: ", fd.status().message()));
+    }
+    absl::MutexLock lock(&commit_mu_);
+    output_fds_[job->seq] = *fd;
+    output_lengths_[job->seq] = 0;
+  }
+  v1::SubmitJobResponse response;
+  response.set_job_id(job->job_id);
+  response.set_log_dir(job->log_dir);
+  {
+    absl::MutexLock lock(&mu_);
+    Job* raw = job.get();
+    EventLocked(
+        *raw, "INFO",
+        absl::StrCat("job submitted: name=", spec.name(), " entry_script=", spec.entry_script(),
+                     " mini_batch_size=", spec.mini_batch_size(), " node_count=", spec.node_count(),
+                     " process_count_per_node=", spec.process_count_per_node(),
+                     " output=", output_file.empty() ? "summary_only" : output_file));
+    order_.push_back(raw);
+    jobs_[raw->job_id] = std::move(job);
+    StartLister(raw, 0);
+  }
+  spdlog::info("job submitted job={} name={}", response.job_id(), spec.name());
+  return response;
+}
+
+void JobManager::StartLister(Job* job, int64_t already_created) {
+  job->lister = std::thread([this, job, already_created] { ListerMain(job, already_created); });
+}
+
+void JobManager::ListerMain(Job* job, int64_t already_created) {
+  const std::vector<v1::Input> inputs(job->spec.inputs().begin(), job->spec.inputs().end());
+  std::vector<NewTask> batch;
+  int64_t created = already_created;
+  int64_t items_total;
+  {
+    absl::MutexLock lock(&mu_);
+    items_total = job->counts.items_total();
+    EventLocked(*job, "INFO",
+                absl::StrCat("task creation started",
+                             already_created > 0 ? absl::StrCat(" (resuming after mini-batch ",
+                                                                already_created, ")")
+                                                 : ""));
+  }
+  absl::Time last_flush = clock_->Now();
+  bool first = already_created == 0;
+  absl::Status flush_status;
+
+  auto flush = [&](bool done) -> bool {
+    if (batch.empty() && !done) return true;
+    // Back-pressure: wait while the job already has plenty of queued work.
+    {
+      absl::MutexLock lock(&mu_);
+      auto room = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return job->stop_listing.load() ||
+               static_cast<int64_t>(job->pending.size()) < options_.max_pending_per_job;
+      };
+      mu_.Await(absl::Condition(&room));
+      if (job->stop_listing) return false;
+    }
+    flush_status = store_->InsertTasks(job->seq, batch, created, items_total, done);
+    if (!flush_status.ok()) return false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (IsActive(*job)) {
+        for (const auto& t : batch) job->pending.emplace_back(t.task_id, 0);
+      }
+      job->counts.set_mini_batches_created(created);
+      job->counts.set_items_total(items_total);
+      if (done) {
+        job->counts.set_listing_done(true);
+        EventLocked(*job, "INFO",
+                    absl::StrCat("task creation done: ", created, " mini-batches, ", items_total,
+                                 " items"));
+        CheckJobLocked(*job);
+      } else if (first && !batch.empty()) {
+        EventLocked(*job, "INFO", "FIRST_TASK_CREATED: folder 0, offset 0, task_id 0");
+      }
+      ++job->version;
+    }
+    first = false;
+    batch.clear();
+    last_flush = clock_->Now();
+    NotifyWork();
+    return true;
+  };
+
+  absl::Status status = PartitionFileInputs(
+      inputs, job->spec.mini_batch_size(),
+      [&](NewTask task) {
+        if (task.task_id < already_created)
+          return !job->stop_listing.load();  // made before restart
+        items_total += static_cast<int64_t>(task.items.size());
+        ++created;
+        batch.push_back(std::move(task));
+        if (first || static_cast<int64_t>(batch.size()) >= kListerFlushTasks ||
+            clock_->Now() - last_flush >= kListerFlushInterval) {
+          return flush(false);
+        }
+        return true;
+      },
+      job->stop_listing);
+  if (job->stop_listing) return;
+  if (status.ok() && flush_status.ok()) {
+    flush(true);
+    if (flush_status.ok()) return;
+  }
+  if (status.ok()) status = flush_status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (IsActive(*job)) {
+      EndJobLocked(*job, v1::FAILED, absl::StrCat("listing the inputs failed: ", status.message()));
+    }
+  }
+  PersistState(job);
+  NotifyWork();
+}
+
+absl::StatusOr<v1::JobStatus> JobManager::GetJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  Job* job = FindJobLocked(job_id);
+  if (job == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("job '", job_id, "' not found; `prs list` shows the jobs"));
+  }
+  return StatusLocked(*job);
+}
+
+std::vector<v1::JobStatus> JobManager::ListJobs(int limit) {
+  if (limit <= 0) limit = 100;
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::JobStatus> out;
+  for (auto it = order_.rbegin(); it != order_.rend() && static_cast<int>(out.size()) < limit;
+       ++it) {
+    out.push_back(StatusLocked(**it));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::JobStatus> JobManager::Cancel(const std::string& job_id) {
+  Job* job;
+  v1::JobStatus status;
+  {
+    absl::MutexLock lock(&mu_);
+    job = FindJobLocked(job_id);
+    if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
+    if (!IsActive(*job)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", job_id, " already ended as ", StateName(job->state), "; nothing to cancel"));
+    }
+    EndJobLocked(*job, v1::CANCELLED, "cancelled by user");
+    status = StatusLocked(*job);
+  }
+  PersistState(job);
+  NotifyWork();
+  spdlog::info("job cancelled job={}", job_id);
+  return status;
+}
+
+JobManager::Job* JobManager::FindJobLocked(const std::string& job_id) {
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+void JobManager::EndJobLocked(Job& job, v1::JobState state, const std::string& reason) {
+  if (!IsActive(job)) return;
+  job.state = state;
+  job.reason = reason;
+  job.end_ms = NowMs();
+  job.stop_listing = true;
+  job.pending.clear();  // the store keeps them PENDING, for resume
+  for (auto& [task_id, lease] : job.leased) {
+    auto it = agents_.find(lease.agent_id);
+    if (it != agents_.end()) --it->second.leases;
+  }
+  job.leased.clear();  // late reports are rejected
+  for (const auto& agent_id : job.agents) {
+    auto it = agents_.find(agent_id);
+    if (it != agents_.end() && it->second.job_id == job.job_id) it->second.job_id.clear();
+  }
+  job.agents.clear();
+  EventLocked(job, state == v1::SUCCEEDED ? "INFO" : "ERROR",
+              absl::StrCat("job ", StateName(state), reason.empty() ? "" : ": ", reason));
+  ++job.version;
+}
+
+void JobManager::CheckJobLocked(Job& job) {
+  if (!IsActive(job)) return;
+  const auto& spec = job.spec;
+  const auto& c = job.counts;
+  auto with_first = [&](std::string why) {
+    if (!job.first_error.empty()) absl::StrAppend(&why, "; first error: ", job.first_error);
+    return why;
+  };
+  if (spec.error_threshold() >= 0 && c.items_failed() > spec.error_threshold()) {
+    EndJobLocked(
+        job, v1::FAILED,
+        with_first(absl::StrCat("error_threshold exceeded: ", c.items_failed(),
+                                " failed items > error_threshold ", spec.error_threshold())));
+    return;
+  }
+  if (spec.allowed_failed_count() >= 0 && c.mini_batches_failed() > spec.allowed_failed_count()) {
+    EndJobLocked(job, v1::FAILED,
+                 with_first(absl::StrCat("allowed_failed_count exceeded: ", c.mini_batches_failed(),
+                                         " failed mini-batches > allowed_failed_count ",
+                                         spec.allowed_failed_count())));
+    return;
+  }
+  if (c.listing_done() && spec.allowed_failed_percent() < 100 && c.mini_batches_created() > 0 &&
+      c.mini_batches_failed() * 100 > spec.allowed_failed_percent() * c.mini_batches_created()) {
+    EndJobLocked(
+        job, v1::FAILED,
+        with_first(absl::StrCat("allowed_failed_percent exceeded: ", c.mini_batches_failed(),
+                                " of ", c.mini_batches_created(), " mini-batches failed > ",
+                                spec.allowed_failed_percent(), "%")));
+    return;
+  }
+  if (c.listing_done() && job.pending.empty() && job.leased.empty() &&
+      c.mini_batches_processed() >= c.mini_batches_created()) {
+    EndJobLocked(job, v1::SUCCEEDED, "");
+  }
+}
+
+void JobManager::EventLocked(Job& job, const std::string& level, const std::string& message) {
+  job.events.push_back(absl::StrFormat("%s|%s|%d|master|%s", FormatTimestamp(clock_->Now()), level,
+                                       ::getpid(), message));
+}
+
+v1::JobStatus JobManager::StatusLocked(const Job& job) const {
+  v1::JobStatus s;
+  s.set_job_id(job.job_id);
+  s.set_name(job.spec.name());
+  s.set_state(job.state);
+  *s.mutable_counts() = job.counts;
+  s.set_reason(job.reason);
+  s.set_output_file(job.output_file);
+  s.set_log_dir(job.log_dir);
+  s.set_submit_time_ms(job.submit_ms);
+  s.set_start_time_ms(job.start_ms);
+  s.set_end_time_ms(job.end_ms);
+  s.set_active_agents(static_cast<int32_t>(job.agents.size()));
+  s.set_items_per_second(job.rate);
+  return s;
+}
+
+void JobManager::PersistState(Job* job) {
+  absl::MutexLock persist(&persist_mu_);
+  v1::JobState state;
+  std::string reason, first_error;
+  int64_t start_ms, end_ms;
+  {
+    absl::MutexLock lock(&mu_);
+    state = job->state;
+    reason = job->reason;
+    first_error = job->first_error;
+    start_ms = job->start_ms;
+    end_ms = job->end_ms;
+  }
+  if (auto s = store_->UpdateJobState(job->seq, state, reason, start_ms, end_ms); !s.ok()) {
+    spdlog::error("persisting job state failed job={} error={}", job->job_id,
+                  std::string(s.message()));
+  }
+  if (!first_error.empty()) store_->SetFirstError(job->seq, first_error).IgnoreError();
+  if (!IsActive(*job) || state != v1::RUNNING) {
+    // Nothing more will be appended to a job that ended.
+    if (state != v1::QUEUED && state != v1::RUNNING) {
+      absl::MutexLock lock(&commit_mu_);
+      auto it = output_fds_.find(job->seq);
+      if (it != output_fds_.end()) {
+        ::close(it->second);
+        output_fds_.erase(it);
+      }
+    }
+  }
+}
+
+void JobManager::NotifyWork() {
+  if (work_listener_) work_listener_();
+}
+
+// --- Agents -----------------------------------------------------------------
+
+v1::RegisterAgentResponse JobManager::RegisterAgent(const v1::RegisterAgentRequest& request) {
+  v1::RegisterAgentResponse response;
+  {
+    absl::MutexLock lock(&mu_);
+    Agent agent;
+    agent.agent_id = absl::StrCat(request.node_id(), "#", store_->epoch(), ".", ++next_agent_);
+    agent.node_id = request.node_id();
+    agent.hostname = request.hostname();
+    agent.ip = request.ip();
+    agent.last_seen = clock_->Now();
+    response.set_agent_id(agent.agent_id);
+    agents_[agent.agent_id] = agent;
+    for (Job* job : order_) {
+      if (IsActive(*job)) {
+        EventLocked(*job, "INFO",
+                    absl::StrCat("agent joined: agent=", agent.agent_id, " node=", agent.node_id,
+                                 " ip=", agent.ip, " pid=", request.pid()));
+      }
+    }
+  }
+  response.set_heartbeat_interval_ms(
+      static_cast<int32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  spdlog::info("agent registered agent={} ip={}", response.agent_id(), request.ip());
+  return response;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> JobManager::Heartbeat(const v1::HeartbeatRequest& request) {
+  absl::MutexLock lock(&mu_);
+  auto it = agents_.find(request.agent_id());
+  if (it == agents_.end()) {
+    return absl::NotFoundError(absl::StrCat("agent session ", request.agent_id(),
+                                            " is unknown or was declared lost; register again"));
+  }
+  it->second.last_seen = clock_->Now();
+  v1::HeartbeatResponse response;
+  if (!request.job_id().empty()) {
+    Job* job = FindJobLocked(request.job_id());
+    if (job == nullptr || !IsActive(*job) || it->second.job_id != request.job_id()) {
+      response.add_stop_job_ids(request.job_id());
+    }
+  }
+  return response;
+}
+
+JobManager::Job* JobManager::AssignJobLocked(Agent& agent) {
+  Job* job = agent.job_id.empty() ? nullptr : FindJobLocked(agent.job_id);
+  if (job != nullptr && !IsActive(*job)) {
+    ReleaseAgentLocked(agent);
+    job = nullptr;
+  }
+  // An agent whose job has no queued work left and who holds none of it is
+  // free to help the next job.
+  if (job != nullptr && job->pending.empty() && job->counts.listing_done() && agent.leases == 0) {
+    ReleaseAgentLocked(agent);
+    job = nullptr;
+  }
+  if (job != nullptr) return job;
+  for (Job* j : order_) {
+    if (!IsActive(*j) || static_cast<int32_t>(j->agents.size()) >= j->spec.node_count()) continue;
+    if (j->pending.empty() && j->counts.listing_done()) continue;
+    if (j->gave_up_nodes.count(agent.node_id) > 0) continue;
+    agent.job_id = j->job_id;
+    j->agents.insert(agent.agent_id);
+    EventLocked(*j, "INFO",
+                absl::StrCat("agent assigned: agent=", agent.agent_id, " node=", agent.node_id,
+                             " agents=", j->agents.size(), "/", j->spec.node_count()));
+    ++j->version;
+    return j;
+  }
+  return nullptr;
+}
+
+void JobManager::ReleaseAgentLocked(Agent& agent) {
+  Job* job = agent.job_id.empty() ? nullptr : FindJobLocked(agent.job_id);
+  if (job != nullptr) {
+    job->agents.erase(agent.agent_id);
+    ++job->version;
+  }
+  agent.job_id.clear();
+}
+
+absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksRequest& request) {
+  struct Granted {
+    int64_t task_id, lease_id;
+    int32_t attempt;
+  };
+  std::vector<Granted> granted;
+  Job* job;
+  bool started = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = agents_.find(request.agent_id());
+    if (it == agents_.end()) {
+      return absl::NotFoundError(absl::StrCat("agent session ", request.agent_id(),
+                                              " is unknown or was declared lost; register again"));
+    }
+    Agent& agent = it->second;
+    agent.last_seen = clock_->Now();
+    job = AssignJobLocked(agent);
+    if (job == nullptr) return v1::PullTasksResponse();
+    const int max = std::max(1, request.max_tasks());
+    while (static_cast<int>(granted.size()) < max && !job->pending.empty()) {
+      auto [task_id, tries] = job->pending.front();
+      job->pending.pop_front();
+      Lease lease;
+      lease.lease_id = ++next_lease_;
+      lease.agent_id = agent.agent_id;
+      lease.attempt = tries + 1;
+      job->leased[task_id] = lease;
+      ++agent.leases;
+      granted.push_back({task_id, lease.lease_id, lease.attempt});
+    }
+    if (!granted.empty() && job->state == v1::QUEUED) {
+      job->state = v1::RUNNING;
+      job->start_ms = NowMs();
+      EventLocked(*job, "INFO", "FIRST_TASK_SCHEDULED: job is RUNNING");
+      started = true;
+    }
+    if (!granted.empty()) ++job->version;
+  }
+  if (started) PersistState(job);
+  // Items are read outside the lock: they live in the store, not in memory.
+  v1::PullTasksResponse response;
+  std::vector<int64_t> failed;
+  for (const auto& g : granted) {
+    auto items = store_->GetTaskItems(job->seq, g.task_id);
+    if (!items.ok()) {
+      spdlog::error("reading mini-batch failed job={} task={} error={}", job->job_id, g.task_id,
+                    std::string(items.status().message()));
+      failed.push_back(g.task_id);
+      continue;
+    }
+    v1::Task* t = response.add_tasks();
+    t->set_job_id(job->job_id);
+    t->set_task_id(g.task_id);
+    t->set_lease_id(g.lease_id);
+    t->set_attempt(g.attempt);
+    for (auto& item : *items) t->add_items(std::move(item));
+  }
+  absl::MutexLock lock(&mu_);
+  for (int i = 0; i < response.tasks_size(); ++i) {
+    auto it = job->leased.find(response.tasks(i).task_id());
+    if (it != job->leased.end()) it->second.item_count = response.tasks(i).items_size();
+  }
+  for (int64_t task_id : failed) {
+    auto it = job->leased.find(task_id);
+    if (it == job->leased.end()) continue;
+    auto agent = agents_.find(it->second.agent_id);
+    if (agent != agents_.end()) --agent->second.leases;
+    job->pending.emplace_front(task_id, it->second.attempt - 1);
+    job->leased.erase(it);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::GetJobBundleResponse> JobManager::GetBundle(
+    const v1::GetJobBundleRequest& request) {
+  int64_t seq;
+  v1::GetJobBundleResponse response;
+  {
+    absl::MutexLock lock(&mu_);
+    if (agents_.find(request.agent_id()) == agents_.end()) {
+      return absl::NotFoundError(absl::StrCat("agent session ", request.agent_id(),
+                                              " is unknown or was declared lost; register again"));
+    }
+    Job* job = FindJobLocked(request.job_id());
+    if (job == nullptr)
+      return absl::NotFoundError(absl::StrCat("job '", request.job_id(), "' not found"));
+    seq = job->seq;
+    *response.mutable_spec() = job->spec;
+  }
+  auto snapshot = store_->GetSnapshot(seq);
+  if (!snapshot.ok()) return snapshot.status();
+  *response.mutable_snapshot() = *std::move(snapshot);
+  return response;
+}
+
+JobManager::Outcome JobManager::MakeOutcomeLocked(Job& job, int64_t task_id, const Lease& lease,
+                                                  const Agent& agent, v1::TaskResult result) {
+  Outcome o;
+  o.job = &job;
+  o.item_count = lease.item_count;
+  o.commit.attempt.task_id = task_id;
+  o.commit.attempt.attempt = lease.attempt;
+  o.commit.attempt.agent_id = agent.agent_id;
+  o.commit.attempt.node_id = agent.node_id;
+  result.set_items_total(lease.item_count);
+  const auto status = result.status();
+  if (status == v1::RUN_DONE) {
+    o.rows = std::move(*result.mutable_rows());
+    o.row_count = result.row_count();
+    if (job.spec.output_action() != "append_row") {
+      o.rows.clear();
+      o.row_count = 0;
+    }
+    result.set_items_succeeded(std::clamp<int64_t>(result.items_succeeded(), 0, lease.item_count));
+    o.commit.new_state = TaskState::kSucceeded;
+    o.commit.tries = lease.attempt;
+  } else if (status == v1::INIT_FAILED || status == v1::LOAD_FAILED || status == v1::RELEASED) {
+    o.counts_try = false;
+    o.load_failed = status == v1::LOAD_FAILED;
+    o.init_failed = status == v1::INIT_FAILED;
+    o.commit.new_state = TaskState::kPending;
+    o.commit.tries = lease.attempt - 1;
+    result.set_items_succeeded(0);
+  } else {
+    result.set_items_succeeded(0);
+    o.commit.tries = lease.attempt;
+    o.commit.new_state =
+        lease.attempt >= job.spec.run_max_try() ? TaskState::kFailed : TaskState::kPending;
+  }
+  result.clear_rows();
+  o.commit.attempt.result = std::move(result);
+  return o;
+}
+
+absl::StatusOr<v1::ReportResultsResponse> JobManager::Report(
+    const v1::ReportResultsRequest& request) {
+  v1::ReportResultsResponse response;
+  std::vector<Outcome> outcomes;
+  {
+    absl::MutexLock lock(&mu_);
+    auto ait = agents_.find(request.agent_id());
+    if (ait == agents_.end()) {
+      return absl::NotFoundError(absl::StrCat("agent session ", request.agent_id(),
+                                              " is unknown or was declared lost; register again"));
+    }
+    Agent& agent = ait->second;
+    agent.last_seen = clock_->Now();
+    for (const auto& r : request.results()) {
+      Job* job = FindJobLocked(r.job_id());
+      bool ok = false;
+      if (job != nullptr) {
+        auto lit = job->leased.find(r.task_id());
+        // Fencing: only the holder of the current lease may report, once.
+        if (lit != job->leased.end() && lit->second.lease_id == r.lease_id() &&
+            lit->second.agent_id == agent.agent_id) {
+          Lease lease = lit->second;
+          job->leased.erase(lit);
+          --agent.leases;
+          outcomes.push_back(MakeOutcomeLocked(*job, r.task_id(), lease, agent, r));
+          ok = true;
+        }
+      }
+      response.add_accepted(ok);
+    }
+  }
+  if (!outcomes.empty()) CommitOutcomes(std::move(outcomes));
+  return response;
+}
+
+void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
+  // Group by job, keeping order.
+  std::map<Job*, std::vector<Outcome*>> by_job;
+  for (auto& o : outcomes) by_job[o.job].push_back(&o);
+
+  std::vector<Job*> changed;
+  for (auto& [job, list] : by_job) {
+    CountDeltas d;
+    std::string rows;
+    std::vector<TaskCommit> commits;
+    for (Outcome* o : list) {
+      const auto& r = o->commit.attempt.result;
+      if (o->commit.new_state == TaskState::kSucceeded) {
+        ++d.processed;
+        d.items_succeeded += r.items_succeeded();
+        d.items_failed += o->item_count - r.items_succeeded();
+        d.rows_written += o->row_count;
+        rows += o->rows;
+      } else if (o->commit.new_state == TaskState::kFailed) {
+        ++d.processed;
+        ++d.failed;
+        d.items_failed += o->item_count;
+      } else if (o->counts_try) {
+        ++d.retries;
+      }
+      commits.push_back(o->commit);
+    }
+    d.output_bytes = static_cast<int64_t>(rows.size());
+
+    absl::Status status;
+    {
+      absl::MutexLock lock(&commit_mu_);
+      int fd = -1;
+      int64_t length = 0;
+      if (!rows.empty()) {
+        auto it = output_fds_.find(job->seq);
+        if (it == output_fds_.end()) {
+          status = absl::FailedPreconditionError("the job's output file is closed");
+        } else {
+          fd = it->second;
+          length = output_lengths_[job->seq];
+          status = WriteAll(fd, rows);
+        }
+      }
+      if (status.ok()) status = store_->CommitAttempts(job->seq, commits, d);
+      if (status.ok()) {
+        if (fd >= 0) output_lengths_[job->seq] = length + d.output_bytes;
+      } else if (fd >= 0 && ::ftruncate(fd, length) != 0) {
+        spdlog::critical("cannot roll back output file job={} error={}", job->job_id,
+                         std::strerror(errno));
+      }
+    }
+
+    absl::MutexLock lock(&mu_);
+    if (!status.ok()) {
+      // Nothing reached disk: run these mini-batches again.
+      spdlog::error("commit failed job={} error={}", job->job_id, std::string(status.message()));
+      EventLocked(*job, "ERROR",
+                  absl::StrCat("commit failed, mini-batches requeued: ", status.message()));
+      if (IsActive(*job)) {
+        for (Outcome* o : list) {
+          job->pending.emplace_back(o->commit.attempt.task_id, o->commit.attempt.attempt - 1);
+        }
+      }
+      changed.push_back(job);
+      continue;
+    }
+    job->counts.set_mini_batches_processed(job->counts.mini_batches_processed() + d.processed);
+    job->counts.set_mini_batches_failed(job->counts.mini_batches_failed() + d.failed);
+    job->counts.set_items_succeeded(job->counts.items_succeeded() + d.items_succeeded);
+    job->counts.set_items_failed(job->counts.items_failed() + d.items_failed);
+    job->counts.set_rows_written(job->counts.rows_written() + d.rows_written);
+    job->counts.set_retries(job->counts.retries() + d.retries);
+    std::string load_error, init_error;
+    for (Outcome* o : list) {
+      const auto& a = o->commit.attempt;
+      const auto& r = a.result;
+      if (!r.error().empty() && job->first_error.empty()) {
+        job->first_error = absl::StrCat(r.error(), " (mini-batch ", a.task_id, ", node ", a.node_id,
+                                        ", ", r.process_name(), ")");
+      }
+      if (o->commit.new_state == TaskState::kFailed) {
+        EventLocked(*job, "WARNING",
+                    absl::StrCat("mini-batch ", a.task_id, " failed after ", a.attempt,
+                                 " tries: ", v1::AttemptStatus_Name(r.status()), " ", r.error()));
+      } else if (o->commit.new_state == TaskState::kPending && IsActive(*job)) {
+        job->pending.emplace_back(a.task_id, o->commit.tries);
+        if (o->counts_try) {
+          EventLocked(*job, "INFO",
+                      absl::StrCat("mini-batch ", a.task_id, " try ", a.attempt, " failed (",
+                                   v1::AttemptStatus_Name(r.status()), "): ", r.error(),
+                                   "; it will be tried again"));
+        }
+      }
+      if (o->load_failed && load_error.empty()) load_error = r.error();
+      if (o->init_failed) {
+        if (init_error.empty()) init_error = r.error();
+        int& n = job->init_failures_by_node[a.node_id];
+        if (++n >= 3 * job->spec.process_count_per_node() &&
+            job->gave_up_nodes.insert(a.node_id).second) {
+          EventLocked(*job, "ERROR",
+                      absl::StrCat("node ", a.node_id, " gave up after ", n,
+                                   " init() failures: ", r.error()));
+          auto ag = agents_.find(a.agent_id);
+          if (ag != agents_.end() && ag->second.job_id == job->job_id)
+            ReleaseAgentLocked(ag->second);
+        }
+      }
+    }
+    if (!load_error.empty()) {
+      EndJobLocked(*job, v1::FAILED,
+                   absl::StrCat("the entry script cannot be loaded: ", load_error));
+    } else if (!init_error.empty() && job->agents.empty() && !job->gave_up_nodes.empty()) {
+      EndJobLocked(*job, v1::FAILED,
+                   absl::StrCat("init() failed on every node: ", init_error,
+                                "; see logs/user/stderr and logs/user/error"));
+    }
+    CheckJobLocked(*job);
+    ++job->version;
+    changed.push_back(job);
+  }
+  for (Job* job : changed) PersistState(job);
+  NotifyWork();
+}
+
+// --- Ticker -----------------------------------------------------------------
+
+void JobManager::Tick() {
+  std::vector<Outcome> lost;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    for (auto it = agents_.begin(); it != agents_.end();) {
+      Agent& agent = it->second;
+      if (now - agent.last_seen <= options_.agent_timeout) {
+        ++it;
+        continue;
+      }
+      spdlog::warn("agent lost agent={} silent_for={}", agent.agent_id,
+                   absl::FormatDuration(now - agent.last_seen));
+      for (Job* job : order_) {
+        if (!IsActive(*job)) continue;
+        int64_t n = 0;
+        for (auto lit = job->leased.begin(); lit != job->leased.end();) {
+          if (lit->second.agent_id != agent.agent_id) {
+            ++lit;
+            continue;
+          }
+          v1::TaskResult r;
+          r.set_status(v1::AGENT_LOST);
+          r.set_error(absl::StrCat("agent ", agent.agent_id, " on node ", agent.node_id,
+                                   " stopped heartbeating"));
+          lost.push_back(MakeOutcomeLocked(*job, lit->first, lit->second, agent, std::move(r)));
+          job->leased.erase(lit++);
+          ++n;
+        }
+        if (n > 0 || job->agents.count(agent.agent_id) > 0) {
+          EventLocked(*job, "WARNING",
+                      absl::StrCat("agent lost: agent=", agent.agent_id, " node=", agent.node_id,
+                                   " silent for ", absl::FormatDuration(now - agent.last_seen),
+                                   "; ", n, " leased mini-batches go back to the queue"));
+        }
+      }
+      ReleaseAgentLocked(agent);
+      it = agents_.erase(it);
+    }
+    // Rates over the last minute.
+    for (Job* job : order_) {
+      if (!IsActive(*job)) continue;
+      const int64_t done = job->counts.items_succeeded() + job->counts.items_failed();
+      job->rate_samples.emplace_back(now, done);
+      while (job->rate_samples.size() > 2 && now - job->rate_samples.front().first > kRateWindow) {
+        job->rate_samples.pop_front();
+      }
+      const auto& first = job->rate_samples.front();
+      const double dt = absl::ToDoubleSeconds(now - first.first);
+      job->rate = dt > 0 ? static_cast<double>(done - first.second) / dt : 0;
+    }
+  }
+  if (!lost.empty()) CommitOutcomes(std::move(lost));
+  FlushFiles();
+}
+
+void JobManager::FlushFiles() {
+  absl::MutexLock files(&files_mu_);
+  struct Pending {
+    std::string log_dir;
+    std::vector<std::string> events;
+    std::string overview;
+    std::string result;
+  };
+  std::vector<Pending> work;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    for (Job* job : order_) {
+      const bool active = IsActive(*job);
+      if (job->events.empty() && job->written_version == job->version && !active) continue;
+      Pending p;
+      p.log_dir = job->log_dir;
+      p.events.swap(job->events);
+      const auto& c = job->counts;
+      const int64_t done = c.items_succeeded() + c.items_failed();
+      const int64_t remaining = c.items_total() - done;
+      std::string eta = "unknown";
+      if (!active) {
+        eta = "-";
+      } else if (!c.listing_done()) {
+        eta = "unknown (inputs still being listed)";
+      } else if (job->rate > 0) {
+        eta = FormatDuration(static_cast<double>(remaining) / job->rate);
+      }
+      p.overview = absl::StrFormat(
+          "Job: %s (%s)\nState: %s\nUpdated: %s UTC\n\n"
+          "Mini-batches created: %d%s\nMini-batches processed: %d\nMini-batches failed: %d\n"
+          "Mini-batches in progress: %d\nMini-batches retried: %d\n\n"
+          "Items total: %d\nItems succeeded: %d\nItems failed: %d\nRows written: %d\n\n"
+          "Agents: %d\nRate: %.1f items/s\nETA: %s\n",
+          job->job_id, job->spec.name(), StateName(job->state), FormatTimestamp(now),
+          c.mini_batches_created(), c.listing_done() ? " (all)" : " (listing inputs...)",
+          c.mini_batches_processed(), c.mini_batches_failed(), job->leased.size(), c.retries(),
+          c.items_total(), c.items_succeeded(), c.items_failed(), c.rows_written(),
+          job->agents.size(), job->rate, eta);
+      if (!active) {
+        absl::StrAppend(&p.overview, "\nResult: ", StateName(job->state),
+                        job->reason.empty() ? "" : ": ", job->reason, "\n");
+        if (!job->result_written) {
+          p.result = absl::StrCat(StateName(job->state), "\n");
+          if (!job->reason.empty()) absl::StrAppend(&p.result, "Reason: ", job->reason, "\n");
+          if (!job->first_error.empty()) {
+            absl::StrAppend(&p.result, "First error: ", job->first_error, "\n",
+                            "Look in: logs/user/error/ and logs/user/stderr/ for the traceback\n");
+          }
+          absl::StrAppend(&p.result, "Mini-batches: ", c.mini_batches_processed(), " processed, ",
+                          c.mini_batches_failed(), " failed of ", c.mini_batches_created(),
+                          "\nItems: ", c.items_succeeded(), " succeeded, ", c.items_failed(),
+                          " failed of ", c.items_total(), "\n");
+          if (!job->output_file.empty()) {
+            absl::StrAppend(&p.result, "Output: ", job->output_file, " (", c.rows_written(),
+                            " rows)\n");
+          }
+          job->result_written = true;
+        }
+      }
+      job->written_version = job->version;
+      work.push_back(std::move(p));
+    }
+  }
+  for (const auto& p : work) {
+    const fs::path dir(p.log_dir);
+    MakeDirs((dir / "sys").string()).IgnoreError();
+    if (!p.events.empty()) {
+      std::string text;
+      for (const auto& e : p.events) absl::StrAppend(&text, e, "\n");
+      if (auto s = AppendToFile((dir / "sys" / "master_role.txt").string(), text); !s.ok()) {
+        spdlog::error("writing master_role.txt failed: {}", std::string(s.message()));
+      }
+    }
+    WriteFileAtomic((dir / "job_progress_overview.txt").string(), p.overview).IgnoreError();
+    if (!p.result.empty())
+      WriteFileAtomic((dir / "job_result.txt").string(), p.result).IgnoreError();
+  }
+}
+
+}  // namespace prs::master

@@ -1,0 +1,192 @@
+#ifndef PRS_MASTER_JOB_MANAGER_H_
+#define PRS_MASTER_JOB_MANAGER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "master/store.h"
+#include "prs/v1/agent_service.pb.h"
+#include "prs/v1/job_service.pb.h"
+
+namespace prs::master {
+
+struct JobManagerOptions {
+  // Folder for the database and the jobs' log trees.
+  std::string state_dir;
+  // Interval agents are told to heartbeat at.
+  absl::Duration heartbeat_interval = absl::Seconds(2);
+  // An agent silent for this long is lost; its leases go back to the queue.
+  absl::Duration agent_timeout = absl::Seconds(10);
+  // Largest source snapshot accepted at submit.
+  int64_t max_snapshot_bytes = 256 << 20;
+  // The lister pauses while a job has more pending mini-batches than this,
+  // bounding the master's memory whatever the input's size.
+  int64_t max_pending_per_job = 100'000;
+};
+
+// The master's business logic: jobs, the mini-batch queue, leases, agents,
+// the output commit and the progress files. It never sees gRPC.
+//
+// Thread-safe. One mutex guards the in-memory state; disk work (SQLite, the
+// output file, log files) happens outside it. Output commits are serialized
+// by a second mutex, so rows and the mini-batch state reach disk in one order.
+//
+// Exactly-once output: a result is accepted only for the current lease of its
+// mini-batch; its rows are appended to the output file and then the attempt,
+// the mini-batch's new state and the output file's committed length are
+// written in one SQLite transaction. At start-up the output file is cut back
+// to the committed length, dropping rows whose commit did not happen.
+class JobManager {
+ public:
+  // Opens the store under options.state_dir and resumes the jobs it holds.
+  static absl::StatusOr<std::unique_ptr<JobManager>> Create(const JobManagerOptions& options,
+                                                            Clock* clock);
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // --- JobService --------------------------------------------------------
+  // INVALID_ARGUMENT for a bad spec (nothing is queued).
+  absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request);
+  // NOT_FOUND for an unknown job.
+  absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id);
+  std::vector<v1::JobStatus> ListJobs(int limit);
+  // FAILED_PRECONDITION when the job already ended.
+  absl::StatusOr<v1::JobStatus> Cancel(const std::string& job_id);
+
+  // --- AgentService ------------------------------------------------------
+  v1::RegisterAgentResponse RegisterAgent(const v1::RegisterAgentRequest& request);
+  // NOT_FOUND for an unknown or lost agent: it must register again.
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  // Leases up to max_tasks mini-batches now; an empty response when there is
+  // no work for the agent. Never waits: the server holds long-polls.
+  absl::StatusOr<v1::PullTasksResponse> TryPull(const v1::PullTasksRequest& request);
+  absl::StatusOr<v1::ReportResultsResponse> Report(const v1::ReportResultsRequest& request);
+  absl::StatusOr<v1::GetJobBundleResponse> GetBundle(const v1::GetJobBundleRequest& request);
+
+  // Called (outside any lock) whenever work may have become available or a job
+  // changed state, so that held long-polls can be retried. Set before serving.
+  void SetWorkListener(std::function<void()> listener) { work_listener_ = std::move(listener); }
+
+  // Liveness, progress files and master_role events. Called about once a
+  // second by the server's ticker thread.
+  void Tick();
+
+  absl::Duration heartbeat_interval() const { return options_.heartbeat_interval; }
+
+ private:
+  struct Lease {
+    int64_t lease_id = 0;
+    std::string agent_id;
+    int32_t attempt = 0;
+    int64_t item_count = 0;
+  };
+  struct Job {
+    int64_t seq = 0;
+    std::string job_id;
+    v1::JobSpec spec;
+    v1::JobState state = v1::QUEUED;
+    std::string reason;
+    std::string first_error;
+    int64_t submit_ms = 0, start_ms = 0, end_ms = 0;
+    v1::JobCounts counts;
+    std::deque<std::pair<int64_t, int32_t>> pending;  // (task id, tries used)
+    absl::flat_hash_map<int64_t, Lease> leased;
+    std::set<std::string> agents;
+    std::map<std::string, int> init_failures_by_node;
+    std::set<std::string> gave_up_nodes;
+    std::string log_dir;
+    std::string output_file;          // empty for summary_only
+    std::vector<std::string> events;  // master_role lines not yet written
+    std::deque<std::pair<absl::Time, int64_t>> rate_samples;
+    double rate = 0;
+    int64_t version = 0, written_version = -1;
+    bool result_written = false;
+    std::atomic<bool> stop_listing{false};
+    std::thread lister;
+  };
+  struct Agent {
+    std::string agent_id, node_id, hostname, ip;
+    absl::Time last_seen;
+    std::string job_id;  // assigned job, empty when free
+    int64_t leases = 0;
+  };
+  // An accepted result (or a lost lease) on its way to disk.
+  struct Outcome {
+    Job* job = nullptr;
+    TaskCommit commit;
+    int64_t item_count = 0;
+    std::string rows;
+    int64_t row_count = 0;
+    bool counts_try = true;    // false: the mini-batch never ran (init failed, released)
+    bool load_failed = false;  // the entry script cannot be loaded: fail the job
+    bool init_failed = false;
+  };
+
+  JobManager(const JobManagerOptions& options, Clock* clock, std::unique_ptr<Store> store);
+  absl::Status Recover();
+  void StartLister(Job* job, int64_t already_created);
+  void ListerMain(Job* job, int64_t already_created);
+
+  Job* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static bool IsActive(const Job& job) {
+    return job.state == v1::QUEUED || job.state == v1::RUNNING;
+  }
+  Job* AssignJobLocked(Agent& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseAgentLocked(Agent& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves a job to a terminal state: drops its queue and leases, frees agents.
+  void EndJobLocked(Job& job, v1::JobState state, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CheckJobLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EventLocked(Job& job, const std::string& level, const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::JobStatus StatusLocked(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Builds the outcome of one accepted result (under mu_).
+  Outcome MakeOutcomeLocked(Job& job, int64_t task_id, const Lease& lease, const Agent& agent,
+                            v1::TaskResult result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes outcomes to disk, then applies them in memory.
+  void CommitOutcomes(std::vector<Outcome> outcomes) ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes the job's state row as it is now in memory.
+  void PersistState(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
+  void FlushFiles() ABSL_LOCKS_EXCLUDED(mu_);
+  void NotifyWork();
+  int64_t NowMs() const { return absl::ToUnixMillis(clock_->Now()); }
+
+  const JobManagerOptions options_;
+  Clock* const clock_;
+  const std::unique_ptr<Store> store_;
+  std::function<void()> work_listener_;
+
+  absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::vector<Job*> order_ ABSL_GUARDED_BY(mu_);  // by seq: FIFO
+  std::map<std::string, Agent> agents_ ABSL_GUARDED_BY(mu_);
+  int64_t next_lease_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t next_agent_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Serializes output appends + their store commits; owns the output fds.
+  absl::Mutex commit_mu_;
+  std::map<int64_t, int> output_fds_ ABSL_GUARDED_BY(commit_mu_);
+  std::map<int64_t, int64_t> output_lengths_ ABSL_GUARDED_BY(commit_mu_);
+  // Serializes state-row writes so the last write carries the newest state.
+  absl::Mutex persist_mu_;
+  absl::Mutex files_mu_;  // one FlushFiles at a time
+};
+
+}  // namespace prs::master
+
+#endif  // PRS_MASTER_JOB_MANAGER_H_

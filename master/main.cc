@@ -1,0 +1,70 @@
+// prs-master: holds the job queue, leases and progress; serves JobService and
+// AgentService over gRPC.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "common/logging.h"
+#include "master/master_server.h"
+#include "spdlog/spdlog.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"prs-master: the prs job queue and progress server"};
+  prs::master::MasterOptions options;
+  std::string port_file;
+  std::string log_level = "info";
+  double heartbeat_s = 2, agent_timeout_s = 10;
+  options.manager.state_dir = "./prs-state";
+  app.add_option("--listen", options.listen, "host:port to serve on (port 0 picks one)")
+      ->capture_default_str();
+  app.add_option("--state-dir", options.manager.state_dir, "folder for the database and job logs")
+      ->capture_default_str();
+  app.add_option("--port-file", port_file, "write the chosen port to this file once serving");
+  app.add_option("--heartbeat-interval", heartbeat_s, "seconds between agent heartbeats")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--agent-timeout", agent_timeout_s, "seconds of silence before an agent is lost")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  prs::SetUpLogging("master", log_level);
+  options.manager.heartbeat_interval = absl::Seconds(heartbeat_s);
+  options.manager.agent_timeout = absl::Seconds(agent_timeout_s);
+
+  // Block the signals we wait for before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = prs::master::MasterServer::Create(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "prs-master: %s\n", std::string(server.status().message()).c_str());
+    return 1;
+  }
+  spdlog::info("serving listen={} port={} state_dir={}", options.listen, (*server)->port(),
+               options.manager.state_dir);
+  if (!port_file.empty()) {
+    const std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << (*server)->port() << "\n";
+    std::rename(tmp.c_str(), port_file.c_str());
+  }
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("signal={} shutting down", sig);
+    (*server)->Shutdown();
+  });
+  (*server)->Wait();
+  waiter.detach();
+  return 0;
+}

@@ -1,0 +1,415 @@
+#include "master/store.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace prs::master {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT UNIQUE,
+  spec BLOB NOT NULL,
+  snapshot BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  first_error TEXT NOT NULL DEFAULT '',
+  submit_ms INTEGER NOT NULL DEFAULT 0,
+  start_ms INTEGER NOT NULL DEFAULT 0,
+  end_ms INTEGER NOT NULL DEFAULT 0,
+  mb_created INTEGER NOT NULL DEFAULT 0,
+  listing_done INTEGER NOT NULL DEFAULT 0,
+  items_total INTEGER NOT NULL DEFAULT 0,
+  mb_processed INTEGER NOT NULL DEFAULT 0,
+  mb_failed INTEGER NOT NULL DEFAULT 0,
+  items_succeeded INTEGER NOT NULL DEFAULT 0,
+  items_failed INTEGER NOT NULL DEFAULT 0,
+  rows_written INTEGER NOT NULL DEFAULT 0,
+  retries INTEGER NOT NULL DEFAULT 0,
+  output_length INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tasks(
+  job_seq INTEGER NOT NULL,
+  task_id INTEGER NOT NULL,
+  items TEXT NOT NULL,
+  item_count INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  tries INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(job_seq, task_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attempts(
+  job_seq INTEGER NOT NULL,
+  task_id INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  agent_id TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  result BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS attempts_by_job ON attempts(job_seq);
+)sql";
+
+// RAII prepared statement. Methods return false/NOT OK on SQLite errors.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  absl::Status status() const { return rc_ == SQLITE_OK ? absl::OkStatus() : Error(); }
+  Stmt& Bind(int i, int64_t v) {
+    Check(sqlite3_bind_int64(stmt_, i, v));
+    return *this;
+  }
+  Stmt& Bind(int i, const std::string& v) {
+    Check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& BindBlob(int i, const std::string& v) {
+    Check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  // SQLITE_ROW -> true, SQLITE_DONE -> false; errors set status().
+  bool Step() {
+    if (rc_ != SQLITE_OK) return false;
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) rc_ = rc;
+    return false;
+  }
+  absl::Status Run() {
+    Step();
+    return status();
+  }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK && rc_ == SQLITE_OK) rc_ = rc;
+  }
+  absl::Status Error() const {
+    return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back unless Commit() succeeded.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {
+    ok_ = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+  ~Transaction() {
+    if (ok_ && !done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  absl::Status Commit() {
+    if (!ok_) return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
+    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return absl::InternalError(absl::StrCat("state database commit: ", sqlite3_errmsg(db_)));
+    }
+    done_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  sqlite3* db_;
+  bool ok_ = false;
+  bool done_ = false;
+};
+
+constexpr const char* kJobColumns =
+    "seq, job_id, spec, state, reason, submit_ms, start_ms, end_ms, mb_created, listing_done, "
+    "items_total, mb_processed, mb_failed, items_succeeded, items_failed, rows_written, retries, "
+    "output_length, first_error";
+
+StoredJob ReadJob(const Stmt& s) {
+  StoredJob j;
+  j.seq = s.Int(0);
+  j.job_id = s.Text(1);
+  j.spec.ParseFromString(s.Text(2));
+  j.state = static_cast<v1::JobState>(s.Int(3));
+  j.reason = s.Text(4);
+  j.submit_ms = s.Int(5);
+  j.start_ms = s.Int(6);
+  j.end_ms = s.Int(7);
+  j.counts.set_mini_batches_created(s.Int(8));
+  j.counts.set_listing_done(s.Int(9) != 0);
+  j.counts.set_items_total(s.Int(10));
+  j.counts.set_mini_batches_processed(s.Int(11));
+  j.counts.set_mini_batches_failed(s.Int(12));
+  j.counts.set_items_succeeded(s.Int(13));
+  j.counts.set_items_failed(s.Int(14));
+  j.counts.set_rows_written(s.Int(15));
+  j.counts.set_retries(s.Int(16));
+  j.output_length = s.Int(17);
+  j.first_error = s.Text(18);
+  return j;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::FailedPreconditionError(absl::StrCat("cannot open the state database ", path, ": ",
+                                                      msg, "; check that --state-dir is writable"));
+  }
+  std::unique_ptr<Store> store(new Store(db));
+  absl::MutexLock lock(&store->mu_);
+  sqlite3_busy_timeout(db, 5000);
+  // WAL + synchronous=NORMAL: a commit survives a crash of the master process
+  // (the case the design must handle); an OS crash may lose the last commits,
+  // together with the output bytes they covered.
+  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", kSchema}) {
+    if (auto s = store->Exec(sql); !s.ok()) return s;
+  }
+  if (auto s = store->Exec("INSERT INTO meta(key, value) VALUES('epoch', 1) "
+                           "ON CONFLICT(key) DO UPDATE SET value = value + 1");
+      !s.ok()) {
+    return s;
+  }
+  Stmt q(db, "SELECT value FROM meta WHERE key = 'epoch'");
+  if (q.Step()) store->epoch_ = q.Int(0);
+  if (auto s = q.status(); !s.ok()) return s;
+  return store;
+}
+
+Store::~Store() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close(db_);
+}
+
+absl::Status Store::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return absl::InternalError(absl::StrCat("state database: ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StoredJob> Store::CreateJob(const v1::JobSpec& spec,
+                                           const v1::SourceSnapshot& snapshot, int64_t submit_ms) {
+  absl::MutexLock lock(&mu_);
+  Transaction tx(db_);
+  Stmt ins(db_, "INSERT INTO jobs(spec, snapshot, state, submit_ms) VALUES(?, ?, ?, ?)");
+  ins.BindBlob(1, spec.SerializeAsString())
+      .BindBlob(2, snapshot.SerializeAsString())
+      .Bind(3, int64_t{v1::QUEUED})
+      .Bind(4, submit_ms);
+  if (auto s = ins.Run(); !s.ok()) return s;
+  const int64_t seq = sqlite3_last_insert_rowid(db_);
+  const std::string job_id = absl::StrCat(spec.name(), "-", seq);
+  Stmt upd(db_, "UPDATE jobs SET job_id = ? WHERE seq = ?");
+  upd.Bind(1, job_id).Bind(2, seq);
+  if (auto s = upd.Run(); !s.ok()) return s;
+  if (auto s = tx.Commit(); !s.ok()) return s;
+  StoredJob job;
+  job.seq = seq;
+  job.job_id = job_id;
+  job.spec = spec;
+  job.submit_ms = submit_ms;
+  return job;
+}
+
+absl::Status Store::UpdateJobState(int64_t seq, v1::JobState state, const std::string& reason,
+                                   int64_t start_ms, int64_t end_ms) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, "UPDATE jobs SET state = ?, reason = ?, start_ms = ?, end_ms = ? WHERE seq = ?");
+  s.Bind(1, int64_t{state}).Bind(2, reason).Bind(3, start_ms).Bind(4, end_ms).Bind(5, seq);
+  return s.Run();
+}
+
+absl::Status Store::SetFirstError(int64_t seq, const std::string& error) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, "UPDATE jobs SET first_error = ? WHERE seq = ? AND first_error = ''");
+  s.Bind(1, error).Bind(2, seq);
+  return s.Run();
+}
+
+absl::Status Store::InsertTasks(int64_t seq, const std::vector<NewTask>& tasks,
+                                int64_t created_total, int64_t items_total, bool listing_done) {
+  absl::MutexLock lock(&mu_);
+  Transaction tx(db_);
+  Stmt ins(db_,
+           "INSERT OR IGNORE INTO tasks(job_seq, task_id, items, item_count, state) "
+           "VALUES(?, ?, ?, ?, 0)");
+  for (const auto& t : tasks) {
+    ins.Reset();
+    ins.Bind(1, seq)
+        .Bind(2, t.task_id)
+        .Bind(3, absl::StrJoin(t.items, "\n"))
+        .Bind(4, static_cast<int64_t>(t.items.size()));
+    if (auto s = ins.Run(); !s.ok()) return s;
+  }
+  Stmt upd(db_, "UPDATE jobs SET mb_created = ?, items_total = ?, listing_done = ? WHERE seq = ?");
+  upd.Bind(1, created_total).Bind(2, items_total).Bind(3, listing_done ? 1 : 0).Bind(4, seq);
+  if (auto s = upd.Run(); !s.ok()) return s;
+  return tx.Commit();
+}
+
+absl::StatusOr<std::vector<std::string>> Store::GetTaskItems(int64_t seq, int64_t task_id) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT items FROM tasks WHERE job_seq = ? AND task_id = ?");
+  q.Bind(1, seq).Bind(2, task_id);
+  if (!q.Step()) {
+    if (auto s = q.status(); !s.ok()) return s;
+    return absl::NotFoundError(absl::StrCat("mini-batch ", task_id, " of job ", seq, " not found"));
+  }
+  const std::string items = q.Text(0);
+  if (items.empty()) return std::vector<std::string>();
+  return std::vector<std::string>(absl::StrSplit(items, '\n'));
+}
+
+absl::Status Store::CommitAttempts(int64_t seq, const std::vector<TaskCommit>& commits,
+                                   const CountDeltas& d) {
+  absl::MutexLock lock(&mu_);
+  Transaction tx(db_);
+  Stmt att(db_,
+           "INSERT INTO attempts(job_seq, task_id, attempt, agent_id, node_id, result) "
+           "VALUES(?, ?, ?, ?, ?, ?)");
+  Stmt task(db_, "UPDATE tasks SET state = ?, tries = ? WHERE job_seq = ? AND task_id = ?");
+  for (const auto& c : commits) {
+    v1::TaskResult r = c.attempt.result;
+    r.clear_rows();
+    att.Reset();
+    att.Bind(1, seq)
+        .Bind(2, c.attempt.task_id)
+        .Bind(3, int64_t{c.attempt.attempt})
+        .Bind(4, c.attempt.agent_id)
+        .Bind(5, c.attempt.node_id)
+        .BindBlob(6, r.SerializeAsString());
+    if (auto s = att.Run(); !s.ok()) return s;
+    task.Reset();
+    task.Bind(1, static_cast<int64_t>(c.new_state))
+        .Bind(2, int64_t{c.tries})
+        .Bind(3, seq)
+        .Bind(4, c.attempt.task_id);
+    if (auto s = task.Run(); !s.ok()) return s;
+  }
+  Stmt upd(db_,
+           "UPDATE jobs SET mb_processed = mb_processed + ?, mb_failed = mb_failed + ?, "
+           "items_succeeded = items_succeeded + ?, items_failed = items_failed + ?, "
+           "rows_written = rows_written + ?, retries = retries + ?, "
+           "output_length = output_length + ? WHERE seq = ?");
+  upd.Bind(1, d.processed)
+      .Bind(2, d.failed)
+      .Bind(3, d.items_succeeded)
+      .Bind(4, d.items_failed)
+      .Bind(5, d.rows_written)
+      .Bind(6, d.retries)
+      .Bind(7, d.output_bytes)
+      .Bind(8, seq);
+  if (auto s = upd.Run(); !s.ok()) return s;
+  return tx.Commit();
+}
+
+absl::StatusOr<int64_t> Store::ResetFailedTasks(int64_t seq) {
+  absl::MutexLock lock(&mu_);
+  Transaction tx(db_);
+  Stmt sum(db_,
+           "SELECT COUNT(*), COALESCE(SUM(item_count), 0) FROM tasks "
+           "WHERE job_seq = ? AND state = 3");
+  sum.Bind(1, seq);
+  sum.Step();
+  if (auto s = sum.status(); !s.ok()) return s;
+  const int64_t n = sum.Int(0), items = sum.Int(1);
+  Stmt reset(db_, "UPDATE tasks SET state = 0, tries = 0 WHERE job_seq = ? AND state = 3");
+  reset.Bind(1, seq);
+  if (auto s = reset.Run(); !s.ok()) return s;
+  Stmt upd(db_,
+           "UPDATE jobs SET mb_processed = mb_processed - ?, mb_failed = mb_failed - ?, "
+           "items_failed = MAX(0, items_failed - ?) WHERE seq = ?");
+  upd.Bind(1, n).Bind(2, n).Bind(3, items).Bind(4, seq);
+  if (auto s = upd.Run(); !s.ok()) return s;
+  if (auto s = tx.Commit(); !s.ok()) return s;
+  return n;
+}
+
+absl::StatusOr<std::vector<StoredJob>> Store::LoadJobs() {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_,
+         absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE job_id IS NOT NULL ORDER BY seq")
+             .c_str());
+  std::vector<StoredJob> jobs;
+  while (q.Step()) jobs.push_back(ReadJob(q));
+  if (auto s = q.status(); !s.ok()) return s;
+  return jobs;
+}
+
+absl::StatusOr<StoredJob> Store::LoadJob(int64_t seq) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE seq = ?").c_str());
+  q.Bind(1, seq);
+  if (!q.Step()) {
+    if (auto s = q.status(); !s.ok()) return s;
+    return absl::NotFoundError(absl::StrCat("job ", seq, " not found"));
+  }
+  return ReadJob(q);
+}
+
+absl::StatusOr<v1::SourceSnapshot> Store::GetSnapshot(int64_t seq) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT snapshot FROM jobs WHERE seq = ?");
+  q.Bind(1, seq);
+  if (!q.Step()) {
+    if (auto s = q.status(); !s.ok()) return s;
+    return absl::NotFoundError(absl::StrCat("job ", seq, " not found"));
+  }
+  v1::SourceSnapshot snap;
+  if (!snap.ParseFromString(q.Text(0))) return absl::DataLossError("corrupt source snapshot");
+  return snap;
+}
+
+absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> Store::PendingTasks(int64_t seq) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT task_id, tries FROM tasks WHERE job_seq = ? AND state = 0 ORDER BY task_id");
+  q.Bind(1, seq);
+  std::vector<std::pair<int64_t, int32_t>> out;
+  while (q.Step()) out.emplace_back(q.Int(0), static_cast<int32_t>(q.Int(1)));
+  if (auto s = q.status(); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> Store::ListAttempts(int64_t seq) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_,
+         "SELECT task_id, attempt, agent_id, node_id, result FROM attempts WHERE job_seq = ? "
+         "ORDER BY rowid");
+  q.Bind(1, seq);
+  std::vector<AttemptRecord> out;
+  while (q.Step()) {
+    AttemptRecord r;
+    r.task_id = q.Int(0);
+    r.attempt = static_cast<int32_t>(q.Int(1));
+    r.agent_id = q.Text(2);
+    r.node_id = q.Text(3);
+    r.result.ParseFromString(q.Text(4));
+    out.push_back(std::move(r));
+  }
+  if (auto s = q.status(); !s.ok()) return s;
+  return out;
+}
+
+}  // namespace prs::master

@@ -1,0 +1,124 @@
+#ifndef PRS_MASTER_STORE_H_
+#define PRS_MASTER_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "prs/v1/agent_service.pb.h"
+#include "prs/v1/job.pb.h"
+
+struct sqlite3;
+
+namespace prs::master {
+
+// State of a mini-batch in the store. A lease is not stored: after a restart
+// every in-flight mini-batch is PENDING again.
+enum class TaskState : int { kPending = 0, kSucceeded = 2, kFailed = 3 };
+
+// A job row.
+struct StoredJob {
+  int64_t seq = 0;
+  std::string job_id;
+  v1::JobSpec spec;
+  v1::JobState state = v1::QUEUED;
+  std::string reason;
+  int64_t submit_ms = 0;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  v1::JobCounts counts;
+  // Bytes of the output file that belong to committed mini-batches.
+  int64_t output_length = 0;
+  // First error seen, for the root cause.
+  std::string first_error;
+};
+
+// A mini-batch created by the partitioner.
+struct NewTask {
+  int64_t task_id = 0;
+  std::vector<std::string> items;
+};
+
+// One finished attempt as recorded in the attempts table.
+struct AttemptRecord {
+  int64_t task_id = 0;
+  int32_t attempt = 0;
+  std::string agent_id;
+  std::string node_id;
+  v1::TaskResult result;  // status, timings, counts, error; rows are not stored
+};
+
+// The outcome of one attempt for its mini-batch, committed with the output.
+struct TaskCommit {
+  AttemptRecord attempt;
+  TaskState new_state = TaskState::kPending;
+  int32_t tries = 0;  // tries used so far, including this one when it counts
+};
+
+// Deltas of a job's counters applied in the same transaction as a commit.
+struct CountDeltas {
+  int64_t processed = 0;
+  int64_t failed = 0;
+  int64_t items_succeeded = 0;
+  int64_t items_failed = 0;
+  int64_t rows_written = 0;
+  int64_t retries = 0;
+  int64_t output_bytes = 0;
+};
+
+// Durable state of the master in one SQLite database (WAL). Thread-safe: a
+// single connection behind a mutex; every method is one transaction.
+class Store {
+ public:
+  // Opens or creates the database and bumps the epoch (the number of times the
+  // store was opened), which makes lease ids unique across restarts.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  int64_t epoch() const { return epoch_; }
+
+  // Inserts a QUEUED job; its id is "<name>-<seq>".
+  absl::StatusOr<StoredJob> CreateJob(const v1::JobSpec& spec, const v1::SourceSnapshot& snapshot,
+                                      int64_t submit_ms);
+  absl::Status UpdateJobState(int64_t seq, v1::JobState state, const std::string& reason,
+                              int64_t start_ms, int64_t end_ms);
+  absl::Status SetFirstError(int64_t seq, const std::string& error);
+
+  // Inserts mini-batches and sets the job's creation counters.
+  absl::Status InsertTasks(int64_t seq, const std::vector<NewTask>& tasks, int64_t created_total,
+                           int64_t items_total, bool listing_done);
+  absl::StatusOr<std::vector<std::string>> GetTaskItems(int64_t seq, int64_t task_id);
+
+  // Records attempts, moves their mini-batches and adds `deltas` to the job.
+  absl::Status CommitAttempts(int64_t seq, const std::vector<TaskCommit>& commits,
+                              const CountDeltas& deltas);
+
+  // Puts failed mini-batches back to PENDING with their tries reset, and
+  // subtracts them from the failure counters (resume).
+  absl::StatusOr<int64_t> ResetFailedTasks(int64_t seq);
+
+  absl::StatusOr<std::vector<StoredJob>> LoadJobs();
+  absl::StatusOr<StoredJob> LoadJob(int64_t seq);
+  absl::StatusOr<v1::SourceSnapshot> GetSnapshot(int64_t seq);
+  // PENDING mini-batches of a job, in id order, with their tries.
+  absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> PendingTasks(int64_t seq);
+  absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(int64_t seq);
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  int64_t epoch_ = 0;
+};
+
+}  // namespace prs::master
+
+#endif  // PRS_MASTER_STORE_H_
