@@ -1,0 +1,51 @@
+#ifndef PRS_AGENT_AGENT_H_
+#define PRS_AGENT_AGENT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace prs::agent {
+
+struct AgentOptions {
+  // host:port of prs-master.
+  std::string master_address;
+  // Folder for job snapshots, worker logs and scratch space.
+  std::string work_dir;
+  // Name of this node in logs; defaults to the host name.
+  std::string node_id;
+  // Worker interpreter when the job names none; defaults to DefaultWorkerPython().
+  std::string python;
+  // Mini-batches held per worker beyond the one it runs, so that no worker
+  // waits on the network.
+  int prefetch_per_worker = 1;
+  // How long a PullTasks long-poll may be held by the master.
+  absl::Duration pull_wait = absl::Seconds(5);
+};
+
+// prs-agent: registers with the master, heartbeats, pulls mini-batches, runs
+// process_count_per_node workers for the job it is given, and reports each
+// attempt. Survives master restarts (retry with backoff and jitter) without
+// losing its workers. Thread-safe.
+class Agent {
+ public:
+  // FAILED_PRECONDITION when the work dir or the Python runtime is missing.
+  static absl::StatusOr<std::unique_ptr<Agent>> Create(const AgentOptions& options);
+  ~Agent();
+
+  // Runs until Stop(); returns when every thread and worker has ended.
+  void Run();
+  // Stops pulling, ends the workers (shutdown() for idle ones), returns at once.
+  void Stop();
+
+ private:
+  class Impl;
+  explicit Agent(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace prs::agent
+
+#endif  // PRS_AGENT_AGENT_H_

@@ -1,0 +1,53 @@
+// prs-agent: runs a node's workers for the master.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "agent/agent.h"
+#include "common/logging.h"
+#include "spdlog/spdlog.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"prs-agent: runs mini-batches on this node for prs-master"};
+  prs::agent::AgentOptions options;
+  std::string log_level = "info";
+  const char* env_master = std::getenv("PRS_MASTER");
+  options.master_address = env_master && *env_master ? env_master : "127.0.0.1:7600";
+  options.work_dir = "./prs-agent";
+  app.add_option("--master", options.master_address, "host:port of prs-master ($PRS_MASTER)")
+      ->capture_default_str();
+  app.add_option("--work-dir", options.work_dir, "folder for job code, worker logs, scratch")
+      ->capture_default_str();
+  app.add_option("--node-id", options.node_id, "name of this node in logs (default: host name)");
+  app.add_option("--python", options.python,
+                 "worker interpreter when the job sets none (default /usr/bin/python3)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  prs::SetUpLogging("agent", log_level);
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto agent = prs::agent::Agent::Create(options);
+  if (!agent.ok()) {
+    std::fprintf(stderr, "prs-agent: %s\n", std::string(agent.status().message()).c_str());
+    return 1;
+  }
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("signal={} stopping", sig);
+    (*agent)->Stop();
+  });
+  (*agent)->Run();
+  waiter.detach();
+  return 0;
+}

@@ -1,0 +1,251 @@
+#include "agent/worker_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace prs::agent {
+namespace {
+
+// The fd number the worker finds its socket at.
+constexpr int kWorkerFd = 3;
+
+int64_t ToInt(const std::string& s) {
+  int64_t v = 0;
+  return absl::SimpleAtoi(s, &v) ? v : 0;
+}
+double ToDouble(const std::string& s) {
+  double v = 0;
+  return absl::SimpleAtod(s, &v) ? v : 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
+    const WorkerSpawnOptions& options) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return absl::ResourceExhaustedError(absl::StrCat("socketpair: ", strerror(errno)));
+  }
+  // Everything the child needs is prepared before fork: after it, only
+  // async-signal-safe calls.
+  std::vector<std::string> args = {options.python, "-m", "prs._worker"};
+  args.insert(args.end(), options.arguments.begin(), options.arguments.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : options.env) env[k] = v;
+  env["PRS_WORKER_FD"] = std::to_string(kWorkerFd);
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int out = ::open(options.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int err = ::open(options.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (out < 0 || err < 0) {
+    const int e = errno;
+    if (out >= 0) ::close(out);
+    if (err >= 0) ::close(err);
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open worker log ", options.stdout_path, ": ", strerror(e)));
+  }
+  const std::string python = options.python;
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    const int e = errno;
+    ::close(out);
+    ::close(err);
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return absl::ResourceExhaustedError(absl::StrCat("fork: ", strerror(e)));
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    // A worker never outlives its agent.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (::chdir(options.cwd.c_str()) != 0) ::_exit(126);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::dup2(sv[1], kWorkerFd);  // dup2 clears FD_CLOEXEC on the copy
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::execvpe(python.c_str(), argv.data(), envp.data());
+    const char msg[] = "prs: cannot execute the worker interpreter\n";
+    [[maybe_unused]] ssize_t n = ::write(2, msg, sizeof(msg) - 1);
+    ::_exit(127);
+  }
+  ::close(out);
+  ::close(err);
+  ::close(sv[1]);
+  ::setpgid(pid, pid);  // also from the parent, so a kill right away hits the group
+  return std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, sv[0]));
+}
+
+WorkerProcess::~WorkerProcess() {
+  if (!exited_) Kill(absl::Seconds(2));
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool WorkerProcess::Reap(bool block) {
+  if (exited_) return true;
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_) {
+    exited_ = true;
+    wait_status_ = status;
+  } else if (r < 0) {
+    exited_ = true;  // not our child any more
+  }
+  return exited_;
+}
+
+std::string WorkerProcess::exit_description() const {
+  if (!exited_) return "running";
+  if (WIFEXITED(wait_status_)) return absl::StrCat("exit code ", WEXITSTATUS(wait_status_));
+  if (WIFSIGNALED(wait_status_)) {
+    const int sig = WTERMSIG(wait_status_);
+    return absl::StrCat("killed by signal ", sig, " (", strsignal(sig), ")");
+  }
+  return "ended";
+}
+
+absl::StatusOr<Frame> WorkerProcess::ReadFrame(absl::Duration timeout,
+                                               const std::function<bool()>& abort) {
+  const absl::Time deadline = absl::Now() + timeout;
+  char buf[64 * 1024];
+  for (;;) {
+    auto next = decoder_.Next();
+    if (!next.ok()) return next.status();
+    if (next->has_value()) return std::move(**next);
+    if (abort && abort()) return absl::CancelledError("stopped by the agent");
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("the worker did not answer in time");
+    }
+    struct pollfd p = {fd_, POLLIN, 0};
+    const int ms = static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 100));
+    int r = ::poll(&p, 1, ms);
+    if (r < 0 && errno != EINTR)
+      return absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
+    if (r <= 0) continue;
+    ssize_t n = ::read(fd_, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      // The worker closed its end: it is exiting. Collect how.
+      Reap(/*block=*/true);
+      return absl::UnavailableError(
+          absl::StrCat("the worker process ended (", exit_description(), ")"));
+    }
+    decoder_.Append(absl::string_view(buf, static_cast<size_t>(n)));
+  }
+}
+
+absl::StatusOr<WorkerStart> WorkerProcess::WaitReady(absl::Duration timeout,
+                                                     const std::function<bool()>& abort) {
+  auto frame = ReadFrame(timeout, abort);
+  if (!frame.ok()) return frame.status();
+  WorkerStart start;
+  if (frame->type == FrameType::kReady) {
+    start.ready = true;
+    return start;
+  }
+  if (frame->type == FrameType::kInitFailed) {
+    const auto& f = frame->fields;
+    start.error = f.size() > 0 ? f[0] : "init failed";
+    start.detail = f.size() > 1 ? f[1] : "";
+    start.load_failed = f.size() > 2 && f[2] == "load";
+    return start;
+  }
+  return absl::DataLossError(absl::StrCat("unexpected frame type ", static_cast<int>(frame->type),
+                                          " while waiting for READY"));
+}
+
+absl::Status WorkerProcess::SendRun(int64_t task_id, const std::vector<std::string>& items) {
+  Frame f;
+  f.type = FrameType::kRun;
+  f.fields.reserve(items.size() + 1);
+  f.fields.push_back(std::to_string(task_id));
+  f.fields.insert(f.fields.end(), items.begin(), items.end());
+  return WriteFrame(fd_, f);
+}
+
+absl::StatusOr<WorkerResult> WorkerProcess::WaitResult(absl::Duration timeout,
+                                                       const std::function<bool()>& abort) {
+  auto frame = ReadFrame(timeout, abort);
+  if (!frame.ok()) return frame.status();
+  if (frame->type != FrameType::kResult || frame->fields.size() < 9) {
+    return absl::DataLossError("the worker sent a malformed RESULT frame");
+  }
+  auto& f = frame->fields;
+  WorkerResult r;
+  r.ok = f[1] == "ok";
+  r.items_succeeded = ToInt(f[2]);
+  r.row_count = ToInt(f[3]);
+  r.rows = std::move(f[4]);
+  r.error = std::move(f[5]);
+  r.detail = std::move(f[6]);
+  r.run_seconds = ToDouble(f[7]);
+  r.cpu_seconds = ToDouble(f[8]);
+  return r;
+}
+
+void WorkerProcess::Shutdown(absl::Duration grace) {
+  if (Reap(false)) return;
+  Frame f;
+  f.type = FrameType::kShutdown;
+  if (WriteFrame(fd_, f).ok()) {
+    const absl::Time deadline = absl::Now() + grace;
+    while (absl::Now() < deadline) {
+      if (Reap(false)) return;
+      ::usleep(20'000);  // reaping: no fd to wait on once the worker closed its socket
+    }
+  }
+  Kill(absl::Seconds(2));
+}
+
+void WorkerProcess::Kill(absl::Duration grace) {
+  if (Reap(false)) return;
+  ::kill(-pid_, SIGTERM);
+  const absl::Time deadline = absl::Now() + grace;
+  while (absl::Now() < deadline) {
+    if (Reap(false)) return;
+    ::usleep(20'000);
+  }
+  ::kill(-pid_, SIGKILL);
+  Reap(true);
+}
+
+}  // namespace prs::agent
