@@ -1,0 +1,280 @@
+#include "cli/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/job_config.h"
+#include "common/snapshot.h"
+#include "common/status_grpc.h"
+#include "prs/v1/job_service.grpc.pb.h"
+
+namespace prs::cli {
+namespace {
+
+constexpr int kMaxMessageBytes = 512 << 20;
+constexpr int64_t kMaxSnapshotBytes = 256 << 20;
+
+std::chrono::system_clock::time_point Deadline(absl::Duration d) {
+  return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
+}
+
+absl::Status Annotate(const grpc::Status& s, const std::string& address) {
+  absl::Status st = FromGrpcStatus(s);
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::UnavailableError(absl::StrCat("cannot reach prs-master at ", address, " (",
+                                               s.error_message(),
+                                               "); start it with `prs-master --listen ", address,
+                                               "`, or point --master / $PRS_MASTER at it"));
+  }
+  return st;
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += absl::StrFormat("\\u%04x", c);
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+std::string FormatEta(double seconds) {
+  if (seconds < 0) return "?";
+  int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%dh%02dm", s / 3600, (s / 60) % 60);
+}
+
+}  // namespace
+
+class JobClient::Impl {
+ public:
+  explicit Impl(const std::string& address) : address_(address) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    args.SetMaxSendMessageSize(kMaxMessageBytes);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    stub_ = v1::JobService::NewStub(
+        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  }
+  std::string address_;
+  std::unique_ptr<v1::JobService::Stub> stub_;
+};
+
+JobClient::JobClient(const std::string& address) : impl_(std::make_unique<Impl>(address)) {}
+JobClient::~JobClient() = default;
+
+absl::StatusOr<v1::SubmitJobResponse> JobClient::Submit(const v1::SubmitJobRequest& request) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Seconds(60)));
+  v1::SubmitJobResponse resp;
+  grpc::Status s = impl_->stub_->SubmitJob(&ctx, request, &resp);
+  if (!s.ok()) return Annotate(s, impl_->address_);
+  return resp;
+}
+
+absl::StatusOr<v1::JobStatus> JobClient::Get(const std::string& job_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Seconds(10)));
+  v1::GetJobRequest req;
+  req.set_job_id(job_id);
+  v1::JobStatus resp;
+  grpc::Status s = impl_->stub_->GetJob(&ctx, req, &resp);
+  if (!s.ok()) return Annotate(s, impl_->address_);
+  return resp;
+}
+
+absl::StatusOr<std::vector<v1::JobStatus>> JobClient::List(int limit) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Seconds(10)));
+  v1::ListJobsRequest req;
+  req.set_limit(limit);
+  v1::ListJobsResponse resp;
+  grpc::Status s = impl_->stub_->ListJobs(&ctx, req, &resp);
+  if (!s.ok()) return Annotate(s, impl_->address_);
+  return std::vector<v1::JobStatus>(resp.jobs().begin(), resp.jobs().end());
+}
+
+absl::StatusOr<v1::JobStatus> JobClient::Cancel(const std::string& job_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Seconds(30)));
+  v1::CancelJobRequest req;
+  req.set_job_id(job_id);
+  v1::JobStatus resp;
+  grpc::Status s = impl_->stub_->CancelJob(&ctx, req, &resp);
+  if (!s.ok()) return Annotate(s, impl_->address_);
+  return resp;
+}
+
+absl::StatusOr<v1::JobStatus> JobClient::Watch(
+    const std::string& job_id, const std::function<void(const v1::JobStatus&)>& on_status) {
+  std::mt19937 rng{std::random_device{}()};
+  int failures = 0;
+  for (;;) {
+    grpc::ClientContext ctx;
+    v1::WatchJobRequest req;
+    req.set_job_id(job_id);
+    auto reader = impl_->stub_->WatchJob(&ctx, req);
+    v1::JobStatus status;
+    bool got = false;
+    while (reader->Read(&status)) {
+      got = true;
+      failures = 0;
+      on_status(status);
+      if (IsTerminal(status.state())) {
+        reader->Finish().ok();
+        return status;
+      }
+    }
+    grpc::Status s = reader->Finish();
+    const auto code = s.error_code();
+    if (code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::INVALID_ARGUMENT) {
+      return FromGrpcStatus(s);
+    }
+    // The stream broke (master restarting?): reconnect with jittered backoff.
+    ++failures;
+    if (!got && failures > 60) return Annotate(s, impl_->address_);
+    std::uniform_int_distribution<int> jitter(100, 500 + 100 * std::min(failures, 15));
+    std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
+  }
+}
+
+absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
+                                                   const std::vector<std::string>& overrides) {
+  auto spec = LoadJobFile(job_file, overrides);
+  if (!spec.ok()) return spec.status();
+  if (auto s = ValidateJobSpec(*spec, /*check_files=*/true); !s.ok()) return s;
+  auto snapshot = PackDirectory(spec->source_directory(), kMaxSnapshotBytes);
+  if (!snapshot.ok()) return snapshot.status();
+  v1::SubmitJobRequest req;
+  *req.mutable_spec() = *std::move(spec);
+  *req.mutable_snapshot() = *std::move(snapshot);
+  return req;
+}
+
+std::string StateName(v1::JobState state) {
+  switch (state) {
+    case v1::QUEUED:
+      return "QUEUED";
+    case v1::RUNNING:
+      return "RUNNING";
+    case v1::SUCCEEDED:
+      return "SUCCEEDED";
+    case v1::FAILED:
+      return "FAILED";
+    case v1::CANCELLED:
+      return "CANCELLED";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+bool IsTerminal(v1::JobState s) {
+  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
+}
+
+std::string StatusJson(const v1::JobStatus& st) {
+  const auto& c = st.counts();
+  return absl::StrFormat(
+      "{\"job_id\": \"%s\", \"name\": \"%s\", \"state\": \"%s\", \"reason\": \"%s\", "
+      "\"output_file\": \"%s\", \"log_dir\": \"%s\", \"submit_time_ms\": %d, "
+      "\"start_time_ms\": %d, \"end_time_ms\": %d, \"active_agents\": %d, "
+      "\"items_per_second\": %.3f, \"counts\": {\"mini_batches_created\": %d, "
+      "\"mini_batches_processed\": %d, \"mini_batches_failed\": %d, \"items_total\": %d, "
+      "\"items_succeeded\": %d, \"items_failed\": %d, \"rows_written\": %d, \"retries\": %d, "
+      "\"listing_done\": %s}}",
+      JsonEscape(st.job_id()), JsonEscape(st.name()), StateName(st.state()),
+      JsonEscape(st.reason()), JsonEscape(st.output_file()), JsonEscape(st.log_dir()),
+      st.submit_time_ms(), st.start_time_ms(), st.end_time_ms(), st.active_agents(),
+      st.items_per_second(), c.mini_batches_created(), c.mini_batches_processed(),
+      c.mini_batches_failed(), c.items_total(), c.items_succeeded(), c.items_failed(),
+      c.rows_written(), c.retries(), c.listing_done() ? "true" : "false");
+}
+
+std::string StatusText(const v1::JobStatus& st) {
+  const auto& c = st.counts();
+  std::string out = absl::StrFormat("job %s: %s\n", st.job_id(), StateName(st.state()));
+  if (!st.reason().empty()) absl::StrAppend(&out, "  reason: ", st.reason(), "\n");
+  absl::StrAppendFormat(&out, "  mini-batches: %d processed, %d failed of %d%s\n",
+                        c.mini_batches_processed(), c.mini_batches_failed(),
+                        c.mini_batches_created(), c.listing_done() ? "" : " (still listing)");
+  absl::StrAppendFormat(&out, "  items: %d succeeded, %d failed of %d\n", c.items_succeeded(),
+                        c.items_failed(), c.items_total());
+  if (!st.output_file().empty()) {
+    absl::StrAppendFormat(&out, "  output: %s (%d rows)\n", st.output_file(), c.rows_written());
+  }
+  absl::StrAppendFormat(&out, "  logs: %s\n", st.log_dir());
+  if (st.end_time_ms() > 0 && st.start_time_ms() > 0) {
+    absl::StrAppendFormat(&out, "  run time: %.1fs\n",
+                          (st.end_time_ms() - st.start_time_ms()) / 1000.0);
+  }
+  return out;
+}
+
+void ProgressPrinter::Update(const v1::JobStatus& st) {
+  const auto& c = st.counts();
+  const int64_t done = c.items_succeeded() + c.items_failed();
+  const int64_t total = c.items_total();
+  const double frac = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0;
+  std::string eta = "?";
+  if (c.listing_done() && st.items_per_second() > 0) {
+    eta = FormatEta(static_cast<double>(total - done) / st.items_per_second());
+  }
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  if (tty_) {
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(frac * kWidth);
+    std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '-');
+    std::string line = absl::StrFormat(
+        "\r[%s] %3d%% %d/%d items, %d/%d mini-batches, %d failed, %.0f items/s, ETA %s  ", bar,
+        static_cast<int>(frac * 100), done, total, c.mini_batches_processed(),
+        c.mini_batches_created(), c.items_failed(), st.items_per_second(), eta);
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+    drawn_ = true;
+    return;
+  }
+  std::string line = absl::StrFormat("%s: %s %d/%d items (%d failed), %d/%d mini-batches%s",
+                                     st.job_id(), StateName(st.state()), done, total,
+                                     c.items_failed(), c.mini_batches_processed(),
+                                     c.mini_batches_created(), c.listing_done() ? "" : "+");
+  if (line == last_line_ || (now - last_print_ms_ < 2000 && !IsTerminal(st.state()))) return;
+  last_line_ = line;
+  last_print_ms_ = now;
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+void ProgressPrinter::Done() {
+  if (tty_ && drawn_) std::fputs("\n", stderr);
+}
+
+}  // namespace prs::cli

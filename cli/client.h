@@ -1,0 +1,62 @@
+#ifndef PRS_CLI_CLIENT_H_
+#define PRS_CLI_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "prs/v1/job_service.pb.h"
+
+namespace prs::cli {
+
+// A JobService client with deadlines on every call. Thread-compatible.
+class JobClient {
+ public:
+  explicit JobClient(const std::string& address);
+  ~JobClient();
+
+  absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request);
+  absl::StatusOr<v1::JobStatus> Get(const std::string& job_id);
+  absl::StatusOr<std::vector<v1::JobStatus>> List(int limit);
+  absl::StatusOr<v1::JobStatus> Cancel(const std::string& job_id);
+  // Calls `on_status` for every status until the job ends; reconnects (with
+  // backoff) when the stream breaks, e.g. across a master restart. Returns the
+  // terminal status.
+  absl::StatusOr<v1::JobStatus> Watch(const std::string& job_id,
+                                      const std::function<void(const v1::JobStatus&)>& on_status);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Loads a job file with overrides, validates it, and packs its source folder.
+absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
+                                                   const std::vector<std::string>& overrides);
+
+std::string StateName(v1::JobState state);
+bool IsTerminal(v1::JobState state);
+// The status as one JSON object.
+std::string StatusJson(const v1::JobStatus& status);
+// A human summary of several lines.
+std::string StatusText(const v1::JobStatus& status);
+
+// Renders progress on a terminal (one redrawn line) or as plain lines.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool tty) : tty_(tty) {}
+  void Update(const v1::JobStatus& status);
+  void Done();
+
+ private:
+  bool tty_;
+  std::string last_line_;
+  int64_t last_print_ms_ = 0;
+  bool drawn_ = false;
+};
+
+}  // namespace prs::cli
+
+#endif  // PRS_CLI_CLIENT_H_

@@ -1,0 +1,203 @@
+// prs: run a job locally, or submit and follow jobs on a prs-master.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agent/agent.h"
+#include "cli/client.h"
+#include "common/logging.h"
+#include "common/paths.h"
+#include "master/master_server.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+namespace fs = std::filesystem;
+using prs::cli::JobClient;
+
+constexpr int kExitJobFailed = 1;
+constexpr int kExitUsage = 2;
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "prs: error: %s\n", std::string(s.message()).c_str());
+  return s.code() == absl::StatusCode::kUnavailable ? 3 : kExitUsage;
+}
+
+int ExitFor(const prs::v1::JobStatus& st) {
+  return st.state() == prs::v1::SUCCEEDED ? 0 : kExitJobFailed;
+}
+
+// Follows a job to its end with progress on stderr; prints the summary.
+int Follow(JobClient& client, const std::string& job_id) {
+  prs::cli::ProgressPrinter progress(::isatty(2) != 0);
+  auto final_status = client.Watch(job_id, [&](const auto& st) { progress.Update(st); });
+  progress.Done();
+  if (!final_status.ok()) return Fail(final_status.status());
+  std::fputs(prs::cli::StatusText(*final_status).c_str(), stderr);
+  return ExitFor(*final_status);
+}
+
+std::string DefaultRunDir(const std::string& name) {
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string base = tmp && *tmp ? tmp : "/tmp";
+  const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::LocalTimeZone());
+  return absl::StrCat(base, "/prs/runs/", name, "-", stamp, "-", ::getpid());
+}
+
+int RunLocal(const std::string& job_file, const std::vector<std::string>& overrides,
+             std::string state_dir, const std::string& log_level) {
+  auto request = prs::cli::PrepareSubmit(job_file, overrides);
+  if (!request.ok()) return Fail(request.status());
+  if (state_dir.empty()) state_dir = DefaultRunDir(request->spec().name());
+  state_dir = fs::absolute(state_dir).lexically_normal().string();
+  std::fprintf(stderr, "prs: local run, state in %s\n", state_dir.c_str());
+
+  prs::master::MasterOptions mo;
+  mo.listen = "127.0.0.1:0";
+  mo.manager.state_dir = state_dir;
+  mo.manager.heartbeat_interval = absl::Seconds(1);
+  mo.executor_threads = 2;
+  auto master = prs::master::MasterServer::Create(mo);
+  if (!master.ok()) return Fail(master.status());
+  const std::string address = absl::StrCat("127.0.0.1:", (*master)->port());
+
+  prs::agent::AgentOptions ao;
+  ao.master_address = address;
+  ao.work_dir = state_dir;
+  ao.node_id = prs::HostName();
+  ao.pull_wait = absl::Seconds(2);
+  auto agent = prs::agent::Agent::Create(ao);
+  if (!agent.ok()) return Fail(agent.status());
+  std::thread agent_thread([&] { (*agent)->Run(); });
+
+  JobClient client(address);
+  int rc;
+  auto submitted = client.Submit(*request);
+  if (!submitted.ok()) {
+    rc = Fail(submitted.status());
+  } else {
+    std::fprintf(stderr, "prs: job %s submitted; logs in %s\n", submitted->job_id().c_str(),
+                 submitted->log_dir().c_str());
+    rc = Follow(client, submitted->job_id());
+  }
+  (*agent)->Stop();
+  agent_thread.join();
+  (*master)->Shutdown();
+  if (rc == 0) {
+    auto st = client.Get(submitted->job_id());
+    if (st.ok() && !st->output_file().empty()) std::printf("%s\n", st->output_file().c_str());
+  }
+  return rc;
+}
+
+std::string DefaultMaster() {
+  const char* env = std::getenv("PRS_MASTER");
+  return env && *env ? env : "127.0.0.1:7600";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"prs: parallel batch inference, ParallelRunStep-compatible"};
+  app.require_subcommand(1);
+  std::string master = DefaultMaster();
+  std::string log_level = "warn";
+  app.add_option("--master", master,
+                 "host:port of prs-master (default $PRS_MASTER, then 127.0.0.1:7600)");
+  app.add_option("--log-level", log_level, "log level of the embedded daemons (prs run)");
+
+  std::string job_file, job_id, state_dir, output = "text";
+  std::vector<std::string> overrides;
+  bool wait = false;
+
+  auto* run = app.add_subcommand("run", "run a job on this machine (embedded master and agent)");
+  run->add_option("job_file", job_file, "the job's YAML file")->required();
+  run->add_option("--set", overrides, "override a key of the job file: key=value")->take_all();
+  run->add_option("--state-dir", state_dir,
+                  "folder for state and logs (default: a new folder under /tmp/prs/runs)");
+
+  auto* submit = app.add_subcommand("submit", "submit a job to prs-master; prints its id");
+  submit->add_option("job_file", job_file, "the job's YAML file")->required();
+  submit->add_option("--set", overrides, "override a key of the job file: key=value")->take_all();
+  submit->add_flag("--wait", wait, "follow the job until it ends; exit 0 only if it succeeded");
+
+  auto* status = app.add_subcommand("status", "show a job's state and counts");
+  status->add_option("job", job_id, "job id")->required();
+  status->add_option("--output", output, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  auto* watch =
+      app.add_subcommand("watch", "show progress until the job ends; exit 0 only on success");
+  watch->add_option("job", job_id, "job id")->required();
+
+  auto* list = app.add_subcommand("list", "list jobs, newest first");
+  list->add_option("--output", output, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  auto* cancel = app.add_subcommand("cancel", "cancel a queued or running job");
+  cancel->add_option("job", job_id, "job id")->required();
+
+  CLI11_PARSE(app, argc, argv);
+  prs::SetUpLogging("prs", log_level);
+
+  if (*run) return RunLocal(job_file, overrides, state_dir, log_level);
+
+  JobClient client(master);
+  if (*submit) {
+    auto request = prs::cli::PrepareSubmit(job_file, overrides);
+    if (!request.ok()) return Fail(request.status());
+    auto resp = client.Submit(*request);
+    if (!resp.ok()) return Fail(resp.status());
+    std::printf("%s\n", resp->job_id().c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "prs: job %s queued on %s; logs in %s\n", resp->job_id().c_str(),
+                 master.c_str(), resp->log_dir().c_str());
+    return wait ? Follow(client, resp->job_id()) : 0;
+  }
+  if (*status) {
+    auto st = client.Get(job_id);
+    if (!st.ok()) return Fail(st.status());
+    if (output == "json") {
+      std::printf("%s\n", prs::cli::StatusJson(*st).c_str());
+    } else {
+      std::fputs(prs::cli::StatusText(*st).c_str(), stdout);
+    }
+    return 0;
+  }
+  if (*watch) return Follow(client, job_id);
+  if (*list) {
+    auto jobs = client.List(100);
+    if (!jobs.ok()) return Fail(jobs.status());
+    if (output == "json") {
+      std::string out = "[";
+      for (size_t i = 0; i < jobs->size(); ++i) {
+        absl::StrAppend(&out, i ? ", " : "", prs::cli::StatusJson((*jobs)[i]));
+      }
+      std::printf("%s]\n", out.c_str());
+      return 0;
+    }
+    std::printf("%-32s %-10s %12s %12s %8s\n", "JOB", "STATE", "ITEMS DONE", "ITEMS TOTAL",
+                "FAILED");
+    for (const auto& j : *jobs) {
+      const auto& c = j.counts();
+      std::printf("%-32s %-10s %12lld %12lld %8lld\n", j.job_id().c_str(),
+                  prs::cli::StateName(j.state()).c_str(),
+                  static_cast<long long>(c.items_succeeded() + c.items_failed()),
+                  static_cast<long long>(c.items_total()),
+                  static_cast<long long>(c.items_failed()));
+    }
+    return 0;
+  }
+  if (*cancel) {
+    auto st = client.Cancel(job_id);
+    if (!st.ok()) return Fail(st.status());
+    std::fprintf(stderr, "prs: job %s cancelled\n", job_id.c_str());
+    return 0;
+  }
+  return kExitUsage;
+}
