@@ -1,0 +1,330 @@
+#include "master/job_manager.h"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "absl/time/clock.h"
+#include "tests/unit/master/test_util.h"
+
+namespace prs::master {
+namespace {
+
+using prs::testing::TempDir;
+
+// A job over `files` inputs in `dir`/data, output in `dir`/out.
+v1::SubmitJobRequest MakeRequest(const TempDir& dir, int files, int mini_batch_size) {
+  for (int i = 0; i < files; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "data/f%04d.txt", i);
+    dir.Write(name, std::to_string(i));
+  }
+  v1::SubmitJobRequest req;
+  auto* spec = req.mutable_spec();
+  spec->set_name("unit-job");
+  spec->set_entry_script("score.py");
+  spec->set_source_directory(dir.Sub("src"));
+  auto* in = spec->add_inputs();
+  in->set_name("files");
+  in->set_type("file");
+  in->set_path(dir.Sub("data"));
+  spec->set_output(dir.Sub("out"));
+  spec->set_output_action("append_row");
+  spec->set_append_row_file_name("rows.txt");
+  spec->set_mini_batch_size(mini_batch_size);
+  spec->set_mini_batch_size_text(std::to_string(mini_batch_size));
+  spec->set_error_threshold(-1);
+  spec->set_allowed_failed_count(-1);
+  spec->set_allowed_failed_percent(100);
+  spec->set_node_count(2);
+  spec->set_process_count_per_node(1);
+  spec->set_run_invocation_timeout(60);
+  spec->set_run_max_try(2);
+  spec->set_logging_level("INFO");
+  auto* f = req.mutable_snapshot()->add_files();
+  f->set_path("score.py");
+  f->set_content("def run(b):\n    return b\n");
+  return req;
+}
+
+struct Fixture {
+  TempDir dir;
+  FakeClock clock;
+  std::unique_ptr<JobManager> manager;
+
+  void Open() {
+    JobManagerOptions o;
+    o.state_dir = dir.Sub("state");
+    o.agent_timeout = absl::Seconds(10);
+    manager.reset();
+    auto m = JobManager::Create(o, &clock);
+    REQUIRE(m.ok());
+    manager = *std::move(m);
+  }
+
+  std::string Agent(const std::string& node) {
+    v1::RegisterAgentRequest r;
+    r.set_node_id(node);
+    return manager->RegisterAgent(r).agent_id();
+  }
+
+  v1::JobStatus WaitListed(const std::string& job_id) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    for (;;) {
+      auto st = manager->GetJob(job_id);
+      REQUIRE(st.ok());
+      if (st->counts().listing_done() || absl::Now() > deadline) return *st;
+      absl::SleepFor(absl::Milliseconds(5));  // polling the lister thread
+    }
+  }
+
+  std::vector<v1::Task> Pull(const std::string& agent, int n) {
+    v1::PullTasksRequest req;
+    req.set_agent_id(agent);
+    req.set_max_tasks(n);
+    auto resp = manager->TryPull(req);
+    REQUIRE(resp.ok());
+    return {resp->tasks().begin(), resp->tasks().end()};
+  }
+
+  // Reports `task` as run() returning one line per item.
+  bool Done(const std::string& agent, const v1::Task& task) {
+    v1::ReportResultsRequest req;
+    req.set_agent_id(agent);
+    auto* r = req.add_results();
+    r->set_job_id(task.job_id());
+    r->set_task_id(task.task_id());
+    r->set_lease_id(task.lease_id());
+    r->set_status(v1::RUN_DONE);
+    r->set_items_succeeded(task.items_size());
+    std::string rows;
+    for (const auto& item : task.items()) rows += item + "\n";
+    r->set_rows(rows);
+    r->set_row_count(task.items_size());
+    auto resp = manager->Report(req);
+    REQUIRE(resp.ok());
+    return resp->accepted(0);
+  }
+
+  bool Fail(const std::string& agent, const v1::Task& task, v1::AttemptStatus status) {
+    v1::ReportResultsRequest req;
+    req.set_agent_id(agent);
+    auto* r = req.add_results();
+    r->set_job_id(task.job_id());
+    r->set_task_id(task.task_id());
+    r->set_lease_id(task.lease_id());
+    r->set_status(status);
+    r->set_error("ValueError: bad input");
+    auto resp = manager->Report(req);
+    REQUIRE(resp.ok());
+    return resp->accepted(0);
+  }
+
+  std::vector<std::string> OutputLines() {
+    std::ifstream in(dir.Sub("out/rows.txt"));
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    return lines;
+  }
+};
+
+TEST_CASE("a job runs to SUCCEEDED with each row written once") {
+  Fixture f;
+  f.Open();
+  auto sub = f.manager->Submit(MakeRequest(f.dir, 10, 3));
+  REQUIRE(sub.ok());
+  CHECK(sub->job_id() == "unit-job-1");
+  auto st = f.WaitListed(sub->job_id());
+  CHECK(st.counts().mini_batches_created() == 4);
+  CHECK(st.counts().items_total() == 10);
+  CHECK(st.state() == v1::QUEUED);
+
+  const std::string a = f.Agent("n1");
+  auto tasks = f.Pull(a, 10);
+  REQUIRE(tasks.size() == 4);
+  CHECK(f.manager->GetJob(sub->job_id())->state() == v1::RUNNING);
+  for (const auto& t : tasks) CHECK(f.Done(a, t));
+  // A duplicate report of a completed mini-batch writes nothing.
+  CHECK_FALSE(f.Done(a, tasks[0]));
+
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::SUCCEEDED);
+  CHECK(st.counts().items_succeeded() == 10);
+  CHECK(st.counts().rows_written() == 10);
+  auto lines = f.OutputLines();
+  CHECK(lines.size() == 10);
+  std::set<std::string> unique(lines.begin(), lines.end());
+  CHECK(unique.size() == 10);
+}
+
+TEST_CASE("a report with a stale or foreign lease is rejected and writes nothing") {
+  Fixture f;
+  f.Open();
+  auto sub = f.manager->Submit(MakeRequest(f.dir, 2, 1));
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1"), b = f.Agent("n2");
+  auto tasks = f.Pull(a, 1);
+  REQUIRE(tasks.size() == 1);
+  v1::Task stale = tasks[0];
+  stale.set_lease_id(stale.lease_id() + 1000);
+  CHECK_FALSE(f.Done(a, stale));
+  CHECK_FALSE(f.Done(b, tasks[0]));  // b does not hold the lease
+  CHECK(f.OutputLines().empty());
+  CHECK(f.Done(a, tasks[0]));
+  CHECK(f.OutputLines().size() == 1);
+}
+
+TEST_CASE("a failing mini-batch is retried up to run_max_try, then its items fail") {
+  Fixture f;
+  f.Open();
+  auto req = MakeRequest(f.dir, 1, 1);
+  req.mutable_spec()->set_error_threshold(0);
+  auto sub = f.manager->Submit(req);
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto t1 = f.Pull(a, 1);
+  REQUIRE(t1.size() == 1);
+  CHECK(t1[0].attempt() == 1);
+  CHECK(f.Fail(a, t1[0], v1::RUN_EXCEPTION));
+  auto st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::RUNNING);
+  CHECK(st.counts().retries() == 1);
+  auto t2 = f.Pull(a, 1);
+  REQUIRE(t2.size() == 1);
+  CHECK(t2[0].attempt() == 2);
+  CHECK(f.Fail(a, t2[0], v1::RUN_TIMEOUT));
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::FAILED);
+  CHECK(st.counts().mini_batches_failed() == 1);
+  CHECK(st.counts().items_failed() == 1);
+  CHECK_THAT(st.reason(),
+             Catch::Contains("error_threshold exceeded: 1 failed items > error_threshold 0"));
+  CHECK_THAT(st.reason(), Catch::Contains("ValueError: bad input"));
+}
+
+TEST_CASE("an entry script that cannot load fails the job at once") {
+  Fixture f;
+  f.Open();
+  auto sub = f.manager->Submit(MakeRequest(f.dir, 3, 1));
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 1);
+  REQUIRE(t.size() == 1);
+  CHECK(f.Fail(a, t[0], v1::LOAD_FAILED));
+  auto st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::FAILED);
+  CHECK_THAT(st.reason(), Catch::Contains("the entry script cannot be loaded"));
+}
+
+TEST_CASE("a silent agent is lost: its leases go back with the try counted") {
+  Fixture f;
+  f.Open();
+  auto sub = f.manager->Submit(MakeRequest(f.dir, 2, 1));
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto ta = f.Pull(a, 2);
+  REQUIRE(ta.size() == 2);
+  f.clock.Advance(absl::Seconds(11));
+  const std::string b = f.Agent("n2");
+  f.manager->Tick();
+  v1::HeartbeatRequest hb;
+  hb.set_agent_id(a);
+  CHECK(f.manager->Heartbeat(hb).status().code() == absl::StatusCode::kNotFound);
+  v1::ReportResultsRequest late;
+  late.set_agent_id(a);
+  CHECK(f.manager->Report(late).status().code() == absl::StatusCode::kNotFound);
+  auto tb = f.Pull(b, 2);
+  REQUIRE(tb.size() == 2);
+  CHECK(tb[0].attempt() == 2);
+  for (const auto& t : tb) CHECK(f.Done(b, t));
+  CHECK(f.manager->GetJob(sub->job_id())->state() == v1::SUCCEEDED);
+  CHECK(f.OutputLines().size() == 2);
+}
+
+TEST_CASE("cancel ends the job and later reports are rejected") {
+  Fixture f;
+  f.Open();
+  auto sub = f.manager->Submit(MakeRequest(f.dir, 4, 1));
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 2);
+  REQUIRE(t.size() == 2);
+  auto st = f.manager->Cancel(sub->job_id());
+  REQUIRE(st.ok());
+  CHECK(st->state() == v1::CANCELLED);
+  CHECK_FALSE(f.Done(a, t[0]));
+  CHECK(f.Pull(a, 2).empty());
+  CHECK(f.manager->Cancel(sub->job_id()).status().code() == absl::StatusCode::kFailedPrecondition);
+  v1::HeartbeatRequest hb;
+  hb.set_agent_id(a);
+  hb.set_job_id(sub->job_id());
+  auto resp = f.manager->Heartbeat(hb);
+  REQUIRE(resp.ok());
+  REQUIRE(resp->stop_job_ids_size() == 1);
+}
+
+TEST_CASE("a restarted master cuts uncommitted rows and finishes each row once") {
+  Fixture f;
+  f.Open();
+  auto sub = f.manager->Submit(MakeRequest(f.dir, 6, 2));
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 3);
+  REQUIRE(t.size() == 3);
+  CHECK(f.Done(a, t[0]));
+  // Rows appended without their commit, as if the master died in between.
+  { std::ofstream(f.dir.Sub("out/rows.txt"), std::ios::app) << "torn row\n"; }
+  f.Open();  // restart on the same state dir
+  CHECK(f.OutputLines().size() == 2);
+  auto st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::RUNNING);
+  CHECK(st.counts().mini_batches_processed() == 1);
+  a = f.Agent("n1");
+  auto rest = f.Pull(a, 10);
+  REQUIRE(rest.size() == 2);
+  for (const auto& r : rest) CHECK(f.Done(a, r));
+  CHECK(f.manager->GetJob(sub->job_id())->state() == v1::SUCCEEDED);
+  auto lines = f.OutputLines();
+  CHECK(lines.size() == 6);
+  CHECK(std::set<std::string>(lines.begin(), lines.end()).size() == 6);
+}
+
+TEST_CASE("a job whose entry script is not in the snapshot is refused and nothing is queued") {
+  Fixture f;
+  f.Open();
+  auto req = MakeRequest(f.dir, 1, 1);
+  req.mutable_snapshot()->mutable_files(0)->set_path("other.py");
+  auto sub = f.manager->Submit(req);
+  CHECK(sub.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(sub.status().message()), Catch::Contains("is not in the snapshot"));
+  CHECK(f.manager->ListJobs(10).empty());
+}
+
+TEST_CASE("jobs get agents first in, first out, each up to node_count") {
+  Fixture f;
+  f.Open();
+  auto r1 = MakeRequest(f.dir, 4, 1);
+  r1.mutable_spec()->set_node_count(1);
+  auto j1 = f.manager->Submit(r1);
+  REQUIRE(j1.ok());
+  f.WaitListed(j1->job_id());
+  auto j2 = f.manager->Submit(MakeRequest(f.dir, 4, 1));
+  REQUIRE(j2.ok());
+  f.WaitListed(j2->job_id());
+  const std::string a = f.Agent("n1"), b = f.Agent("n2");
+  auto ta = f.Pull(a, 1);
+  REQUIRE(ta.size() == 1);
+  CHECK(ta[0].job_id() == j1->job_id());
+  auto tb = f.Pull(b, 1);  // j1 is full at node_count 1: b helps j2
+  REQUIRE(tb.size() == 1);
+  CHECK(tb[0].job_id() == j2->job_id());
+}
+
+}  // namespace
+}  // namespace prs::master
