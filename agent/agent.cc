@@ -414,6 +414,7 @@ class Agent::Impl {
     std::string process_name;
     while (auto task = PopTask(job)) {
       v1::TaskResult r = RunTask(*job, *task, worker, process_name);
+      if (!r.error().empty() && r.status() != v1::RELEASED) WriteError(*job, r);
       PushResults({std::move(r)});
       absl::MutexLock lock(&mu_);
       --busy_;
@@ -421,6 +422,21 @@ class Agent::Impl {
     // A worker left here is idle (an aborted attempt kills its worker): let
     // it run shutdown().
     if (worker) worker->Shutdown(kShutdownGrace);
+  }
+
+  // Appends the attempt's error and traceback to user/error/<node>/<process>.txt.
+  void WriteError(const JobContext& job, const v1::TaskResult& r) {
+    const std::string process = r.process_name().empty() ? "agent" : r.process_name();
+    const std::string path =
+        (fs::path(job.log_dir) / "user/error" / options_.node_id / (process + ".txt")).string();
+    const std::string text =
+        absl::StrCat(absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::UTCTimeZone()),
+                     " mini-batch ", r.task_id(), " ", v1::AttemptStatus_Name(r.status()), ": ",
+                     r.error(), "\n", r.error_detail(),
+                     r.error_detail().empty() || r.error_detail().back() == '\n' ? "" : "\n", "\n");
+    if (auto s = AppendToFile(path, text); !s.ok()) {
+      spdlog::warn("cannot write {}: {}", path, std::string(s.message()));
+    }
   }
 
   v1::TaskResult RunTask(JobContext& job, const v1::Task& task,
@@ -444,6 +460,7 @@ class Agent::Impl {
 
     if (!worker) {
       process_name = absl::StrFormat("process%03d", next_process_.fetch_add(1));
+      r.set_process_name(process_name);
       auto started = StartWorker(job, process_name, timeout_s, abort);
       if (!started.ok()) return finish(v1::INIT_FAILED, std::string(started.status().message()));
       if (!started->second.ready) {

@@ -34,12 +34,14 @@ int ExitFor(const prs::v1::JobStatus& st) {
 }
 
 // Follows a job to its end with progress on stderr; prints the summary.
-int Follow(JobClient& client, const std::string& job_id) {
+// `final_out` receives the terminal status.
+int Follow(JobClient& client, const std::string& job_id, prs::v1::JobStatus* final_out = nullptr) {
   prs::cli::ProgressPrinter progress(::isatty(2) != 0);
   auto final_status = client.Watch(job_id, [&](const auto& st) { progress.Update(st); });
   progress.Done();
   if (!final_status.ok()) return Fail(final_status.status());
   std::fputs(prs::cli::StatusText(*final_status).c_str(), stderr);
+  if (final_out != nullptr) *final_out = *final_status;
   return ExitFor(*final_status);
 }
 
@@ -78,20 +80,21 @@ int RunLocal(const std::string& job_file, const std::vector<std::string>& overri
 
   JobClient client(address);
   int rc;
+  prs::v1::JobStatus final_status;
   auto submitted = client.Submit(*request);
   if (!submitted.ok()) {
     rc = Fail(submitted.status());
   } else {
     std::fprintf(stderr, "prs: job %s submitted; logs in %s\n", submitted->job_id().c_str(),
                  submitted->log_dir().c_str());
-    rc = Follow(client, submitted->job_id());
+    rc = Follow(client, submitted->job_id(), &final_status);
   }
   (*agent)->Stop();
   agent_thread.join();
   (*master)->Shutdown();
-  if (rc == 0) {
-    auto st = client.Get(submitted->job_id());
-    if (st.ok() && !st->output_file().empty()) std::printf("%s\n", st->output_file().c_str());
+  // The output's path, alone on stdout, for scripts.
+  if (rc == 0 && !final_status.output_file().empty()) {
+    std::printf("%s\n", final_status.output_file().c_str());
   }
   return rc;
 }

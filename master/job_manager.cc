@@ -141,6 +141,7 @@ absl::Status JobManager::Recover() {
       job->output_file = (fs::path(sj.spec.output()) / sj.spec.append_row_file_name()).string();
     }
     job->result_written = !IsActive(*job);
+    job->result_flushed = job->result_written;
     Job* raw = job.get();
     if (IsActive(*raw)) {
       auto pending = store_->PendingTasks(sj.seq);
@@ -368,7 +369,6 @@ std::vector<v1::JobStatus> JobManager::ListJobs(int limit) {
 
 absl::StatusOr<v1::JobStatus> JobManager::Cancel(const std::string& job_id) {
   Job* job;
-  v1::JobStatus status;
   {
     absl::MutexLock lock(&mu_);
     job = FindJobLocked(job_id);
@@ -378,12 +378,11 @@ absl::StatusOr<v1::JobStatus> JobManager::Cancel(const std::string& job_id) {
           "job ", job_id, " already ended as ", StateName(job->state), "; nothing to cancel"));
     }
     EndJobLocked(*job, v1::CANCELLED, "cancelled by user");
-    status = StatusLocked(*job);
   }
-  PersistState(job);
+  PersistState(job);  // also writes job_result.txt
   NotifyWork();
   spdlog::info("job cancelled job={}", job_id);
-  return status;
+  return GetJob(job_id);
 }
 
 JobManager::Job* JobManager::FindJobLocked(const std::string& job_id) {
@@ -459,7 +458,7 @@ v1::JobStatus JobManager::StatusLocked(const Job& job) const {
   v1::JobStatus s;
   s.set_job_id(job.job_id);
   s.set_name(job.spec.name());
-  s.set_state(job.state);
+  s.set_state(IsActive(job) || job.result_flushed ? job.state : v1::RUNNING);
   *s.mutable_counts() = job.counts;
   s.set_reason(job.reason);
   s.set_output_file(job.output_file);
@@ -490,6 +489,7 @@ void JobManager::PersistState(Job* job) {
                   std::string(s.message()));
   }
   if (!first_error.empty()) store_->SetFirstError(job->seq, first_error).IgnoreError();
+  if (state != v1::QUEUED && state != v1::RUNNING) FlushFiles();
   if (!IsActive(*job) || state != v1::RUNNING) {
     // Nothing more will be appended to a job that ended.
     if (state != v1::QUEUED && state != v1::RUNNING) {
@@ -838,8 +838,13 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
       const auto& a = o->commit.attempt;
       const auto& r = a.result;
       if (!r.error().empty() && job->first_error.empty()) {
-        job->first_error = absl::StrCat(r.error(), " (mini-batch ", a.task_id, ", node ", a.node_id,
-                                        ", ", r.process_name(), ")");
+        job->first_error =
+            absl::StrCat(r.error(), " (mini-batch ", a.task_id, ", node ", a.node_id,
+                         r.process_name().empty() ? "" : ", ", r.process_name(), ")");
+        if (!r.error_detail().empty() && !r.process_name().empty()) {
+          absl::StrAppend(&job->first_error, "; traceback in logs/user/error/", a.node_id, "/",
+                          r.process_name(), ".txt under the agent's --work-dir/jobs/", job->job_id);
+        }
       }
       if (o->commit.new_state == TaskState::kFailed) {
         EventLocked(*job, "WARNING",
@@ -950,6 +955,7 @@ void JobManager::FlushFiles() {
     std::vector<std::string> events;
     std::string overview;
     std::string result;
+    Job* finished = nullptr;  // set when `result` is the job's final result
   };
   std::vector<Pending> work;
   {
@@ -990,8 +996,7 @@ void JobManager::FlushFiles() {
           p.result = absl::StrCat(StateName(job->state), "\n");
           if (!job->reason.empty()) absl::StrAppend(&p.result, "Reason: ", job->reason, "\n");
           if (!job->first_error.empty()) {
-            absl::StrAppend(&p.result, "First error: ", job->first_error, "\n",
-                            "Look in: logs/user/error/ and logs/user/stderr/ for the traceback\n");
+            absl::StrAppend(&p.result, "First error: ", job->first_error, "\n");
           }
           absl::StrAppend(&p.result, "Mini-batches: ", c.mini_batches_processed(), " processed, ",
                           c.mini_batches_failed(), " failed of ", c.mini_batches_created(),
@@ -1002,6 +1007,7 @@ void JobManager::FlushFiles() {
                             " rows)\n");
           }
           job->result_written = true;
+          p.finished = job;
         }
       }
       job->written_version = job->version;
@@ -1019,8 +1025,15 @@ void JobManager::FlushFiles() {
       }
     }
     WriteFileAtomic((dir / "job_progress_overview.txt").string(), p.overview).IgnoreError();
-    if (!p.result.empty())
-      WriteFileAtomic((dir / "job_result.txt").string(), p.result).IgnoreError();
+    if (!p.result.empty()) {
+      if (auto s = WriteFileAtomic((dir / "job_result.txt").string(), p.result); !s.ok()) {
+        spdlog::error("writing job_result.txt failed: {}", std::string(s.message()));
+      }
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  for (const auto& p : work) {
+    if (p.finished != nullptr) p.finished->result_flushed = true;
   }
 }
 

@@ -116,6 +116,9 @@ class JobManager {
     double rate = 0;
     int64_t version = 0, written_version = -1;
     bool result_written = false;
+    // job_result.txt is on disk; until then a terminal job is reported RUNNING,
+    // so that a client that sees the end finds the files complete.
+    bool result_flushed = false;
     std::atomic<bool> stop_listing{false};
     std::thread lister;
   };

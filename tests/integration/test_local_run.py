@@ -1,0 +1,48 @@
+"""`prs run`: the embedded master and agent run the digits example end to end."""
+
+import csv
+import os
+import re
+import subprocess
+
+from itest_helpers import wait_for, workers_under
+
+
+def test_prs_run_digits_example(bins, tmp_path):
+    example = bins.source_dir / "examples" / "digits"
+    prep = subprocess.run([bins.python, str(example / "prep.py")], capture_output=True, text=True,
+                          timeout=300)
+    assert prep.returncode == 0, prep.stderr
+
+    out_dir = tmp_path / "out"
+    r = subprocess.run([str(bins.prs), "run", str(example / "job.yaml"),
+                        "--state-dir", str(tmp_path / "state"), "--set", "output=%s" % out_dir],
+                       env=dict(os.environ, TMPDIR=str(tmp_path)), stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, "prs run: rc=%d\n%s" % (r.returncode, r.stderr[-4000:])
+
+    # prs run leaves no worker behind.
+    wait_for(lambda: not workers_under(tmp_path / "state"), 10,
+             message="the workers of prs run to exit")
+
+    output_file = out_dir / "parallel_run_step.txt"
+    assert output_file.is_file(), "no output file %s" % output_file
+    rows = open(output_file, encoding="utf-8").read().splitlines()
+    assert len(rows) == 1797, len(rows)
+    pattern = re.compile(r"^digit_(\d{5})\.png: (\d)$")
+    bad = [row for row in rows if not pattern.match(row)]
+    assert not bad, "rows not of the form 'digit_NNNNN.png: D': %r" % bad[:5]
+    predicted = {m.group(1): int(m.group(2)) for m in map(pattern.match, rows)}
+    assert sorted(predicted) == ["%05d" % i for i in range(1797)], "each image exactly once"
+
+    # The model is good: most predictions match the labels.
+    with open(example / "data" / "labels.csv", newline="") as f:
+        labels = {row["file"]: int(row["label"]) for row in csv.DictReader(f)}
+    right = sum(labels["digit_%s.png" % k] == v for k, v in predicted.items())
+    assert right / 1797 > 0.9, "only %d of 1797 predictions match the labels" % right
+
+    # The last line on stdout is the output file's path (for scripts: `out=$(prs run ...)`).
+    lines = r.stdout.strip().splitlines()
+    assert lines and lines[-1] == str(output_file), \
+        "the last stdout line must be the output file path %s; stdout was %r" % (output_file,
+                                                                               r.stdout)
