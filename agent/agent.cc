@@ -165,12 +165,17 @@ class Agent::Impl {
       absl::Duration interval;
       std::string job_id;
       int busy;
+      std::vector<int64_t> held;
       {
         absl::MutexLock lock(&mu_);
         if (stopping_ && reporter_done_) return;
         interval = heartbeat_interval_;
         job_id = job_ ? job_->job_id : "";
         busy = busy_;
+        for (const auto& t : queue_) held.push_back(t.lease_id());
+        held.insert(held.end(), running_.begin(), running_.end());
+        for (const auto& r : results_) held.push_back(r.lease_id());
+        held.insert(held.end(), reporting_.begin(), reporting_.end());
       }
       const std::string agent_id = EnsureSession();
       if (agent_id.empty()) {
@@ -182,6 +187,7 @@ class Agent::Impl {
       req.set_agent_id(agent_id);
       req.set_job_id(job_id);
       req.set_busy_workers(busy);
+      for (int64_t id : held) req.add_held_lease_ids(id);
       v1::HeartbeatResponse resp;
       grpc::ClientContext ctx;
       ctx.set_deadline(Deadline(interval * 2));
@@ -293,8 +299,20 @@ class Agent::Impl {
           continue;
         }
       }
-      absl::MutexLock lock(&mu_);
-      for (auto& t : *resp.mutable_tasks()) queue_.push_back(std::move(t));
+      std::vector<v1::TaskResult> back;
+      {
+        absl::MutexLock lock(&mu_);
+        // The job may have been stopped (heartbeat) since we looked.
+        const bool current = job_ && job_->job_id == job_id && !job_->abort;
+        for (auto& t : *resp.mutable_tasks()) {
+          if (current && t.job_id() == job_id) {
+            queue_.push_back(std::move(t));
+          } else {
+            back.push_back(Released(t));
+          }
+        }
+      }
+      PushResults(std::move(back));
     }
   }
 
@@ -368,6 +386,15 @@ class Agent::Impl {
     std::vector<v1::TaskResult> released;
     {
       absl::MutexLock lock(&mu_);
+      if (!job_id.empty() && (!job_ || job_->job_id != job_id)) return;
+      if (!job_) {
+        for (const auto& t : queue_) released.push_back(Released(t));
+        queue_.clear();
+      }
+    }
+    if (!released.empty()) PushResults(std::move(released));
+    {
+      absl::MutexLock lock(&mu_);
       if (!job_ || (!job_id.empty() && job_->job_id != job_id)) return;
       job = job_;
       if (kill_running) job->abort = true;
@@ -406,6 +433,7 @@ class Agent::Impl {
     v1::Task t = std::move(queue_.front());
     queue_.pop_front();
     ++busy_;
+    running_.insert(t.lease_id());
     return t;
   }
 
@@ -415,8 +443,9 @@ class Agent::Impl {
     while (auto task = PopTask(job)) {
       v1::TaskResult r = RunTask(*job, *task, worker, process_name);
       if (!r.error().empty() && r.status() != v1::RELEASED) WriteError(*job, r);
-      PushResults({std::move(r)});
       absl::MutexLock lock(&mu_);
+      running_.erase(r.lease_id());
+      results_.push_back(std::move(r));
       --busy_;
     }
     // A worker left here is idle (an aborted attempt kills its worker): let
@@ -462,7 +491,11 @@ class Agent::Impl {
       process_name = absl::StrFormat("process%03d", next_process_.fetch_add(1));
       r.set_process_name(process_name);
       auto started = StartWorker(job, process_name, timeout_s, abort);
-      if (!started.ok()) return finish(v1::INIT_FAILED, std::string(started.status().message()));
+      if (!started.ok()) {
+        return finish(started.status().code() == absl::StatusCode::kCancelled ? v1::RELEASED
+                                                                              : v1::INIT_FAILED,
+                      std::string(started.status().message()));
+      }
       if (!started->second.ready) {
         const auto& st = started->second;
         return finish(st.load_failed ? v1::LOAD_FAILED : v1::INIT_FAILED, st.error, st.detail);
@@ -535,6 +568,9 @@ class Agent::Impl {
     if (!start.ok()) {
       (*worker)->Kill(kKillGrace);
       WorkerStart failed;
+      if (start.status().code() == absl::StatusCode::kCancelled) {
+        return absl::CancelledError("the job was stopped while the worker started");
+      }
       if (start.status().code() == absl::StatusCode::kDeadlineExceeded) {
         failed.error = absl::StrCat("init() did not finish within ", 3 * timeout_s + 30,
                                     " s (3 x run_invocation_timeout + 30)");
@@ -562,7 +598,6 @@ class Agent::Impl {
   }
 
   void ReporterLoop() {
-    Backoff backoff;
     for (;;) {
       std::vector<v1::TaskResult> batch;
       {
@@ -573,10 +608,22 @@ class Agent::Impl {
         mu_.Await(absl::Condition(&ready));
         if (results_.empty()) return;  // done and drained
         while (!results_.empty() && static_cast<int>(batch.size()) < kReportBatch) {
+          reporting_.push_back(results_.front().lease_id());
           batch.push_back(std::move(results_.front()));
           results_.pop_front();
         }
       }
+      ReportBatch(batch);
+      absl::MutexLock lock(&mu_);
+      reporting_.clear();
+    }
+  }
+
+  // Sends one batch until the master acknowledges it, the session is gone, or
+  // the agent stops.
+  void ReportBatch(std::vector<v1::TaskResult>& batch) {
+    Backoff backoff;
+    {
       for (;;) {
         const std::string agent_id = EnsureSession();
         if (agent_id.empty()) return;
@@ -631,6 +678,8 @@ class Agent::Impl {
   std::deque<v1::Task> queue_ ABSL_GUARDED_BY(mu_);
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);
+  std::set<int64_t> running_ ABSL_GUARDED_BY(mu_);       // leases being run
+  std::vector<int64_t> reporting_ ABSL_GUARDED_BY(mu_);  // leases being reported
   grpc::ClientContext* pull_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 

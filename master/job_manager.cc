@@ -104,7 +104,8 @@ JobManager::JobManager(const JobManagerOptions& options, Clock* clock, std::uniq
   next_lease_ = store_->epoch() << 32;
 }
 
-JobManager::~JobManager() {
+void JobManager::Stop() {
+  SetWorkListener(nullptr);
   std::vector<Job*> jobs;
   {
     absl::MutexLock lock(&mu_);
@@ -116,6 +117,10 @@ JobManager::~JobManager() {
   for (Job* job : jobs) {
     if (job->lister.joinable()) job->lister.join();
   }
+}
+
+JobManager::~JobManager() {
+  Stop();
   FlushFiles();
   absl::MutexLock lock(&commit_mu_);
   for (auto& [seq, fd] : output_fds_) ::close(fd);
@@ -164,12 +169,21 @@ absl::Status JobManager::Recover() {
     order_.push_back(raw);
     jobs_[sj.job_id] = std::move(job);
   }
-  absl::MutexLock lock(&mu_);
-  for (Job* job : order_) {
-    if (IsActive(*job) && !job->counts.listing_done()) {
-      StartLister(job, job->counts.mini_batches_created());
+  std::vector<Job*> ended;
+  {
+    absl::MutexLock lock(&mu_);
+    for (Job* job : order_) {
+      if (!IsActive(*job)) continue;
+      if (!job->counts.listing_done()) {
+        StartLister(job, job->counts.mini_batches_created());
+      } else {
+        // The last commit may have landed without the job's end being saved.
+        CheckJobLocked(*job);
+        if (!IsActive(*job)) ended.push_back(job);
+      }
     }
   }
+  for (Job* job : ended) PersistState(job);
   return absl::OkStatus();
 }
 
@@ -211,6 +225,16 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
     output_file = (fs::path(spec.output()) / spec.append_row_file_name()).string();
   }
 
+  if (!output_file.empty()) {
+    absl::MutexLock lock(&mu_);
+    for (Job* other : order_) {
+      if (IsActive(*other) && other->output_file == output_file) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "output: ", output_file, " is being written by job ", other->job_id,
+            "; choose another output or append_row_file_name, or wait for that job to end"));
+      }
+    }
+  }
   auto stored = store_->CreateJob(spec, request.snapshot(), NowMs());
   if (!stored.ok()) return stored.status();
   auto job = std::make_unique<Job>();
@@ -220,7 +244,11 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   job->submit_ms = stored->submit_ms;
   job->log_dir = (fs::path(options_.state_dir) / "jobs" / job->job_id / "logs").string();
   job->output_file = output_file;
-  if (auto s = MakeDirs((fs::path(job->log_dir) / "sys").string()); !s.ok()) return s;
+  if (auto s = MakeDirs((fs::path(job->log_dir) / "sys").string()); !s.ok()) {
+    store_->UpdateJobState(job->seq, v1::FAILED, std::string(s.message()), 0, NowMs())
+        .IgnoreError();
+    return s;
+  }
   if (!output_file.empty()) {
     // A new job starts a new output file.
     auto fd = OpenOutput(output_file, 0);
@@ -333,7 +361,10 @@ void JobManager::ListerMain(Job* job, int64_t already_created) {
   if (job->stop_listing) return;
   if (status.ok() && flush_status.ok()) {
     flush(true);
-    if (flush_status.ok()) return;
+    if (flush_status.ok()) {
+      PersistState(job);  // the last mini-batches may have ended the job already
+      return;
+    }
   }
   if (status.ok()) status = flush_status;
   {
@@ -490,21 +521,24 @@ void JobManager::PersistState(Job* job) {
   }
   if (!first_error.empty()) store_->SetFirstError(job->seq, first_error).IgnoreError();
   if (state != v1::QUEUED && state != v1::RUNNING) FlushFiles();
-  if (!IsActive(*job) || state != v1::RUNNING) {
+  if (state != v1::QUEUED && state != v1::RUNNING) {
     // Nothing more will be appended to a job that ended.
-    if (state != v1::QUEUED && state != v1::RUNNING) {
-      absl::MutexLock lock(&commit_mu_);
-      auto it = output_fds_.find(job->seq);
-      if (it != output_fds_.end()) {
-        ::close(it->second);
-        output_fds_.erase(it);
-      }
+    absl::MutexLock lock(&commit_mu_);
+    auto it = output_fds_.find(job->seq);
+    if (it != output_fds_.end()) {
+      ::close(it->second);
+      output_fds_.erase(it);
     }
   }
 }
 
 void JobManager::NotifyWork() {
-  if (work_listener_) work_listener_();
+  std::function<void()> listener;
+  {
+    absl::MutexLock lock(&listener_mu_);
+    listener = work_listener_;
+  }
+  if (listener) listener();
 }
 
 // --- Agents -----------------------------------------------------------------
@@ -536,21 +570,64 @@ v1::RegisterAgentResponse JobManager::RegisterAgent(const v1::RegisterAgentReque
 }
 
 absl::StatusOr<v1::HeartbeatResponse> JobManager::Heartbeat(const v1::HeartbeatRequest& request) {
+  bool requeued = false;
+  auto response = HeartbeatLocked(request, requeued);
+  if (requeued) NotifyWork();
+  return response;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> JobManager::HeartbeatLocked(
+    const v1::HeartbeatRequest& request, bool& requeued) {
   absl::MutexLock lock(&mu_);
   auto it = agents_.find(request.agent_id());
   if (it == agents_.end()) {
     return absl::NotFoundError(absl::StrCat("agent session ", request.agent_id(),
                                             " is unknown or was declared lost; register again"));
   }
-  it->second.last_seen = clock_->Now();
+  Agent& agent = it->second;
+  agent.last_seen = clock_->Now();
   v1::HeartbeatResponse response;
+  // Leases granted long ago that the agent does not hold were lost on the
+  // way (a PullTasks reply that never arrived): give them back.
+  if (agent.leases > request.held_lease_ids_size()) {
+    const std::set<int64_t> held(request.held_lease_ids().begin(), request.held_lease_ids().end());
+    const absl::Time cutoff = agent.last_seen - options_.unheld_lease_grace;
+    for (Job* job : order_) {
+      if (!IsActive(*job)) continue;
+      for (auto lit = job->leased.begin(); lit != job->leased.end();) {
+        const Lease& l = lit->second;
+        if (l.agent_id != agent.agent_id || held.count(l.lease_id) > 0 || l.granted > cutoff) {
+          ++lit;
+          continue;
+        }
+        EventLocked(*job, "WARNING",
+                    absl::StrCat("mini-batch ", lit->first, " leased to ", agent.agent_id,
+                                 " never reached it; back to the queue"));
+        job->pending.emplace_front(lit->first, l.attempt - 1);
+        --agent.leases;
+        job->leased.erase(lit++);
+        ++job->version;
+        requeued = true;
+      }
+    }
+  }
   if (!request.job_id().empty()) {
     Job* job = FindJobLocked(request.job_id());
-    if (job == nullptr || !IsActive(*job) || it->second.job_id != request.job_id()) {
+    // Only an ended job stops workers: an agent between assignments keeps its
+    // workers (and their init() state) for when it is given work again.
+    if (job == nullptr || !IsActive(*job)) {
       response.add_stop_job_ids(request.job_id());
     }
   }
   return response;
+}
+
+bool JobManager::EveryNodeGaveUpLocked(const Job& job) const {
+  if (job.gave_up_nodes.empty()) return false;
+  for (const auto& [id, agent] : agents_) {
+    if (job.gave_up_nodes.count(agent.node_id) == 0) return false;
+  }
+  return true;
 }
 
 JobManager::Job* JobManager::AssignJobLocked(Agent& agent) {
@@ -617,6 +694,7 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
       lease.lease_id = ++next_lease_;
       lease.agent_id = agent.agent_id;
       lease.attempt = tries + 1;
+      lease.granted = agent.last_seen;
       job->leased[task_id] = lease;
       ++agent.leases;
       granted.push_back({task_id, lease.lease_id, lease.attempt});
@@ -877,7 +955,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     if (!load_error.empty()) {
       EndJobLocked(*job, v1::FAILED,
                    absl::StrCat("the entry script cannot be loaded: ", load_error));
-    } else if (!init_error.empty() && job->agents.empty() && !job->gave_up_nodes.empty()) {
+    } else if (!init_error.empty() && EveryNodeGaveUpLocked(*job)) {
       EndJobLocked(*job, v1::FAILED,
                    absl::StrCat("init() failed on every node: ", init_error,
                                 "; see logs/user/stderr and logs/user/error"));

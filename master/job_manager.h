@@ -31,6 +31,9 @@ struct JobManagerOptions {
   absl::Duration heartbeat_interval = absl::Seconds(2);
   // An agent silent for this long is lost; its leases go back to the queue.
   absl::Duration agent_timeout = absl::Seconds(10);
+  // A lease an agent's heartbeat does not list is given back once it is this
+  // old (older than any PullTasks reply can still be in flight).
+  absl::Duration unheld_lease_grace = absl::Seconds(30);
   // Largest source snapshot accepted at submit.
   int64_t max_snapshot_bytes = 256 << 20;
   // The lister pauses while a job has more pending mini-batches than this,
@@ -80,11 +83,18 @@ class JobManager {
 
   // Called (outside any lock) whenever work may have become available or a job
   // changed state, so that held long-polls can be retried. Set before serving.
-  void SetWorkListener(std::function<void()> listener) { work_listener_ = std::move(listener); }
+  void SetWorkListener(std::function<void()> listener) {
+    absl::MutexLock lock(&listener_mu_);
+    work_listener_ = std::move(listener);
+  }
 
   // Liveness, progress files and master_role events. Called about once a
   // second by the server's ticker thread.
   void Tick();
+
+  // Stops and joins the lister threads and drops the work listener. Called
+  // by the server before it tears down what the listener uses.
+  void Stop();
 
   absl::Duration heartbeat_interval() const { return options_.heartbeat_interval; }
 
@@ -94,6 +104,7 @@ class JobManager {
     std::string agent_id;
     int32_t attempt = 0;
     int64_t item_count = 0;
+    absl::Time granted;
   };
   struct Job {
     int64_t seq = 0;
@@ -150,6 +161,10 @@ class JobManager {
     return job.state == v1::QUEUED || job.state == v1::RUNNING;
   }
   Job* AssignJobLocked(Agent& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::HeartbeatResponse> HeartbeatLocked(const v1::HeartbeatRequest& request,
+                                                        bool& requeued) ABSL_LOCKS_EXCLUDED(mu_);
+  // True when every live agent's node gave up starting workers for the job.
+  bool EveryNodeGaveUpLocked(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseAgentLocked(Agent& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves a job to a terminal state: drops its queue and leases, frees agents.
   void EndJobLocked(Job& job, v1::JobState state, const std::string& reason)
@@ -172,7 +187,8 @@ class JobManager {
   const JobManagerOptions options_;
   Clock* const clock_;
   const std::unique_ptr<Store> store_;
-  std::function<void()> work_listener_;
+  absl::Mutex listener_mu_;
+  std::function<void()> work_listener_ ABSL_GUARDED_BY(listener_mu_);
 
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);

@@ -75,6 +75,7 @@ class MasterServer::Impl {
 
   void Shutdown() {
     if (shut_down_.exchange(true)) return;
+    manager_->Stop();  // listers call back into OnWork(): stop them first
     stop_.Notify();
     if (ticker_.joinable()) ticker_.join();
     FinishAllWaiters();

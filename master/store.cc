@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS jobs(
 CREATE TABLE IF NOT EXISTS tasks(
   job_seq INTEGER NOT NULL,
   task_id INTEGER NOT NULL,
-  items TEXT NOT NULL,
+  items BLOB NOT NULL,  -- the mini-batch's paths, NUL-separated
   item_count INTEGER NOT NULL,
   state INTEGER NOT NULL,
   tries INTEGER NOT NULL DEFAULT 0,
@@ -259,7 +259,7 @@ absl::Status Store::InsertTasks(int64_t seq, const std::vector<NewTask>& tasks,
     ins.Reset();
     ins.Bind(1, seq)
         .Bind(2, t.task_id)
-        .Bind(3, absl::StrJoin(t.items, "\n"))
+        .BindBlob(3, absl::StrJoin(t.items, std::string(1, '\0')))
         .Bind(4, static_cast<int64_t>(t.items.size()));
     if (auto s = ins.Run(); !s.ok()) return s;
   }
@@ -279,7 +279,8 @@ absl::StatusOr<std::vector<std::string>> Store::GetTaskItems(int64_t seq, int64_
   }
   const std::string items = q.Text(0);
   if (items.empty()) return std::vector<std::string>();
-  return std::vector<std::string>(absl::StrSplit(items, '\n'));
+  // NUL separates items: it is the one byte a path cannot hold.
+  return std::vector<std::string>(absl::StrSplit(items, '\0'));
 }
 
 absl::Status Store::CommitAttempts(int64_t seq, const std::vector<TaskCommit>& commits,
