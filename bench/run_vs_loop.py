@@ -1,0 +1,264 @@
+#!/usr/bin/python3
+"""prs run versus a plain Python loop over the same tiny files.
+
+Creates --files tiny files and a trivial entry script in a temp folder, then
+times, --repeat times each:
+
+  prs   `prs run JOB.yaml --state-dir FRESH` with process_count_per_node
+        --processes, mini_batch_size --mini-batch-size, output_action
+        append_row, environment.python /usr/bin/python3; the output must
+        hold one line per input file, each input exactly once.
+  loop  a fresh `/usr/bin/python3` process (this file with --loop-child) that
+        lists the folder (sorted by name, as prs does), imports the same entry
+        script, calls init() once, then run() on the same mini-batches in the
+        same order, and writes the returned lines to a file; checked the same
+        way. Its wall time includes interpreter start-up, like prs's.
+
+Prints a table with the median of each figure. The overhead per mini-batch is
+(prs_wall - loop_wall / processes) / mini_batches: what prs adds per
+mini-batch over an ideal split of the loop's work across the processes.
+
+    /usr/bin/python3 bench/run_vs_loop.py                  # 20,000 files, 1 repeat
+    /usr/bin/python3 bench/run_vs_loop.py --files 2000 --repeat 3
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+ENTRY_SCRIPT = '''\
+# Trivial entry script for bench/run_vs_loop.py: one line per file,
+# "<basename> <content>".
+import os
+
+
+def init():
+    global g_ready
+    g_ready = True
+
+
+def run(mini_batch):
+    out = []
+    for path in mini_batch:
+        with open(path) as f:
+            out.append("%s %s" % (os.path.basename(path), f.read().strip()))
+    return out
+'''
+
+JOB_YAML = '''\
+name: bench-run-vs-loop
+entry_script: entry.py
+source_directory: ./src
+inputs:
+  - name: files
+    type: file
+    path: ./data
+output: ./out
+output_action: append_row
+append_row_file_name: rows.txt
+mini_batch_size: 10
+error_threshold: 0
+node_count: 1
+process_count_per_node: 2
+run_invocation_timeout: 60
+run_max_try: 3
+environment:
+  python: /usr/bin/python3
+'''
+
+
+def make_dataset(root, n):
+    data = os.path.join(root, "data")
+    src = os.path.join(root, "src")
+    os.makedirs(data)
+    os.makedirs(src)
+    width = max(6, len(str(n - 1)))
+    for i in range(n):
+        with open(os.path.join(data, "f%0*d.txt" % (width, i)), "w") as f:
+            f.write("%d\n" % i)
+    with open(os.path.join(src, "entry.py"), "w") as f:
+        f.write(ENTRY_SCRIPT)
+    with open(os.path.join(root, "job.yaml"), "w") as f:
+        f.write(JOB_YAML)
+    return data, width
+
+
+def check_rows(path, n, width):
+    """One line per input, each input once, with its content."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    if len(lines) != n:
+        raise SystemExit("%s: %d lines, expected %d" % (path, len(lines), n))
+    seen = set()
+    for line in lines:
+        name, _, content = line.partition(" ")
+        seen.add(name)
+        if name != "f%0*d.txt" % (width, int(content)):
+            raise SystemExit("%s: bad line %r" % (path, line))
+    if len(seen) != n:
+        raise SystemExit("%s: %d distinct inputs in %d lines" % (path, len(seen), n))
+
+
+def output_path(proc, expected):
+    """The rows file: prs run's last stdout line, else the summary's "output:" line.
+
+    (Builds before commit 8d616db printed nothing on stdout: RunLocal asked
+    the master for the output file after shutting it down.)
+    """
+    lines = proc.stdout.strip().splitlines()
+    if lines:
+        return lines[-1]
+    for line in proc.stderr.splitlines():
+        line = line.strip()
+        if line.startswith("output: "):
+            return line[len("output: "):].rsplit(" (", 1)[0]
+    return expected
+
+
+def time_prs(args, root, run_no, width):
+    state = os.path.join(root, "state-%d" % run_no)
+    out = os.path.join(root, "out-prs-%d" % run_no)
+    cmd = [args.prs, "run", os.path.join(root, "job.yaml"),
+           "--set", "process_count_per_node=%d" % args.processes,
+           "--set", "mini_batch_size=%d" % args.mini_batch_size,
+           "--set", "environment.python=/usr/bin/python3",
+           "--set", "output_action=append_row",
+           "--set", "output=%s" % out,
+           "--state-dir", state]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr)
+        raise SystemExit("prs run failed (exit %d): %s" % (p.returncode, " ".join(cmd)))
+    rows = output_path(p, os.path.join(out, "rows.txt"))
+    check_rows(rows, args.files, width)
+    if not args.keep:
+        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+    return wall, cmd
+
+
+def time_loop(args, root, run_no, width):
+    out = os.path.join(root, "out-loop-%d.txt" % run_no)
+    cmd = ["/usr/bin/python3", os.path.abspath(__file__), "--loop-child",
+           "--mini-batch-size", str(args.mini_batch_size), "--root", root, "--out", out]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit("loop failed (exit %d)" % p.returncode)
+    inner = json.loads(p.stdout)
+    check_rows(out, args.files, width)
+    if not args.keep:
+        os.remove(out)
+    return wall, inner
+
+
+def loop_child(args):
+    """The baseline, in its own process: list, import, init once, run per batch."""
+    t0 = time.perf_counter()
+    data = os.path.join(args.root, "data")
+    with os.scandir(data) as it:
+        paths = sorted(e.path for e in it if e.is_file())
+    spec = importlib.util.spec_from_file_location("entry", os.path.join(args.root, "src", "entry.py"))
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    entry.init()
+    n = args.mini_batch_size
+    batches = 0
+    with open(args.out, "w") as f:
+        for i in range(0, len(paths), n):
+            f.write("".join(line + "\n" for line in entry.run(paths[i:i + n])))
+            batches += 1
+    json.dump({"in_process_s": time.perf_counter() - t0, "mini_batches": batches}, sys.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=20000, help="number of input files (20000)")
+    ap.add_argument("--mini-batch-size", type=int, default=10, help="files per mini-batch (10)")
+    ap.add_argument("--processes", type=int, default=2, help="process_count_per_node (2)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each; medians are shown (1)")
+    ap.add_argument("--prs", default=os.path.join(REPO, "build", "bin", "prs"), help="prs binary")
+    ap.add_argument("--tmp", default=None, help="parent of the temp folder (default $TMPDIR)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder and outputs")
+    ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    ap.add_argument("--loop-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--root", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.loop_child:
+        return loop_child(args)
+
+    root = tempfile.mkdtemp(prefix="prs-bench-", dir=args.tmp)
+    try:
+        t0 = time.perf_counter()
+        _, width = make_dataset(root, args.files)
+        sys.stderr.write("made %d files in %s (%.1f s)\n"
+                         % (args.files, root, time.perf_counter() - t0))
+        mini_batches = -(-args.files // args.mini_batch_size)
+        prs_walls, loop_walls, loop_inner = [], [], []
+        for r in range(args.repeat):
+            # alternate the order so neither side always runs on a warm cache
+            order = ("prs", "loop") if r % 2 == 0 else ("loop", "prs")
+            for which in order:
+                if which == "prs":
+                    wall, cmd = time_prs(args, root, r, width)
+                    prs_walls.append(wall)
+                else:
+                    wall, inner = time_loop(args, root, r, width)
+                    loop_walls.append(wall)
+                    loop_inner.append(inner["in_process_s"])
+                    assert inner["mini_batches"] == mini_batches
+                sys.stderr.write("run %d %-4s %8.2f s\n" % (r + 1, which, wall))
+        prs = statistics.median(prs_walls)
+        loop = statistics.median(loop_walls)
+        inner = statistics.median(loop_inner)
+        overhead_ms = (prs - loop / args.processes) / mini_batches * 1000.0
+        rows = [
+            ("files", "%d" % args.files),
+            ("mini-batch size", "%d" % args.mini_batch_size),
+            ("mini-batches", "%d" % mini_batches),
+            ("prs processes", "%d" % args.processes),
+            ("repeats (median)", "%d" % args.repeat),
+            ("prs wall s", "%.2f" % prs),
+            ("loop wall s", "%.2f" % loop),
+            ("loop in-process s", "%.2f" % inner),
+            ("prs / loop", "%.1fx" % (prs / loop)),
+            ("prs items/s", "%.0f" % (args.files / prs)),
+            ("loop items/s", "%.0f" % (args.files / loop)),
+            ("prs overhead ms/mini-batch", "%.2f" % overhead_ms),
+        ]
+        w = max(len(k) for k, _ in rows)
+        print("prs run vs plain loop  (%s)" % " ".join(cmd))
+        for k, v in rows:
+            print("  %-*s  %s" % (w, k, v))
+        if args.repeat > 1:
+            print("  prs walls:  " + ", ".join("%.2f" % x for x in prs_walls))
+            print("  loop walls: " + ", ".join("%.2f" % x for x in loop_walls))
+        if args.json:
+            print(json.dumps({"files": args.files, "mini_batch_size": args.mini_batch_size,
+                              "mini_batches": mini_batches, "processes": args.processes,
+                              "prs_walls": prs_walls, "loop_walls": loop_walls,
+                              "loop_in_process": loop_inner, "prs_median": prs,
+                              "loop_median": loop, "overhead_ms_per_mini_batch": overhead_ms}))
+    finally:
+        if args.keep:
+            sys.stderr.write("kept %s\n" % root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
