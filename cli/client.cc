@@ -135,6 +135,17 @@ absl::StatusOr<v1::JobStatus> JobClient::Cancel(const std::string& job_id) {
   return resp;
 }
 
+absl::StatusOr<v1::JobStatus> JobClient::Resume(const std::string& job_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Seconds(60)));
+  v1::ResumeJobRequest req;
+  req.set_job_id(job_id);
+  v1::JobStatus resp;
+  grpc::Status s = impl_->stub_->ResumeJob(&ctx, req, &resp);
+  if (!s.ok()) return Annotate(s, impl_->address_);
+  return resp;
+}
+
 absl::StatusOr<v1::JobStatus> JobClient::Watch(
     const std::string& job_id, const std::function<void(const v1::JobStatus&)>& on_status) {
   std::mt19937 rng{std::random_device{}()};
@@ -206,24 +217,28 @@ std::string StatusJson(const v1::JobStatus& st) {
   const auto& c = st.counts();
   return absl::StrFormat(
       "{\"job_id\": \"%s\", \"name\": \"%s\", \"state\": \"%s\", \"reason\": \"%s\", "
-      "\"output_file\": \"%s\", \"log_dir\": \"%s\", \"submit_time_ms\": %d, "
+      "\"first_error\": \"%s\", \"output_file\": \"%s\", \"log_dir\": \"%s\", "
+      "\"submit_time_ms\": %d, "
       "\"start_time_ms\": %d, \"end_time_ms\": %d, \"active_agents\": %d, "
       "\"items_per_second\": %.3f, \"counts\": {\"mini_batches_created\": %d, "
       "\"mini_batches_processed\": %d, \"mini_batches_failed\": %d, \"items_total\": %d, "
       "\"items_succeeded\": %d, \"items_failed\": %d, \"rows_written\": %d, \"retries\": %d, "
       "\"listing_done\": %s}}",
       JsonEscape(st.job_id()), JsonEscape(st.name()), StateName(st.state()),
-      JsonEscape(st.reason()), JsonEscape(st.output_file()), JsonEscape(st.log_dir()),
-      st.submit_time_ms(), st.start_time_ms(), st.end_time_ms(), st.active_agents(),
-      st.items_per_second(), c.mini_batches_created(), c.mini_batches_processed(),
-      c.mini_batches_failed(), c.items_total(), c.items_succeeded(), c.items_failed(),
-      c.rows_written(), c.retries(), c.listing_done() ? "true" : "false");
+      JsonEscape(st.reason()), JsonEscape(st.first_error()), JsonEscape(st.output_file()),
+      JsonEscape(st.log_dir()), st.submit_time_ms(), st.start_time_ms(), st.end_time_ms(),
+      st.active_agents(), st.items_per_second(), c.mini_batches_created(),
+      c.mini_batches_processed(), c.mini_batches_failed(), c.items_total(), c.items_succeeded(),
+      c.items_failed(), c.rows_written(), c.retries(), c.listing_done() ? "true" : "false");
 }
 
 std::string StatusText(const v1::JobStatus& st) {
   const auto& c = st.counts();
   std::string out = absl::StrFormat("job %s: %s\n", st.job_id(), StateName(st.state()));
   if (!st.reason().empty()) absl::StrAppend(&out, "  reason: ", st.reason(), "\n");
+  if (!st.first_error().empty() && st.reason().find(st.first_error()) == std::string::npos) {
+    absl::StrAppend(&out, "  first error: ", st.first_error(), "\n");
+  }
   absl::StrAppendFormat(&out, "  mini-batches: %d processed, %d failed of %d%s\n",
                         c.mini_batches_processed(), c.mini_batches_failed(),
                         c.mini_batches_created(), c.listing_done() ? "" : " (still listing)");

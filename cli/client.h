@@ -21,6 +21,7 @@ class JobClient {
   absl::StatusOr<v1::JobStatus> Get(const std::string& job_id);
   absl::StatusOr<std::vector<v1::JobStatus>> List(int limit);
   absl::StatusOr<v1::JobStatus> Cancel(const std::string& job_id);
+  absl::StatusOr<v1::JobStatus> Resume(const std::string& job_id);
   // Calls `on_status` for every status until the job ends; reconnects (with
   // backoff) when the stream breaks, e.g. across a master restart. Returns the
   // terminal status.

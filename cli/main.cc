@@ -145,6 +145,11 @@ int main(int argc, char** argv) {
   auto* cancel = app.add_subcommand("cancel", "cancel a queued or running job");
   cancel->add_option("job", job_id, "job id")->required();
 
+  auto* resume = app.add_subcommand(
+      "resume", "run a FAILED or CANCELLED job's failed and unprocessed mini-batches again");
+  resume->add_option("job", job_id, "job id")->required();
+  resume->add_flag("--wait", wait, "follow the job until it ends; exit 0 only if it succeeded");
+
   CLI11_PARSE(app, argc, argv);
   prs::SetUpLogging("prs", log_level);
 
@@ -201,6 +206,16 @@ int main(int argc, char** argv) {
     if (!st.ok()) return Fail(st.status());
     std::fprintf(stderr, "prs: job %s cancelled\n", job_id.c_str());
     return 0;
+  }
+  if (*resume) {
+    auto st = client.Resume(job_id);
+    if (!st.ok()) return Fail(st.status());
+    std::printf("%s\n", job_id.c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "prs: job %s resumed: %lld of %lld mini-batches already done\n",
+                 job_id.c_str(), static_cast<long long>(st->counts().mini_batches_processed()),
+                 static_cast<long long>(st->counts().mini_batches_created()));
+    return wait ? Follow(client, job_id) : 0;
   }
   return kExitUsage;
 }

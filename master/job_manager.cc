@@ -85,6 +85,33 @@ absl::StatusOr<int> OpenOutput(const std::string& path, int64_t length) {
   return fd;
 }
 
+constexpr const char* kReportHeader =
+    "Mini-batch Id,Try,Node,Agent,Process,Pid,Start Time,Items Total,Items Succeeded,"
+    "Items Failed,Elapsed Seconds,Run Method Seconds,Process Seconds,Status,Error\n";
+
+std::string CsvField(const std::string& v) {
+  if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// One row of processed_mini-batches.csv.
+std::string ReportRow(const AttemptRecord& a, int64_t item_count) {
+  const auto& r = a.result;
+  const int64_t ok = r.status() == v1::RUN_DONE ? r.items_succeeded() : 0;
+  const std::string start =
+      r.start_time_ms() > 0 ? FormatTimestamp(absl::FromUnixMillis(r.start_time_ms())) : "";
+  return absl::StrFormat("%d,%d,%s,%s,%s,%d,%s,%d,%d,%d,%.3f,%.3f,%.3f,%s,%s\n", a.task_id,
+                         a.attempt, CsvField(a.node_id), CsvField(a.agent_id),
+                         CsvField(r.process_name()), r.pid(), start, item_count, ok,
+                         item_count - ok, r.elapsed_seconds(), r.run_seconds(), r.cpu_seconds(),
+                         v1::AttemptStatus_Name(r.status()), CsvField(r.error()));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerOptions& options,
@@ -245,7 +272,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   job->log_dir = (fs::path(options_.state_dir) / "jobs" / job->job_id / "logs").string();
   job->output_file = output_file;
   if (auto s = MakeDirs((fs::path(job->log_dir) / "sys").string()); !s.ok()) {
-    store_->UpdateJobState(job->seq, v1::FAILED, std::string(s.message()), 0, NowMs())
+    store_->UpdateJobState(job->seq, v1::FAILED, std::string(s.message()), "", 0, NowMs())
         .IgnoreError();
     return s;
   }
@@ -254,7 +281,8 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
     auto fd = OpenOutput(output_file, 0);
     if (!fd.ok()) {
       Job* raw = job.get();
-      store_->UpdateJobState(raw->seq, v1::FAILED, std::string(fd.status().message()), 0, NowMs())
+      store_
+          ->UpdateJobState(raw->seq, v1::FAILED, std::string(fd.status().message()), "", 0, NowMs())
           .IgnoreError();
       return absl::InvalidArgumentError(absl::StrCat("output: ", fd.status().message()));
     }
@@ -416,6 +444,88 @@ absl::StatusOr<v1::JobStatus> JobManager::Cancel(const std::string& job_id) {
   return GetJob(job_id);
 }
 
+absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
+  Job* job;
+  {
+    absl::MutexLock lock(&mu_);
+    job = FindJobLocked(job_id);
+    if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
+    if (IsActive(*job) || !job->result_flushed) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", job_id, " is ", StateName(job->state),
+                       "; only a FAILED or CANCELLED job can be resumed"));
+    }
+    if (job->state == v1::SUCCEEDED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", job_id, " SUCCEEDED; there is nothing to resume"));
+    }
+    for (Job* other : order_) {
+      if (other != job && IsActive(*other) && !job->output_file.empty() &&
+          other->output_file == job->output_file) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("output: ", job->output_file, " is being written by job ", other->job_id,
+                         "; resume once that job has ended"));
+      }
+    }
+    job->state = v1::QUEUED;  // claims the job: a second Resume now fails
+    job->result_flushed = false;
+  }
+  // The old lister was told to stop when the job ended.
+  if (job->lister.joinable()) job->lister.join();
+  auto reset = store_->ResetFailedTasks(job->seq);
+  absl::StatusOr<StoredJob> stored =
+      reset.ok() ? store_->LoadJob(job->seq) : absl::StatusOr<StoredJob>(reset.status());
+  absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> pending =
+      stored.ok() ? store_->PendingTasks(job->seq) : stored.status();
+  absl::StatusOr<int> fd = 0;
+  if (pending.ok() && !job->output_file.empty()) {
+    // Continue the same output file from its committed length.
+    fd = OpenOutput(job->output_file, stored->output_length);
+    if (fd.ok()) {
+      absl::MutexLock lock(&commit_mu_);
+      output_fds_[job->seq] = *fd;
+      output_lengths_[job->seq] = stored->output_length;
+    }
+  }
+  absl::Status status = !pending.ok() ? pending.status() : fd.status();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!status.ok()) {
+      job->state = v1::FAILED;
+      job->reason = absl::StrCat("resume failed: ", status.message());
+      job->result_flushed = true;
+    } else {
+      job->reason.clear();
+      job->first_error.clear();
+      job->end_ms = 0;
+      job->counts = stored->counts;
+      job->pending.assign(pending->begin(), pending->end());
+      job->leased.clear();
+      job->agents.clear();
+      job->init_failures_by_node.clear();
+      job->gave_up_nodes.clear();
+      job->rate_samples.clear();
+      job->result_written = false;
+      job->stop_listing = false;
+      EventLocked(
+          *job, "INFO",
+          absl::StrCat("job resumed: ", *reset, " failed mini-batches reset, ", job->pending.size(),
+                       " to run, output continues at byte ", stored->output_length));
+      if (!job->counts.listing_done()) {
+        StartLister(job, job->counts.mini_batches_created());
+      } else {
+        CheckJobLocked(*job);
+      }
+      ++job->version;
+    }
+  }
+  PersistState(job);
+  NotifyWork();
+  if (!status.ok()) return status;
+  spdlog::info("job resumed job={}", job_id);
+  return GetJob(job_id);
+}
+
 JobManager::Job* JobManager::FindJobLocked(const std::string& job_id) {
   auto it = jobs_.find(job_id);
   return it == jobs_.end() ? nullptr : it->second.get();
@@ -499,6 +609,7 @@ v1::JobStatus JobManager::StatusLocked(const Job& job) const {
   s.set_end_time_ms(job.end_ms);
   s.set_active_agents(static_cast<int32_t>(job.agents.size()));
   s.set_items_per_second(job.rate);
+  s.set_first_error(job.first_error);
   return s;
 }
 
@@ -515,11 +626,11 @@ void JobManager::PersistState(Job* job) {
     start_ms = job->start_ms;
     end_ms = job->end_ms;
   }
-  if (auto s = store_->UpdateJobState(job->seq, state, reason, start_ms, end_ms); !s.ok()) {
+  if (auto s = store_->UpdateJobState(job->seq, state, reason, first_error, start_ms, end_ms);
+      !s.ok()) {
     spdlog::error("persisting job state failed job={} error={}", job->job_id,
                   std::string(s.message()));
   }
-  if (!first_error.empty()) store_->SetFirstError(job->seq, first_error).IgnoreError();
   if (state != v1::QUEUED && state != v1::RUNNING) FlushFiles();
   if (state != v1::QUEUED && state != v1::RUNNING) {
     // Nothing more will be appended to a job that ended.
@@ -915,6 +1026,8 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     for (Outcome* o : list) {
       const auto& a = o->commit.attempt;
       const auto& r = a.result;
+      if (r.status() == v1::RELEASED) continue;  // never ran: nothing to report
+      job->report_rows.push_back(ReportRow(a, o->item_count));
       if (!r.error().empty() && job->first_error.empty()) {
         job->first_error =
             absl::StrCat(r.error(), " (mini-batch ", a.task_id, ", node ", a.node_id,
@@ -1031,6 +1144,7 @@ void JobManager::FlushFiles() {
   struct Pending {
     std::string log_dir;
     std::vector<std::string> events;
+    std::vector<std::string> report_rows;
     std::string overview;
     std::string result;
     Job* finished = nullptr;  // set when `result` is the job's final result
@@ -1041,10 +1155,14 @@ void JobManager::FlushFiles() {
     const absl::Time now = clock_->Now();
     for (Job* job : order_) {
       const bool active = IsActive(*job);
-      if (job->events.empty() && job->written_version == job->version && !active) continue;
+      if (job->events.empty() && job->report_rows.empty() && job->written_version == job->version &&
+          !active) {
+        continue;
+      }
       Pending p;
       p.log_dir = job->log_dir;
       p.events.swap(job->events);
+      p.report_rows.swap(job->report_rows);
       const auto& c = job->counts;
       const int64_t done = c.items_succeeded() + c.items_failed();
       const int64_t remaining = c.items_total() - done;
@@ -1100,6 +1218,16 @@ void JobManager::FlushFiles() {
       for (const auto& e : p.events) absl::StrAppend(&text, e, "\n");
       if (auto s = AppendToFile((dir / "sys" / "master_role.txt").string(), text); !s.ok()) {
         spdlog::error("writing master_role.txt failed: {}", std::string(s.message()));
+      }
+    }
+    if (!p.report_rows.empty()) {
+      const fs::path csv = dir / "sys" / "job_report" / "processed_mini-batches.csv";
+      std::string text;
+      std::error_code ec;
+      if (!fs::exists(csv, ec)) text = kReportHeader;
+      for (const auto& row : p.report_rows) text += row;
+      if (auto s = AppendToFile(csv.string(), text); !s.ok()) {
+        spdlog::error("writing processed_mini-batches.csv failed: {}", std::string(s.message()));
       }
     }
     WriteFileAtomic((dir / "job_progress_overview.txt").string(), p.overview).IgnoreError();

@@ -70,6 +70,9 @@ class JobManager {
   std::vector<v1::JobStatus> ListJobs(int limit);
   // FAILED_PRECONDITION when the job already ended.
   absl::StatusOr<v1::JobStatus> Cancel(const std::string& job_id);
+  // Queues a FAILED or CANCELLED job again with its failed mini-batches reset;
+  // FAILED_PRECONDITION for a job that is active or SUCCEEDED.
+  absl::StatusOr<v1::JobStatus> Resume(const std::string& job_id);
 
   // --- AgentService ------------------------------------------------------
   v1::RegisterAgentResponse RegisterAgent(const v1::RegisterAgentRequest& request);
@@ -121,8 +124,9 @@ class JobManager {
     std::map<std::string, int> init_failures_by_node;
     std::set<std::string> gave_up_nodes;
     std::string log_dir;
-    std::string output_file;          // empty for summary_only
-    std::vector<std::string> events;  // master_role lines not yet written
+    std::string output_file;               // empty for summary_only
+    std::vector<std::string> events;       // master_role lines not yet written
+    std::vector<std::string> report_rows;  // processed_mini-batches.csv rows not yet written
     std::deque<std::pair<absl::Time, int64_t>> rate_samples;
     double rate = 0;
     int64_t version = 0, written_version = -1;

@@ -263,6 +263,12 @@ class MasterServer::Impl {
       return Defer(ctx, impl_->executor_, resp,
                    [m = impl_->manager_.get(), req] { return m->Cancel(req->job_id()); });
     }
+    grpc::ServerUnaryReactor* ResumeJob(grpc::CallbackServerContext* ctx,
+                                        const v1::ResumeJobRequest* req,
+                                        v1::JobStatus* resp) override {
+      return Defer(ctx, impl_->executor_, resp,
+                   [m = impl_->manager_.get(), req] { return m->Resume(req->job_id()); });
+    }
     grpc::ServerWriteReactor<v1::JobStatus>* WatchJob(grpc::CallbackServerContext* ctx,
                                                       const v1::WatchJobRequest* req) override {
       return new Watcher(impl_, req->job_id());

@@ -234,17 +234,14 @@ absl::StatusOr<StoredJob> Store::CreateJob(const v1::JobSpec& spec,
 }
 
 absl::Status Store::UpdateJobState(int64_t seq, v1::JobState state, const std::string& reason,
-                                   int64_t start_ms, int64_t end_ms) {
+                                   const std::string& first_error, int64_t start_ms,
+                                   int64_t end_ms) {
   absl::MutexLock lock(&mu_);
-  Stmt s(db_, "UPDATE jobs SET state = ?, reason = ?, start_ms = ?, end_ms = ? WHERE seq = ?");
-  s.Bind(1, int64_t{state}).Bind(2, reason).Bind(3, start_ms).Bind(4, end_ms).Bind(5, seq);
-  return s.Run();
-}
-
-absl::Status Store::SetFirstError(int64_t seq, const std::string& error) {
-  absl::MutexLock lock(&mu_);
-  Stmt s(db_, "UPDATE jobs SET first_error = ? WHERE seq = ? AND first_error = ''");
-  s.Bind(1, error).Bind(2, seq);
+  Stmt s(db_,
+         "UPDATE jobs SET state = ?, reason = ?, first_error = ?, start_ms = ?, end_ms = ? "
+         "WHERE seq = ?");
+  s.Bind(1, int64_t{state}).Bind(2, reason).Bind(3, first_error).Bind(4, start_ms).Bind(5, end_ms);
+  s.Bind(6, seq);
   return s.Run();
 }
 

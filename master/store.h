@@ -87,8 +87,7 @@ class Store {
   absl::StatusOr<StoredJob> CreateJob(const v1::JobSpec& spec, const v1::SourceSnapshot& snapshot,
                                       int64_t submit_ms);
   absl::Status UpdateJobState(int64_t seq, v1::JobState state, const std::string& reason,
-                              int64_t start_ms, int64_t end_ms);
-  absl::Status SetFirstError(int64_t seq, const std::string& error);
+                              const std::string& first_error, int64_t start_ms, int64_t end_ms);
 
   // Inserts mini-batches and sets the job's creation counters.
   absl::Status InsertTasks(int64_t seq, const std::vector<NewTask>& tasks, int64_t created_total,

@@ -314,7 +314,13 @@ TEST_CASE("jobs get agents first in, first out, each up to node_count") {
   auto j1 = f.manager->Submit(r1);
   REQUIRE(j1.ok());
   f.WaitListed(j1->job_id());
-  auto j2 = f.manager->Submit(MakeRequest(f.dir, 4, 1));
+  // A second active job may not write the same output file.
+  auto same = f.manager->Submit(MakeRequest(f.dir, 4, 1));
+  CHECK(same.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(same.status().message()), Catch::Contains("is being written by job"));
+  auto r2 = MakeRequest(f.dir, 4, 1);
+  r2.mutable_spec()->set_append_row_file_name("rows2.txt");
+  auto j2 = f.manager->Submit(r2);
   REQUIRE(j2.ok());
   f.WaitListed(j2->job_id());
   const std::string a = f.Agent("n1"), b = f.Agent("n2");
@@ -324,6 +330,44 @@ TEST_CASE("jobs get agents first in, first out, each up to node_count") {
   auto tb = f.Pull(b, 1);  // j1 is full at node_count 1: b helps j2
   REQUIRE(tb.size() == 1);
   CHECK(tb[0].job_id() == j2->job_id());
+}
+
+}  // namespace
+}  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("resume runs a cancelled job's unfinished and failed mini-batches, each row once") {
+  Fixture f;
+  f.Open();
+  auto req = MakeRequest(f.dir, 6, 1);
+  req.mutable_spec()->set_run_max_try(1);
+  auto sub = f.manager->Submit(req);
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 3);
+  REQUIRE(t.size() == 3);
+  CHECK(f.Done(a, t[0]));
+  CHECK(f.Fail(a, t[1], v1::RUN_EXCEPTION));  // last try: the mini-batch failed
+  CHECK(f.manager->Resume(sub->job_id()).status().code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE(f.manager->Cancel(sub->job_id()).ok());
+  CHECK_FALSE(f.Done(a, t[2]));  // its lease died with the cancel
+
+  auto st = f.manager->Resume(sub->job_id());
+  REQUIRE(st.ok());
+  CHECK(st->state() == v1::QUEUED);
+  CHECK(st->counts().mini_batches_failed() == 0);
+  CHECK(st->counts().mini_batches_processed() == 1);
+  auto rest = f.Pull(a, 10);
+  REQUIRE(rest.size() == 5);  // the failed one, the cancelled lease, and three never run
+  for (const auto& r : rest) CHECK(f.Done(a, r));
+  CHECK(f.manager->GetJob(sub->job_id())->state() == v1::SUCCEEDED);
+  auto lines = f.OutputLines();
+  CHECK(lines.size() == 6);
+  CHECK(std::set<std::string>(lines.begin(), lines.end()).size() == 6);
+  CHECK(f.manager->Resume(sub->job_id()).status().code() == absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
