@@ -516,11 +516,14 @@ class Agent::Impl {
     if (!result.ok()) {
       const auto code = result.status().code();
       if (code == absl::StatusCode::kDeadlineExceeded) {
+        worker->DumpStacks(absl::Milliseconds(300));
         worker->Kill(kKillGrace);
         worker.reset();
-        return finish(v1::RUN_TIMEOUT,
-                      absl::StrCat("run() did not return within run_invocation_timeout (",
-                                   timeout_s, " s); the worker was killed and will be replaced"));
+        return finish(
+            v1::RUN_TIMEOUT,
+            absl::StrCat("run() did not return within run_invocation_timeout (", timeout_s,
+                         " s); the worker was killed and will be replaced; its Python "
+                         "stack at the timeout is in its stderr file"));
       }
       if (code == absl::StatusCode::kCancelled) {
         worker->Kill(kKillGrace);

@@ -236,6 +236,13 @@ void WorkerProcess::Shutdown(absl::Duration grace) {
   Kill(absl::Seconds(2));
 }
 
+void WorkerProcess::DumpStacks(absl::Duration wait) {
+  if (Reap(false)) return;
+  ::kill(pid_, SIGUSR1);
+  const absl::Time deadline = absl::Now() + wait;
+  while (absl::Now() < deadline && !Reap(false)) ::usleep(20'000);
+}
+
 void WorkerProcess::Kill(absl::Duration grace) {
   if (Reap(false)) return;
   ::kill(-pid_, SIGTERM);

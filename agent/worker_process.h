@@ -70,6 +70,10 @@ class WorkerProcess {
   void Shutdown(absl::Duration grace);
   // SIGTERM to the process group, SIGKILL after `grace`; reaps the process.
   void Kill(absl::Duration grace);
+  // Asks the worker to write every thread's Python stack to its stderr
+  // (SIGUSR1), and gives it `wait` to do so: called before a timeout kill, so
+  // the user's log shows where run() was stuck.
+  void DumpStacks(absl::Duration wait);
   // "exit code 3", "killed by signal 9 (Killed)", or "running".
   std::string exit_description() const;
 
