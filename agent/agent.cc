@@ -31,6 +31,7 @@ namespace fs = std::filesystem;
 
 constexpr int kMaxMessageBytes = 512 << 20;
 constexpr int kReportBatch = 64;
+constexpr int kReportTriesWhileStopping = 3;
 constexpr absl::Duration kRpcDeadline = absl::Seconds(30);
 constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
 constexpr absl::Duration kKillGrace = absl::Seconds(3);
@@ -626,6 +627,7 @@ class Agent::Impl {
   // the agent stops.
   void ReportBatch(std::vector<v1::TaskResult>& batch) {
     Backoff backoff;
+    int tries_while_stopping = 0;
     {
       for (;;) {
         const std::string agent_id = EnsureSession();
@@ -652,14 +654,19 @@ class Agent::Impl {
           DropSession(agent_id);
           break;
         }
-        spdlog::warn("report failed: {}; retrying", s.error_message());
-        if (Stopping() && ReporterDone()) return;
-        SleepUnlessStopping(backoff.Next());
         if (Stopping()) {
-          // One more try at shutdown, then give up: the master will lease again.
-          absl::MutexLock lock(&mu_);
-          if (reporter_done_) return;
+          // A few more tries at shutdown, then give up: the master leases the
+          // mini-batches again once this session is declared lost.
+          if (++tries_while_stopping > kReportTriesWhileStopping) {
+            spdlog::warn("giving up reporting {} results: {}", batch.size(), s.error_message());
+            return;
+          }
+          spdlog::warn("report failed: {}; retrying before exit", s.error_message());
+          absl::SleepFor(backoff.Next());  // stopping: no wake-up to wait for
+          continue;
         }
+        spdlog::warn("report failed: {}; retrying", s.error_message());
+        SleepUnlessStopping(backoff.Next());
       }
     }
   }

@@ -36,6 +36,10 @@ def _failed(request):
     return rep is not None and rep.failed
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "chaos: randomized fault-injection test (slow-ish)")
+
+
 # --- fixtures ------------------------------------------------------------------------------
 
 
@@ -67,12 +71,13 @@ def daemons(request):
         pytest.fail("did not exit within %d s of SIGTERM (killed): %s" % (STOP_GRACE, stuck))
 
 
-def start_master(bins, daemons, tmp_path, state_dir=None, extra=()):
+def start_master(bins, daemons, tmp_path, state_dir=None, extra=(), listen="127.0.0.1:0"):
+    """Starts prs-master on `listen` (port 0: a free one) and waits for its port file."""
     state_dir = Path(state_dir or tmp_path / "master-state")
     port_file = tmp_path / ("master-%d.port" % len(daemons))
     if port_file.exists():
         port_file.unlink()
-    argv = [str(bins.master), "--listen", "127.0.0.1:0", "--port-file", str(port_file),
+    argv = [str(bins.master), "--listen", listen, "--port-file", str(port_file),
             "--state-dir", str(state_dir), "--heartbeat-interval", "0.5", "--agent-timeout", "3",
             *extra]
     d = Daemon("prs-master", argv, tmp_path / ("master-%d.log" % len(daemons)))
@@ -95,6 +100,37 @@ def start_master(bins, daemons, tmp_path, state_dir=None, extra=()):
 def master(bins, daemons, tmp_path):
     """A running prs-master on 127.0.0.1:<random port>, state in tmp_path/master-state."""
     return start_master(bins, daemons, tmp_path)
+
+
+@pytest.fixture
+def restart_master(bins, daemons, master, tmp_path):
+    """restart_master() -> a new prs-master on the SAME port and --state-dir as `master`.
+
+    The old one must be dead (e.g. master.kill()). Clients (`prs`, agents) keep using
+    master.address, which stays valid. Returns the new Daemon (also appended to `daemons`)."""
+
+    def restart(extra=()):
+        old = [d for d in daemons if d.name == "prs-master"][-1]
+        assert not old.alive(), "restart_master: the previous prs-master is still running"
+        listen = "127.0.0.1:%d" % master.port
+        # The port may need a moment to be free again after the old process died.
+        last = {}
+
+        def started():
+            try:
+                return start_master(bins, daemons, tmp_path, state_dir=master.state_dir,
+                                    extra=extra, listen=listen)
+            except AssertionError as e:
+                last["error"] = e
+                return None
+        try:
+            d = wait_for(started, 30, interval=0.5, message="prs-master to restart on " + listen)
+        except AssertionError as e:
+            raise AssertionError("%s; last attempt: %s" % (e, last.get("error"))) from None
+        assert d.port == master.port, (d.port, master.port)
+        return d
+
+    return restart
 
 
 @pytest.fixture
