@@ -1,13 +1,12 @@
 // prs-agent: runs a node's workers for the master.
 
-#include <signal.h>
-
 #include <cstdio>
 #include <thread>
 
 #include "CLI/CLI.hpp"
 #include "agent/agent.h"
 #include "common/logging.h"
+#include "common/signals.h"
 #include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
@@ -29,12 +28,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   prs::SetUpLogging("agent", log_level);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  prs::BlockTerminationSignals();  // before any thread starts
 
   auto agent = prs::agent::Agent::Create(options);
   if (!agent.ok()) {
@@ -42,8 +36,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
+    const int sig = prs::WaitForTerminationSignal();
     spdlog::info("signal={} stopping", sig);
     (*agent)->Stop();
   });

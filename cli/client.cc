@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/job_config.h"
+#include "common/job_state.h"
 #include "common/snapshot.h"
 #include "common/status_grpc.h"
 #include "prs/v1/job_service.grpc.pb.h"
@@ -64,14 +65,6 @@ std::string JsonEscape(const std::string& s) {
     }
   }
   return out;
-}
-
-std::string FormatEta(double seconds) {
-  if (seconds < 0) return "?";
-  int64_t s = static_cast<int64_t>(seconds + 0.5);
-  if (s < 60) return absl::StrCat(s, "s");
-  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
-  return absl::StrFormat("%dh%02dm", s / 3600, (s / 60) % 60);
 }
 
 }  // namespace
@@ -192,27 +185,6 @@ absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
   return req;
 }
 
-std::string StateName(v1::JobState state) {
-  switch (state) {
-    case v1::QUEUED:
-      return "QUEUED";
-    case v1::RUNNING:
-      return "RUNNING";
-    case v1::SUCCEEDED:
-      return "SUCCEEDED";
-    case v1::FAILED:
-      return "FAILED";
-    case v1::CANCELLED:
-      return "CANCELLED";
-    default:
-      return "UNKNOWN";
-  }
-}
-
-bool IsTerminal(v1::JobState s) {
-  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
-}
-
 std::string StatusJson(const v1::JobStatus& st) {
   const auto& c = st.counts();
   return absl::StrFormat(
@@ -224,7 +196,7 @@ std::string StatusJson(const v1::JobStatus& st) {
       "\"mini_batches_processed\": %d, \"mini_batches_failed\": %d, \"items_total\": %d, "
       "\"items_succeeded\": %d, \"items_failed\": %d, \"rows_written\": %d, \"retries\": %d, "
       "\"listing_done\": %s}}",
-      JsonEscape(st.job_id()), JsonEscape(st.name()), StateName(st.state()),
+      JsonEscape(st.job_id()), JsonEscape(st.name()), JobStateName(st.state()),
       JsonEscape(st.reason()), JsonEscape(st.first_error()), JsonEscape(st.output_file()),
       JsonEscape(st.log_dir()), st.submit_time_ms(), st.start_time_ms(), st.end_time_ms(),
       st.active_agents(), st.items_per_second(), c.mini_batches_created(),
@@ -234,7 +206,7 @@ std::string StatusJson(const v1::JobStatus& st) {
 
 std::string StatusText(const v1::JobStatus& st) {
   const auto& c = st.counts();
-  std::string out = absl::StrFormat("job %s: %s\n", st.job_id(), StateName(st.state()));
+  std::string out = absl::StrFormat("job %s: %s\n", st.job_id(), JobStateName(st.state()));
   if (!st.reason().empty()) absl::StrAppend(&out, "  reason: ", st.reason(), "\n");
   if (!st.first_error().empty() && st.reason().find(st.first_error()) == std::string::npos) {
     absl::StrAppend(&out, "  first error: ", st.first_error(), "\n");
@@ -262,7 +234,7 @@ void ProgressPrinter::Update(const v1::JobStatus& st) {
   const double frac = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0;
   std::string eta = "?";
   if (c.listing_done() && st.items_per_second() > 0) {
-    eta = FormatEta(static_cast<double>(total - done) / st.items_per_second());
+    eta = FormatDuration(static_cast<double>(total - done) / st.items_per_second());
   }
   const int64_t now = absl::ToUnixMillis(absl::Now());
   if (tty_) {
@@ -279,7 +251,7 @@ void ProgressPrinter::Update(const v1::JobStatus& st) {
     return;
   }
   std::string line = absl::StrFormat("%s: %s %d/%d items (%d failed), %d/%d mini-batches%s",
-                                     st.job_id(), StateName(st.state()), done, total,
+                                     st.job_id(), JobStateName(st.state()), done, total,
                                      c.items_failed(), c.mini_batches_processed(),
                                      c.mini_batches_created(), c.listing_done() ? "" : "+");
   if (line == last_line_ || (now - last_print_ms_ < 2000 && !IsTerminal(st.state()))) return;

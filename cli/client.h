@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/job_state.h"
 #include "prs/v1/job_service.pb.h"
 
 namespace prs::cli {
@@ -37,8 +38,6 @@ class JobClient {
 absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
                                                    const std::vector<std::string>& overrides);
 
-std::string StateName(v1::JobState state);
-bool IsTerminal(v1::JobState state);
 // The status as one JSON object.
 std::string StatusJson(const v1::JobStatus& status);
 // A human summary of several lines.

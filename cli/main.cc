@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
     for (const auto& j : *jobs) {
       const auto& c = j.counts();
       std::printf("%-32s %-10s %12lld %12lld %8lld\n", j.job_id().c_str(),
-                  prs::cli::StateName(j.state()).c_str(),
+                  prs::JobStateName(j.state()).c_str(),
                   static_cast<long long>(c.items_succeeded() + c.items_failed()),
                   static_cast<long long>(c.items_total()),
                   static_cast<long long>(c.items_failed()));

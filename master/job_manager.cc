@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/job_config.h"
+#include "common/job_state.h"
 #include "common/paths.h"
 #include "master/partitioner.h"
 #include "spdlog/spdlog.h"
@@ -25,31 +26,6 @@ namespace fs = std::filesystem;
 constexpr int64_t kListerFlushTasks = 256;
 constexpr absl::Duration kListerFlushInterval = absl::Milliseconds(200);
 constexpr absl::Duration kRateWindow = absl::Seconds(60);
-
-std::string StateName(v1::JobState s) {
-  switch (s) {
-    case v1::QUEUED:
-      return "QUEUED";
-    case v1::RUNNING:
-      return "RUNNING";
-    case v1::SUCCEEDED:
-      return "SUCCEEDED";
-    case v1::FAILED:
-      return "FAILED";
-    case v1::CANCELLED:
-      return "CANCELLED";
-    default:
-      return "UNKNOWN";
-  }
-}
-
-std::string FormatDuration(double seconds) {
-  if (seconds < 0) return "unknown";
-  int64_t s = static_cast<int64_t>(seconds + 0.5);
-  if (s < 60) return absl::StrCat(s, "s");
-  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
-  return absl::StrFormat("%dh%02dm%02ds", s / 3600, (s / 60) % 60, s % 60);
-}
 
 std::string FormatTimestamp(absl::Time t) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%E3S", t, absl::UTCTimeZone());
@@ -434,7 +410,7 @@ absl::StatusOr<v1::JobStatus> JobManager::Cancel(const std::string& job_id) {
     if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
     if (!IsActive(*job)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "job ", job_id, " already ended as ", StateName(job->state), "; nothing to cancel"));
+          "job ", job_id, " already ended as ", JobStateName(job->state), "; nothing to cancel"));
     }
     EndJobLocked(*job, v1::CANCELLED, "cancelled by user");
   }
@@ -452,7 +428,7 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
     if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
     if (IsActive(*job) || !job->result_flushed) {
       return absl::FailedPreconditionError(
-          absl::StrCat("job ", job_id, " is ", StateName(job->state),
+          absl::StrCat("job ", job_id, " is ", JobStateName(job->state),
                        "; only a FAILED or CANCELLED job can be resumed"));
     }
     if (job->state == v1::SUCCEEDED) {
@@ -549,7 +525,7 @@ void JobManager::EndJobLocked(Job& job, v1::JobState state, const std::string& r
   }
   job.agents.clear();
   EventLocked(job, state == v1::SUCCEEDED ? "INFO" : "ERROR",
-              absl::StrCat("job ", StateName(state), reason.empty() ? "" : ": ", reason));
+              absl::StrCat("job ", JobStateName(state), reason.empty() ? "" : ": ", reason));
   ++job.version;
 }
 
@@ -690,13 +666,9 @@ absl::StatusOr<v1::HeartbeatResponse> JobManager::Heartbeat(const v1::HeartbeatR
 absl::StatusOr<v1::HeartbeatResponse> JobManager::HeartbeatLocked(
     const v1::HeartbeatRequest& request, bool& requeued) {
   absl::MutexLock lock(&mu_);
-  auto it = agents_.find(request.agent_id());
-  if (it == agents_.end()) {
-    return absl::NotFoundError(absl::StrCat("agent session ", request.agent_id(),
-                                            " is unknown or was declared lost; register again"));
-  }
-  Agent& agent = it->second;
-  agent.last_seen = clock_->Now();
+  auto found = TouchAgentLocked(request.agent_id());
+  if (!found.ok()) return found.status();
+  Agent& agent = **found;
   v1::HeartbeatResponse response;
   // Leases granted long ago that the agent does not hold were lost on the
   // way (a PullTasks reply that never arrived): give them back.
@@ -739,6 +711,16 @@ bool JobManager::EveryNodeGaveUpLocked(const Job& job) const {
     if (job.gave_up_nodes.count(agent.node_id) == 0) return false;
   }
   return true;
+}
+
+absl::StatusOr<JobManager::Agent*> JobManager::TouchAgentLocked(const std::string& agent_id) {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) {
+    return absl::NotFoundError(absl::StrCat("agent session ", agent_id,
+                                            " is unknown or was declared lost; register again"));
+  }
+  it->second.last_seen = clock_->Now();
+  return &it->second;
 }
 
 JobManager::Job* JobManager::AssignJobLocked(Agent& agent) {
@@ -788,13 +770,9 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
   bool started = false;
   {
     absl::MutexLock lock(&mu_);
-    auto it = agents_.find(request.agent_id());
-    if (it == agents_.end()) {
-      return absl::NotFoundError(absl::StrCat("agent session ", request.agent_id(),
-                                              " is unknown or was declared lost; register again"));
-    }
-    Agent& agent = it->second;
-    agent.last_seen = clock_->Now();
+    auto found = TouchAgentLocked(request.agent_id());
+    if (!found.ok()) return found.status();
+    Agent& agent = **found;
     job = AssignJobLocked(agent);
     if (job == nullptr) return v1::PullTasksResponse();
     const int max = std::max(1, request.max_tasks());
@@ -859,10 +837,7 @@ absl::StatusOr<v1::GetJobBundleResponse> JobManager::GetBundle(
   v1::GetJobBundleResponse response;
   {
     absl::MutexLock lock(&mu_);
-    if (agents_.find(request.agent_id()) == agents_.end()) {
-      return absl::NotFoundError(absl::StrCat("agent session ", request.agent_id(),
-                                              " is unknown or was declared lost; register again"));
-    }
+    if (auto found = TouchAgentLocked(request.agent_id()); !found.ok()) return found.status();
     Job* job = FindJobLocked(request.job_id());
     if (job == nullptr)
       return absl::NotFoundError(absl::StrCat("job '", request.job_id(), "' not found"));
@@ -920,13 +895,9 @@ absl::StatusOr<v1::ReportResultsResponse> JobManager::Report(
   std::vector<Outcome> outcomes;
   {
     absl::MutexLock lock(&mu_);
-    auto ait = agents_.find(request.agent_id());
-    if (ait == agents_.end()) {
-      return absl::NotFoundError(absl::StrCat("agent session ", request.agent_id(),
-                                              " is unknown or was declared lost; register again"));
-    }
-    Agent& agent = ait->second;
-    agent.last_seen = clock_->Now();
+    auto found = TouchAgentLocked(request.agent_id());
+    if (!found.ok()) return found.status();
+    Agent& agent = **found;
     for (const auto& r : request.results()) {
       Job* job = FindJobLocked(r.job_id());
       bool ok = false;
@@ -1180,16 +1151,16 @@ void JobManager::FlushFiles() {
           "Mini-batches in progress: %d\nMini-batches retried: %d\n\n"
           "Items total: %d\nItems succeeded: %d\nItems failed: %d\nRows written: %d\n\n"
           "Agents: %d\nRate: %.1f items/s\nETA: %s\n",
-          job->job_id, job->spec.name(), StateName(job->state), FormatTimestamp(now),
+          job->job_id, job->spec.name(), JobStateName(job->state), FormatTimestamp(now),
           c.mini_batches_created(), c.listing_done() ? " (all)" : " (listing inputs...)",
           c.mini_batches_processed(), c.mini_batches_failed(), job->leased.size(), c.retries(),
           c.items_total(), c.items_succeeded(), c.items_failed(), c.rows_written(),
           job->agents.size(), job->rate, eta);
       if (!active) {
-        absl::StrAppend(&p.overview, "\nResult: ", StateName(job->state),
+        absl::StrAppend(&p.overview, "\nResult: ", JobStateName(job->state),
                         job->reason.empty() ? "" : ": ", job->reason, "\n");
         if (!job->result_written) {
-          p.result = absl::StrCat(StateName(job->state), "\n");
+          p.result = absl::StrCat(JobStateName(job->state), "\n");
           if (!job->reason.empty()) absl::StrAppend(&p.result, "Reason: ", job->reason, "\n");
           if (!job->first_error.empty()) {
             absl::StrAppend(&p.result, "First error: ", job->first_error, "\n");

@@ -164,6 +164,9 @@ class JobManager {
   static bool IsActive(const Job& job) {
     return job.state == v1::QUEUED || job.state == v1::RUNNING;
   }
+  // The agent's session with its last_seen refreshed, or NOT_FOUND.
+  absl::StatusOr<Agent*> TouchAgentLocked(const std::string& agent_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Job* AssignJobLocked(Agent& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::HeartbeatResponse> HeartbeatLocked(const v1::HeartbeatRequest& request,
                                                         bool& requeued) ABSL_LOCKS_EXCLUDED(mu_);

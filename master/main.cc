@@ -1,14 +1,13 @@
 // prs-master: holds the job queue, leases and progress; serves JobService and
 // AgentService over gRPC.
 
-#include <signal.h>
-
 #include <cstdio>
 #include <fstream>
 #include <thread>
 
 #include "CLI/CLI.hpp"
 #include "common/logging.h"
+#include "common/signals.h"
 #include "master/master_server.h"
 #include "spdlog/spdlog.h"
 
@@ -38,13 +37,7 @@ int main(int argc, char** argv) {
   options.manager.heartbeat_interval = absl::Seconds(heartbeat_s);
   options.manager.agent_timeout = absl::Seconds(agent_timeout_s);
 
-  // Block the signals we wait for before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  prs::BlockTerminationSignals();  // before any thread starts
 
   auto server = prs::master::MasterServer::Create(options);
   if (!server.ok()) {
@@ -59,8 +52,7 @@ int main(int argc, char** argv) {
     std::rename(tmp.c_str(), port_file.c_str());
   }
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
+    const int sig = prs::WaitForTerminationSignal();
     spdlog::info("signal={} shutting down", sig);
     (*server)->Shutdown();
   });

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/job_state.h"
 #include "common/status_grpc.h"
 #include "master/executor.h"
 #include "prs/v1/agent_service.grpc.pb.h"
@@ -25,10 +26,6 @@ constexpr int kMaxMessageBytes = 512 << 20;
 constexpr absl::Duration kWatchPollInterval = absl::Milliseconds(250);
 constexpr absl::Duration kTickInterval = absl::Milliseconds(200);
 constexpr int kMaxWaitMs = 30'000;
-
-bool IsTerminal(v1::JobState s) {
-  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
-}
 
 // Runs `fn` (which returns StatusOr<Response>) on the executor and finishes
 // the reactor with its result.
