@@ -360,6 +360,23 @@ def test_worker_killed_by_poison_input(master, start_agent, prs, make_job, tmp_p
     assert len(failed) == 1 and "mini-batch 1 " in failed[0] and "WORKER_DIED" in failed[0] \
         and "signal 9" in failed[0], failed
 
+    # One row per attempt in the attempt report: 3 mini-batches done once, mini-batch 1 died twice.
+    import csv
+    report = master_log_dir(master, job_id) / "sys" / "job_report" / "processed_mini-batches.csv"
+    rows = wait_for(lambda: (lambda r: r if len(r) == 5 else None)(
+        list(csv.DictReader(report.open())) if report.exists() else []), 20,
+        message="5 attempts in processed_mini-batches.csv")
+    by_status = {}
+    for r in rows:
+        by_status.setdefault(r["Status"], []).append(r)
+    assert len(by_status["RUN_DONE"]) == 3, rows
+    died = by_status["WORKER_DIED"]
+    assert [(r["Mini-batch Id"], r["Try"]) for r in died] == [("1", "1"), ("1", "2")], died
+    assert all(r["Node"] == "node-p" and r["Items Total"] == "5" and r["Items Failed"] == "5"
+               and "signal 9" in r["Error"] and r["Process"].startswith("process") for r in died)
+    assert all(r["Items Succeeded"] == "5" and float(r["Elapsed Seconds"]) > 0
+               for r in by_status["RUN_DONE"]), by_status["RUN_DONE"]
+
 
 def test_init_fails_on_every_node(master, start_agent, prs, make_job, tmp_path):
     start_agent("node-i")
