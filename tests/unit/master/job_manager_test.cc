@@ -372,3 +372,78 @@ TEST_CASE("resume runs a cancelled job's unfinished and failed mini-batches, eac
 
 }  // namespace
 }  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("allowed_failed_count and allowed_failed_percent fail the job with the reason") {
+  SECTION("count") {
+    Fixture f;
+    f.Open();
+    auto req = MakeRequest(f.dir, 4, 1);
+    req.mutable_spec()->set_run_max_try(1);
+    req.mutable_spec()->set_allowed_failed_count(1);
+    auto sub = f.manager->Submit(req);
+    REQUIRE(sub.ok());
+    f.WaitListed(sub->job_id());
+    const std::string a = f.Agent("n1");
+    auto t = f.Pull(a, 4);
+    REQUIRE(t.size() == 4);
+    CHECK(f.Fail(a, t[0], v1::RUN_EXCEPTION));
+    CHECK(f.manager->GetJob(sub->job_id())->state() == v1::RUNNING);
+    CHECK(f.Fail(a, t[1], v1::WORKER_DIED));
+    auto st = *f.manager->GetJob(sub->job_id());
+    CHECK(st.state() == v1::FAILED);
+    CHECK_THAT(st.reason(),
+               Catch::Contains("allowed_failed_count exceeded: 2 failed mini-batches"));
+    CHECK_FALSE(f.Done(a, t[2]));  // the rest of the work was cancelled
+  }
+  SECTION("percent") {
+    Fixture f;
+    f.Open();
+    auto req = MakeRequest(f.dir, 4, 1);
+    req.mutable_spec()->set_run_max_try(1);
+    req.mutable_spec()->set_allowed_failed_percent(25);
+    auto sub = f.manager->Submit(req);
+    REQUIRE(sub.ok());
+    f.WaitListed(sub->job_id());
+    const std::string a = f.Agent("n1");
+    auto t = f.Pull(a, 4);
+    REQUIRE(t.size() == 4);
+    CHECK(f.Fail(a, t[0], v1::RUN_EXCEPTION));  // 1 of 4 = 25%: allowed
+    CHECK(f.manager->GetJob(sub->job_id())->state() == v1::RUNNING);
+    CHECK(f.Fail(a, t[1], v1::RUN_EXCEPTION));  // 2 of 4 = 50%
+    auto st = *f.manager->GetJob(sub->job_id());
+    CHECK(st.state() == v1::FAILED);
+    CHECK_THAT(st.reason(), Catch::Contains("allowed_failed_percent exceeded: 2 of 4"));
+  }
+}
+
+TEST_CASE("a lease whose PullTasks reply never reached the agent goes back after the grace") {
+  Fixture f;
+  f.Open();
+  auto sub = f.manager->Submit(MakeRequest(f.dir, 2, 1));
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 2);
+  REQUIRE(t.size() == 2);
+  v1::HeartbeatRequest hb;
+  hb.set_agent_id(a);
+  hb.add_held_lease_ids(t[0].lease_id());  // t[1]'s reply was "lost"
+  REQUIRE(f.manager->Heartbeat(hb).ok());
+  CHECK(f.Pull(a, 2).empty());  // too young to be judged lost
+  f.clock.Advance(absl::Seconds(31));
+  REQUIRE(f.manager->Heartbeat(hb).ok());
+  auto again = f.Pull(a, 2);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].task_id() == t[1].task_id());
+  CHECK(again[0].attempt() == 1);  // the try was not counted
+  CHECK(f.Done(a, t[0]));
+  CHECK(f.Done(a, again[0]));
+  CHECK_FALSE(f.Done(a, t[1]));  // the old lease is void
+  CHECK(f.manager->GetJob(sub->job_id())->state() == v1::SUCCEEDED);
+}
+
+}  // namespace
+}  // namespace prs::master
