@@ -3,9 +3,13 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
 #include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <random>
 #include <set>
@@ -18,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "agent/resource_monitor.h"
 #include "agent/worker_process.h"
 #include "common/paths.h"
 #include "common/snapshot.h"
@@ -65,7 +70,10 @@ struct JobContext {
   std::string python;
   std::vector<std::string> arguments;
   std::map<std::string, std::string> env;
+  int level = 1;                   // logging_level of the system logs: 0 DEBUG, 1 INFO, 2 WARNING
   std::atomic<bool> abort{false};  // kill running attempts (cancel, stop)
+  std::map<std::string, pid_t> worker_pids;  // by process name; guarded by Agent::Impl::mu_
+  std::unique_ptr<ResourceMonitor> monitor;  // set and reset by the puller thread
 };
 
 }  // namespace
@@ -83,11 +91,16 @@ class Agent::Impl {
     auto channel =
         grpc::CreateCustomChannel(options.master_address, grpc::InsecureChannelCredentials(), args);
     stub_ = v1::AgentService::NewStub(channel);
+    ip_ = PrimaryIp();
+    gpu_count_ = std::max(0, options.gpus);
+    absl::MutexLock lock(&mu_);
+    for (int i = 0; i < gpu_count_; ++i) free_gpus_.insert(i);
   }
 
   void Run() {
     std::thread heartbeat([this] { HeartbeatLoop(); });
     std::thread reporter([this] { ReporterLoop(); });
+    std::thread shipper([this] { ShipLoop(); });
     PullLoop();
     StopJob(/*kill_running=*/false);
     {
@@ -96,6 +109,7 @@ class Agent::Impl {
     }
     heartbeat.join();
     reporter.join();
+    shipper.join();
   }
 
   void Stop() {
@@ -361,7 +375,32 @@ class Agent::Impl {
     job->env["PRS_LOGGING_LEVEL"] = job->spec.logging_level();
     job->env["PRS_OUTPUT_ACTION"] = job->spec.output_action();
     job->env["PRS_JOB_ID"] = job_id;
+    const std::string& level = job->spec.logging_level();
+    job->level = level == "DEBUG" ? kDebug : level == "WARNING" ? kWarning : kInfo;
+    NodeLog(*job, "agent.txt", kInfo,
+            absl::StrCat("job ", job_id, " started on node ", options_.node_id, " ip=", ip_, ": ",
+                         job->spec.process_count_per_node(), " workers, python=", job->python,
+                         gpu_count_ > 0 ? absl::StrCat(", ", gpu_count_, " GPUs") : ""));
 
+    if (job->spec.resource_monitor_interval() > 0) {
+      ResourceMonitorOptions mo;
+      mo.out_dir = (fs::path(job->log_dir) / "perf" / options_.node_id).string();
+      mo.interval = absl::Seconds(job->spec.resource_monitor_interval());
+      JobContext* raw = job.get();
+      mo.workers = [this, raw] {
+        std::vector<std::pair<pid_t, std::string>> out;
+        absl::MutexLock lock(&mu_);
+        for (const auto& [name, pid] : raw->worker_pids) out.emplace_back(pid, name);
+        return out;
+      };
+      auto monitor = ResourceMonitor::Start(std::move(mo));
+      if (monitor.ok()) {
+        job->monitor = *std::move(monitor);
+      } else {
+        spdlog::warn("resource monitor off for job={}: {}", job_id,
+                     std::string(monitor.status().message()));
+      }
+    }
     std::vector<std::thread> slots;
     for (int i = 0; i < std::max(1, job->spec.process_count_per_node()); ++i) {
       slots.emplace_back([this, job] { SlotLoop(job); });
@@ -370,6 +409,7 @@ class Agent::Impl {
       absl::MutexLock lock(&mu_);
       job_ = job;
       slots_ = std::move(slots);
+      if (options_.ship_logs) ship_jobs_[job_id] = job->log_dir;
     }
     spdlog::info("started job={} workers={} python={}", job_id, job->spec.process_count_per_node(),
                  job->python);
@@ -406,6 +446,8 @@ class Agent::Impl {
     }
     PushResults(std::move(released));
     for (auto& t : slots) t.join();
+    if (job->monitor) job->monitor->Stop();
+    NodeLog(*job, "agent.txt", kInfo, absl::StrCat("job ", job->job_id, " stopped on this node"));
     absl::MutexLock lock(&mu_);
     if (job_ == job) job_.reset();
     if (closing_ == job) closing_.reset();
@@ -438,12 +480,18 @@ class Agent::Impl {
     return t;
   }
 
+  // The worker a slot runs, and what it holds.
+  struct SlotWorker {
+    std::unique_ptr<WorkerProcess> proc;
+    std::string name;  // process000, process001, ...
+    int gpu = -1;      // index in CUDA_VISIBLE_DEVICES, -1 for none
+  };
+
   void SlotLoop(std::shared_ptr<JobContext> job) {
-    std::unique_ptr<WorkerProcess> worker;
-    std::string process_name;
+    SlotWorker w;
     while (auto task = PopTask(job)) {
-      v1::TaskResult r = RunTask(*job, *task, worker, process_name);
-      if (!r.error().empty() && r.status() != v1::RELEASED) WriteError(*job, r);
+      v1::TaskResult r = RunTask(*job, *task, w);
+      if (!r.error().empty() && r.status() != v1::RELEASED) WriteError(*job, *task, r);
       absl::MutexLock lock(&mu_);
       running_.erase(r.lease_id());
       results_.push_back(std::move(r));
@@ -451,26 +499,70 @@ class Agent::Impl {
     }
     // A worker left here is idle (an aborted attempt kills its worker): let
     // it run shutdown().
-    if (worker) worker->Shutdown(kShutdownGrace);
+    if (w.proc) RetireWorker(*job, w, /*kill=*/false);
   }
 
-  // Appends the attempt's error and traceback to user/error/<node>/<process>.txt.
-  void WriteError(const JobContext& job, const v1::TaskResult& r) {
+  // Ends a slot's worker (shutdown() first unless `kill`), records how it
+  // ended in agent.txt, and gives back its GPU.
+  void RetireWorker(JobContext& job, SlotWorker& w, bool kill) {
+    if (kill) {
+      w.proc->Kill(kKillGrace);
+    } else {
+      w.proc->Shutdown(kShutdownGrace);
+    }
+    NodeLog(job, "agent.txt", kInfo,
+            absl::StrCat("worker ", w.name, " pid=", w.proc->pid(),
+                         " ended: ", w.proc->exit_description()));
+    {
+      absl::MutexLock lock(&mu_);
+      job.worker_pids.erase(w.name);
+      if (w.gpu >= 0) free_gpus_.insert(w.gpu);
+    }
+    w.proc.reset();
+    w.gpu = -1;
+  }
+
+  // Appends a line to the job's sys/node/<node>/<file>, when `level` is at
+  // least the job's logging_level.
+  enum Level { kDebug = 0, kInfo = 1, kWarning = 2 };
+  void NodeLog(const JobContext& job, const std::string& file, Level level,
+               const std::string& message) {
+    if (level < job.level) return;
+    static const char* kNames[] = {"DEBUG", "INFO", "WARNING"};
+    const std::string line =
+        absl::StrCat(absl::FormatTime("%Y-%m-%d %H:%M:%E3S", absl::Now(), absl::UTCTimeZone()), "|",
+                     kNames[level], "|", ::getpid(), "|", message, "\n");
+    const std::string path =
+        (fs::path(job.log_dir) / "sys/node" / options_.node_id / file).string();
+    if (auto s = AppendToFile(path, line); !s.ok()) {
+      spdlog::warn("cannot write {}: {}", path, std::string(s.message()));
+    }
+  }
+
+  // Appends the attempt's error, its inputs and its traceback to
+  // user/error/<node>/<process>.txt.
+  void WriteError(const JobContext& job, const v1::Task& task, const v1::TaskResult& r) {
     const std::string process = r.process_name().empty() ? "agent" : r.process_name();
     const std::string path =
         (fs::path(job.log_dir) / "user/error" / options_.node_id / (process + ".txt")).string();
-    const std::string text =
-        absl::StrCat(absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::UTCTimeZone()),
-                     " mini-batch ", r.task_id(), " ", v1::AttemptStatus_Name(r.status()), ": ",
-                     r.error(), "\n", r.error_detail(),
-                     r.error_detail().empty() || r.error_detail().back() == '\n' ? "" : "\n", "\n");
+    std::string text = absl::StrCat(
+        absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::UTCTimeZone()), " UTC mini-batch ",
+        r.task_id(), " ", v1::AttemptStatus_Name(r.status()), ": ", r.error(), "\ninputs:\n");
+    constexpr int kMaxListed = 50;
+    for (int i = 0; i < task.items_size() && i < kMaxListed; ++i) {
+      absl::StrAppend(&text, "  ", task.items(i), "\n");
+    }
+    if (task.items_size() > kMaxListed) {
+      absl::StrAppend(&text, "  ... and ", task.items_size() - kMaxListed, " more\n");
+    }
+    absl::StrAppend(&text, r.error_detail(),
+                    r.error_detail().empty() || r.error_detail().back() == '\n' ? "" : "\n", "\n");
     if (auto s = AppendToFile(path, text); !s.ok()) {
       spdlog::warn("cannot write {}: {}", path, std::string(s.message()));
     }
   }
 
-  v1::TaskResult RunTask(JobContext& job, const v1::Task& task,
-                         std::unique_ptr<WorkerProcess>& worker, std::string& process_name) {
+  v1::TaskResult RunTask(JobContext& job, const v1::Task& task, SlotWorker& w) {
     v1::TaskResult r;
     r.set_job_id(task.job_id());
     r.set_task_id(task.task_id());
@@ -483,43 +575,71 @@ class Agent::Impl {
       r.set_error(std::move(error));
       r.set_error_detail(std::move(detail));
       r.set_elapsed_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+      if (!r.process_name().empty() && status != v1::RELEASED) {
+        NodeLog(job, r.process_name() + ".txt", kInfo,
+                absl::StrFormat("mini-batch %d completed: status=%s ip=%s pid=%d items_total=%d "
+                                "items_succeeded=%d items_failed=%d start=%s duration=%.3fs "
+                                "process_time=%.3fs run_time=%.3fs%s%s",
+                                r.task_id(), v1::AttemptStatus_Name(status), ip_, r.pid(),
+                                r.items_total(), r.items_succeeded(),
+                                r.items_total() - r.items_succeeded(),
+                                absl::FormatTime("%Y-%m-%d %H:%M:%E3S", start, absl::UTCTimeZone()),
+                                r.elapsed_seconds(), r.cpu_seconds(), r.run_seconds(),
+                                r.error().empty() ? "" : " error=", r.error()));
+      }
       return r;
     };
     const auto abort = [&job] { return job.abort.load(); };
     const int timeout_s = std::max(1, job.spec.run_invocation_timeout());
 
-    if (!worker) {
-      process_name = absl::StrFormat("process%03d", next_process_.fetch_add(1));
-      r.set_process_name(process_name);
-      auto started = StartWorker(job, process_name, timeout_s, abort);
+    if (!w.proc) {
+      {
+        // Process numbers and GPUs are handed out together, so lower process
+        // numbers get lower GPU indices; a replacement takes a released one.
+        absl::MutexLock lock(&mu_);
+        w.name = absl::StrFormat("process%03d", next_process_++);
+        if (!free_gpus_.empty()) {
+          w.gpu = *free_gpus_.begin();
+          free_gpus_.erase(free_gpus_.begin());
+        }
+      }
+      r.set_process_name(w.name);
+      auto started = StartWorker(job, w, timeout_s, abort);
+      if (!started.ok() || !started->ready) {
+        if (w.proc) RetireWorker(job, w, /*kill=*/true);
+        absl::MutexLock lock(&mu_);
+        if (w.gpu >= 0) free_gpus_.insert(w.gpu);
+        w.gpu = -1;
+      }
       if (!started.ok()) {
         return finish(started.status().code() == absl::StatusCode::kCancelled ? v1::RELEASED
                                                                               : v1::INIT_FAILED,
                       std::string(started.status().message()));
       }
-      if (!started->second.ready) {
-        const auto& st = started->second;
-        return finish(st.load_failed ? v1::LOAD_FAILED : v1::INIT_FAILED, st.error, st.detail);
+      if (!started->ready) {
+        return finish(started->load_failed ? v1::LOAD_FAILED : v1::INIT_FAILED, started->error,
+                      started->detail);
       }
-      worker = std::move(started->first);
     }
-    r.set_process_name(process_name);
-    r.set_pid(worker->pid());
+    r.set_process_name(w.name);
+    r.set_pid(w.proc->pid());
+    NodeLog(job, w.name + ".txt", kInfo,
+            absl::StrCat("mini-batch ", task.task_id(), " picked: try ", task.attempt(), ", ",
+                         task.items_size(), " items, pid=", w.proc->pid()));
     std::vector<std::string> items(task.items().begin(), task.items().end());
-    if (auto s = worker->SendRun(task.task_id(), items); !s.ok()) {
-      worker->Kill(kKillGrace);
+    if (auto s = w.proc->SendRun(task.task_id(), items); !s.ok()) {
+      w.proc->Kill(kKillGrace);
       std::string why =
-          absl::StrCat("the worker process died before run() (", worker->exit_description(), ")");
-      worker.reset();
+          absl::StrCat("the worker process died before run() (", w.proc->exit_description(), ")");
+      RetireWorker(job, w, /*kill=*/true);
       return finish(v1::WORKER_DIED, why);
     }
-    auto result = worker->WaitResult(absl::Seconds(timeout_s), abort);
+    auto result = w.proc->WaitResult(absl::Seconds(timeout_s), abort);
     if (!result.ok()) {
       const auto code = result.status().code();
       if (code == absl::StatusCode::kDeadlineExceeded) {
-        worker->DumpStacks(absl::Milliseconds(300));
-        worker->Kill(kKillGrace);
-        worker.reset();
+        w.proc->DumpStacks(absl::Milliseconds(300));
+        RetireWorker(job, w, /*kill=*/true);
         return finish(
             v1::RUN_TIMEOUT,
             absl::StrCat("run() did not return within run_invocation_timeout (", timeout_s,
@@ -527,14 +647,13 @@ class Agent::Impl {
                          "stack at the timeout is in its stderr file"));
       }
       if (code == absl::StatusCode::kCancelled) {
-        worker->Kill(kKillGrace);
-        worker.reset();
+        RetireWorker(job, w, /*kill=*/true);
         return finish(v1::RELEASED, "the job was stopped");
       }
-      worker->Kill(kKillGrace);
+      w.proc->Kill(kKillGrace);
       std::string why =
-          absl::StrCat("the worker process died during run() (", worker->exit_description(), ")");
-      worker.reset();
+          absl::StrCat("the worker process died during run() (", w.proc->exit_description(), ")");
+      RetireWorker(job, w, /*kill=*/true);
       return finish(v1::WORKER_DIED, why);
     }
     r.set_items_succeeded(result->items_succeeded);
@@ -546,53 +665,196 @@ class Agent::Impl {
     return finish(v1::RUN_DONE, "");
   }
 
-  absl::StatusOr<std::pair<std::unique_ptr<WorkerProcess>, WorkerStart>> StartWorker(
-      JobContext& job, const std::string& process_name, int timeout_s,
-      const std::function<bool()>& abort) {
+  // Spawns the slot's worker and waits for init(). On success w.proc is set.
+  absl::StatusOr<WorkerStart> StartWorker(JobContext& job, SlotWorker& w, int timeout_s,
+                                          const std::function<bool()>& abort) {
     WorkerSpawnOptions o;
     o.python = job.python;
     o.arguments = job.arguments;
     o.env = job.env;
-    o.env["PRS_PROCESS_NAME"] = process_name;
+    o.env["PRS_PROCESS_NAME"] = w.name;
+    if (gpu_count_ > 0) {
+      // Workers beyond the GPU count see none.
+      o.env["CUDA_VISIBLE_DEVICES"] = w.gpu >= 0 ? std::to_string(w.gpu) : "";
+    }
     const fs::path logs(job.log_dir);
     o.env["PRS_ENTRY_SCRIPT_LOG"] =
-        (logs / "user/entry_script_log" / options_.node_id / (process_name + ".log.txt")).string();
-    const std::string work = (fs::path(job.work_dir) / process_name).string();
+        (logs / "user/entry_script_log" / options_.node_id / (w.name + ".log.txt")).string();
+    const std::string work = (fs::path(job.work_dir) / w.name).string();
     if (auto s = MakeDirs(work); !s.ok()) return s;
     o.env["PRS_WORKING_DIR"] = work;
     o.cwd = job.code_dir;
-    o.stdout_path =
-        (logs / "user/stdout" / options_.node_id / (process_name + ".stdout.txt")).string();
-    o.stderr_path =
-        (logs / "user/stderr" / options_.node_id / (process_name + ".stderr.txt")).string();
-    auto worker = WorkerProcess::Spawn(o);
-    if (!worker.ok()) return worker.status();
+    o.stdout_path = (logs / "user/stdout" / options_.node_id / (w.name + ".stdout.txt")).string();
+    o.stderr_path = (logs / "user/stderr" / options_.node_id / (w.name + ".stderr.txt")).string();
+    auto spawned = WorkerProcess::Spawn(o);
+    if (!spawned.ok()) return spawned.status();
+    w.proc = *std::move(spawned);
+    {
+      absl::MutexLock lock(&mu_);
+      job.worker_pids[w.name] = w.proc->pid();
+    }
+    NodeLog(job, "agent.txt", kInfo,
+            absl::StrCat("worker ", w.name, " started pid=", w.proc->pid(),
+                         gpu_count_ > 0
+                             ? absl::StrCat(" CUDA_VISIBLE_DEVICES=", o.env["CUDA_VISIBLE_DEVICES"])
+                             : ""));
     // As ParallelRunStep: init() may take up to 3 x run_invocation_timeout + 30 s.
-    auto start = (*worker)->WaitReady(absl::Seconds(3 * timeout_s + 30), abort);
+    auto start = w.proc->WaitReady(absl::Seconds(3 * timeout_s + 30), abort);
     if (!start.ok()) {
-      (*worker)->Kill(kKillGrace);
-      WorkerStart failed;
+      w.proc->Kill(kKillGrace);
       if (start.status().code() == absl::StatusCode::kCancelled) {
         return absl::CancelledError("the job was stopped while the worker started");
       }
+      WorkerStart failed;
       if (start.status().code() == absl::StatusCode::kDeadlineExceeded) {
         failed.error = absl::StrCat("init() did not finish within ", 3 * timeout_s + 30,
                                     " s (3 x run_invocation_timeout + 30)");
       } else {
         failed.error = absl::StrCat("the worker exited before init() finished (",
-                                    (*worker)->exit_description(), "); see ", o.stderr_path);
+                                    w.proc->exit_description(), "); see ", o.stderr_path);
         // An interpreter that cannot start is as final as a script that cannot load.
-        failed.load_failed = (*worker)->exit_description() == "exit code 127";
+        failed.load_failed = w.proc->exit_description() == "exit code 127";
       }
-      return std::make_pair(std::unique_ptr<WorkerProcess>(), failed);
+      return failed;
     }
     if (!start->ready) {
-      spdlog::warn("worker {} failed to start: {}", process_name, start->error);
-      (*worker)->Kill(kKillGrace);
-      return std::make_pair(std::unique_ptr<WorkerProcess>(), *start);
+      spdlog::warn("worker {} failed to start: {}", w.name, start->error);
+      NodeLog(job, "agent.txt", kWarning,
+              absl::StrCat("worker ", w.name, " failed to start: ", start->error));
+      return *start;
     }
-    spdlog::info("worker {} ready pid={} job={}", process_name, (*worker)->pid(), job.job_id);
-    return std::make_pair(*std::move(worker), *start);
+    spdlog::info("worker {} ready pid={} job={}", w.name, w.proc->pid(), job.job_id);
+    NodeLog(job, "agent.txt", kDebug, absl::StrCat("worker ", w.name, " ready: init() returned"));
+    return *start;
+  }
+
+  // --- Log shipping ---------------------------------------------------------
+  // Every second, sends what grew in the log trees of this agent's jobs to the
+  // master, in requests of at most kShipBatchBytes: memory stays bounded
+  // whatever the files' sizes. The master answers with its size of each file,
+  // so a reconnect (or a master restart) resumes at the right offset.
+  static constexpr int64_t kShipChunkBytes = 256 << 10;
+  static constexpr int64_t kShipBatchBytes = 1 << 20;
+
+  struct ShippedFile {
+    int64_t offset = 0;  // bytes the master has
+    ino_t inode = 0;     // a new inode means the file was rewritten
+  };
+
+  void ShipLoop() {
+    if (!options_.ship_logs) return;
+    for (;;) {
+      bool last;
+      {
+        absl::MutexLock lock(&mu_);
+        auto done = [this]()
+                        ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ && reporter_done_; };
+        mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(1));
+        last = stopping_ && reporter_done_;
+      }
+      ShipOnce(last);
+      if (last) return;
+    }
+  }
+
+  void ShipOnce(bool last) {
+    std::map<std::string, std::string> jobs;
+    std::string current;
+    {
+      absl::MutexLock lock(&mu_);
+      jobs = ship_jobs_;
+      current = job_ ? job_->job_id : "";
+    }
+    for (const auto& [job_id, log_dir] : jobs) {
+      const bool idle = ShipJob(job_id, log_dir, last);
+      // A job this agent no longer runs is dropped once everything is shipped.
+      if (idle && job_id != current) {
+        absl::MutexLock lock(&mu_);
+        ship_jobs_.erase(job_id);
+        shipped_.erase(job_id);
+      }
+    }
+  }
+
+  // Ships one job's changed files; true when there was nothing left to send.
+  bool ShipJob(const std::string& job_id, const std::string& log_dir, bool last) {
+    auto& files = shipped_[job_id];
+    std::vector<v1::LogChunk> batch;
+    int64_t batch_bytes = 0;
+    bool sent_any = false;
+    auto flush = [&]() -> bool {
+      if (batch.empty()) return true;
+      const std::string agent_id = last ? CurrentSession() : EnsureSession();
+      if (agent_id.empty()) return false;
+      v1::ShipLogsRequest req;
+      req.set_agent_id(agent_id);
+      req.set_job_id(job_id);
+      for (auto& c : batch) *req.add_chunks() = std::move(c);
+      v1::ShipLogsResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(Deadline(kRpcDeadline));
+      grpc::Status s = stub_->ShipLogs(&ctx, req, &resp);
+      batch.clear();
+      batch_bytes = 0;
+      if (!s.ok()) {
+        if (s.error_code() == grpc::StatusCode::NOT_FOUND) DropSession(agent_id);
+        spdlog::warn("shipping logs of job={} failed: {}", job_id, s.error_message());
+        return false;
+      }
+      for (int i = 0; i < req.chunks_size() && i < resp.sizes_size(); ++i) {
+        files[req.chunks(i).path()].offset = resp.sizes(i);
+      }
+      sent_any = true;
+      return true;
+    };
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(log_dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      std::error_code fec;
+      if (!it->is_regular_file(fec)) continue;
+      const std::string rel = fs::relative(it->path(), log_dir, fec).string();
+      if (rel.rfind("user/", 0) != 0 && rel.rfind("sys/node/", 0) != 0 &&
+          rel.rfind("perf/", 0) != 0) {
+        continue;
+      }
+      struct stat st;
+      if (::stat(it->path().c_str(), &st) != 0) continue;
+      ShippedFile& f = files[rel];
+      const bool rewritten = (f.inode != 0 && f.inode != st.st_ino) || st.st_size < f.offset;
+      f.inode = st.st_ino;
+      if (!rewritten && st.st_size == f.offset) continue;
+      std::ifstream in(it->path(), std::ios::binary);
+      if (!in) continue;
+      int64_t offset = rewritten ? 0 : f.offset;
+      in.seekg(offset);
+      // A rewritten file is sent whole (such files are small listings).
+      const int64_t limit =
+          rewritten ? st.st_size : std::min<int64_t>(st.st_size, offset + kShipBatchBytes);
+      while (offset < limit) {
+        const int64_t n = rewritten ? limit : std::min<int64_t>(kShipChunkBytes, limit - offset);
+        v1::LogChunk c;
+        c.set_path(rel);
+        c.set_offset(offset);
+        c.set_replace(rewritten);
+        std::string data(static_cast<size_t>(n), '\0');
+        in.read(data.data(), n);
+        data.resize(static_cast<size_t>(in.gcount()));
+        if (data.empty()) break;
+        offset += static_cast<int64_t>(data.size());
+        batch_bytes += static_cast<int64_t>(data.size());
+        c.set_data(std::move(data));
+        batch.push_back(std::move(c));
+        if (batch_bytes >= kShipBatchBytes && !flush()) return false;
+        if (rewritten) break;
+      }
+    }
+    if (!flush()) return false;
+    return !sent_any;
+  }
+
+  std::string CurrentSession() {
+    absl::MutexLock lock(&mu_);
+    return agent_id_;
   }
 
   // --- Reporting ------------------------------------------------------------
@@ -674,11 +936,14 @@ class Agent::Impl {
   const AgentOptions options_;
   const std::string python_dir_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
-  std::atomic<int> next_process_{0};
+  int gpu_count_ = 0;
+  std::string ip_;
   absl::Mutex session_mu_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int next_process_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<int> free_gpus_ ABSL_GUARDED_BY(mu_);
   bool reporter_done_ ABSL_GUARDED_BY(mu_) = false;
   std::string agent_id_ ABSL_GUARDED_BY(mu_);
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(2);
@@ -688,13 +953,33 @@ class Agent::Impl {
   std::deque<v1::Task> queue_ ABSL_GUARDED_BY(mu_);
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);
-  std::set<int64_t> running_ ABSL_GUARDED_BY(mu_);       // leases being run
-  std::vector<int64_t> reporting_ ABSL_GUARDED_BY(mu_);  // leases being reported
+  std::map<std::string, std::string> ship_jobs_ ABSL_GUARDED_BY(mu_);  // job id -> log dir
+  std::map<std::string, std::map<std::string, ShippedFile>> shipped_;  // shipper thread only
+  std::set<int64_t> running_ ABSL_GUARDED_BY(mu_);                     // leases being run
+  std::vector<int64_t> reporting_ ABSL_GUARDED_BY(mu_);                // leases being reported
   grpc::ClientContext* pull_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
+namespace {
+
+// GPUs that `nvidia-smi -L` lists; 0 without the tool.
+int DetectGpus() {
+  FILE* p = ::popen("nvidia-smi -L 2>/dev/null", "r");
+  if (p == nullptr) return 0;
+  int n = 0;
+  char line[512];
+  while (std::fgets(line, sizeof(line), p) != nullptr) {
+    if (std::strncmp(line, "GPU ", 4) == 0) ++n;
+  }
+  ::pclose(p);
+  return n;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options) {
   AgentOptions o = options;
+  if (o.gpus < 0) o.gpus = DetectGpus();
   if (o.master_address.empty()) return absl::InvalidArgumentError("--master is required");
   if (o.node_id.empty()) o.node_id = HostName();
   if (o.node_id.find('/') != std::string::npos || o.node_id == "." || o.node_id == "..") {

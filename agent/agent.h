@@ -23,6 +23,12 @@ struct AgentOptions {
   int prefetch_per_worker = 1;
   // How long a PullTasks long-poll may be held by the master.
   absl::Duration pull_wait = absl::Seconds(5);
+  // GPUs on this node; each worker gets one in CUDA_VISIBLE_DEVICES. -1
+  // detects them with `nvidia-smi -L`.
+  int gpus = -1;
+  // Ship the job's log files to the master. Off only when the agent's work
+  // dir is the master's state dir (`prs run`), where the trees are one.
+  bool ship_logs = true;
 };
 
 // prs-agent: registers with the master, heartbeats, pulls mini-batches, runs

@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
   app.add_option("--node-id", options.node_id, "name of this node in logs (default: host name)");
   app.add_option("--python", options.python,
                  "worker interpreter when the job sets none (default /usr/bin/python3)");
+  app.add_option(
+      "--gpus", options.gpus,
+      "GPUs on this node, one per worker in CUDA_VISIBLE_DEVICES (default: nvidia-smi -L)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -139,6 +139,33 @@ absl::StatusOr<v1::JobStatus> JobClient::Resume(const std::string& job_id) {
   return resp;
 }
 
+absl::StatusOr<v1::ListLogsResponse> JobClient::ListLogs(const std::string& job_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Seconds(30)));
+  v1::ListLogsRequest req;
+  req.set_job_id(job_id);
+  v1::ListLogsResponse resp;
+  grpc::Status s = impl_->stub_->ListLogs(&ctx, req, &resp);
+  if (!s.ok()) return Annotate(s, impl_->address_);
+  return resp;
+}
+
+absl::StatusOr<v1::ReadLogResponse> JobClient::ReadLog(const std::string& job_id,
+                                                       const std::string& path, int64_t offset,
+                                                       int64_t max_bytes) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Seconds(30)));
+  v1::ReadLogRequest req;
+  req.set_job_id(job_id);
+  req.set_path(path);
+  req.set_offset(offset);
+  req.set_max_bytes(max_bytes);
+  v1::ReadLogResponse resp;
+  grpc::Status s = impl_->stub_->ReadLog(&ctx, req, &resp);
+  if (!s.ok()) return Annotate(s, impl_->address_);
+  return resp;
+}
+
 absl::StatusOr<v1::JobStatus> JobClient::Watch(
     const std::string& job_id, const std::function<void(const v1::JobStatus&)>& on_status) {
   std::mt19937 rng{std::random_device{}()};

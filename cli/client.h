@@ -23,6 +23,9 @@ class JobClient {
   absl::StatusOr<std::vector<v1::JobStatus>> List(int limit);
   absl::StatusOr<v1::JobStatus> Cancel(const std::string& job_id);
   absl::StatusOr<v1::JobStatus> Resume(const std::string& job_id);
+  absl::StatusOr<v1::ListLogsResponse> ListLogs(const std::string& job_id);
+  absl::StatusOr<v1::ReadLogResponse> ReadLog(const std::string& job_id, const std::string& path,
+                                              int64_t offset, int64_t max_bytes);
   // Calls `on_status` for every status until the job ends; reconnects (with
   // backoff) when the stream breaks, e.g. across a master restart. Returns the
   // terminal status.

@@ -74,6 +74,7 @@ int RunLocal(const std::string& job_file, const std::vector<std::string>& overri
   ao.work_dir = state_dir;
   ao.node_id = prs::HostName();
   ao.pull_wait = absl::Seconds(2);
+  ao.ship_logs = false;  // the agent writes straight into the master's log tree
   auto agent = prs::agent::Agent::Create(ao);
   if (!agent.ok()) return Fail(agent.status());
   std::thread agent_thread([&] { (*agent)->Run(); });
@@ -97,6 +98,75 @@ int RunLocal(const std::string& job_file, const std::vector<std::string>& overri
     std::printf("%s\n", final_status.output_file().c_str());
   }
   return rc;
+}
+
+// Prints `path` from `offset`; returns the new offset, or -1 on error.
+int64_t PrintLog(JobClient& client, const std::string& job_id, const std::string& path,
+                 int64_t offset) {
+  for (;;) {
+    auto chunk = client.ReadLog(job_id, path, offset, 1 << 20);
+    if (!chunk.ok()) {
+      Fail(chunk.status());
+      return -1;
+    }
+    std::fwrite(chunk->data().data(), 1, chunk->data().size(), stdout);
+    offset += static_cast<int64_t>(chunk->data().size());
+    if (chunk->data().empty() || offset >= chunk->size()) return offset;
+  }
+}
+
+int Logs(JobClient& client, const std::string& job_id, const std::string& path, bool follow,
+         bool errors) {
+  if (errors) {
+    auto list = client.ListLogs(job_id);
+    if (!list.ok()) return Fail(list.status());
+    bool have_summary = false;
+    std::string first_trace;
+    for (const auto& f : list->files()) {
+      if (f.path() == "user/error.txt") have_summary = true;
+      if (first_trace.empty() && f.path().rfind("user/error/", 0) == 0) first_trace = f.path();
+    }
+    if (!have_summary && first_trace.empty()) {
+      std::fprintf(stderr, "prs: job %s has no errors in its log tree\n", job_id.c_str());
+      return 0;
+    }
+    if (have_summary && PrintLog(client, job_id, "user/error.txt", 0) < 0) return 1;
+    if (!first_trace.empty()) {
+      std::printf("\n==> %s <==\n", first_trace.c_str());
+      // The first traceback: the file's first record, up to its blank line.
+      auto chunk = client.ReadLog(job_id, first_trace, 0, 64 << 10);
+      if (!chunk.ok()) return Fail(chunk.status());
+      const std::string& d = chunk->data();
+      const size_t end = d.find("\n\n");
+      std::fwrite(d.data(), 1, end == std::string::npos ? d.size() : end + 1, stdout);
+    }
+    return 0;
+  }
+  if (path.empty()) {
+    auto list = client.ListLogs(job_id);
+    if (!list.ok()) return Fail(list.status());
+    std::fprintf(stderr, "prs: log tree of %s in %s on the master\n", job_id.c_str(),
+                 list->log_dir().c_str());
+    for (const auto& f : list->files()) {
+      std::printf("%10lld  %s\n", static_cast<long long>(f.size()), f.path().c_str());
+    }
+    return 0;
+  }
+  int64_t offset = PrintLog(client, job_id, path, 0);
+  if (offset < 0) return 1;
+  // Agents ship their files about once a second: after the job ends, read a
+  // little longer so the last lines arrive.
+  int reads_after_end = 0;
+  while (follow && reads_after_end < 4) {
+    std::fflush(stdout);
+    auto st = client.Get(job_id);
+    if (!st.ok()) return Fail(st.status());
+    if (prs::IsTerminal(st->state())) ++reads_after_end;
+    absl::SleepFor(absl::Milliseconds(500));  // polling the file for new bytes
+    offset = PrintLog(client, job_id, path, offset);
+    if (offset < 0) return 1;
+  }
+  return 0;
 }
 
 std::string DefaultMaster() {
@@ -144,6 +214,15 @@ int main(int argc, char** argv) {
 
   auto* cancel = app.add_subcommand("cancel", "cancel a queued or running job");
   cancel->add_option("job", job_id, "job id")->required();
+
+  std::string log_path;
+  bool follow = false, errors = false;
+  auto* logs = app.add_subcommand(
+      "logs", "list a job's log tree, print one file (--follow to keep reading), or --errors");
+  logs->add_option("job", job_id, "job id")->required();
+  logs->add_option("path", log_path, "a file of the tree, relative to its logs/ folder");
+  logs->add_flag("--follow,-f", follow, "keep printing what is appended until the job ends");
+  logs->add_flag("--errors", errors, "print user/error.txt and the first traceback");
 
   auto* resume = app.add_subcommand(
       "resume", "run a FAILED or CANCELLED job's failed and unprocessed mini-batches again");
@@ -207,6 +286,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "prs: job %s cancelled\n", job_id.c_str());
     return 0;
   }
+  if (*logs) return Logs(client, job_id, log_path, follow, errors);
   if (*resume) {
     auto st = client.Resume(job_id);
     if (!st.ok()) return Fail(st.status());

@@ -61,6 +61,43 @@ absl::StatusOr<int> OpenOutput(const std::string& path, int64_t length) {
   return fd;
 }
 
+constexpr const char* kReadme = R"(This folder is the log tree of one prs job. Start here.
+
+job_result.txt            The end: SUCCEEDED, FAILED or CANCELLED, the reason, and the first
+                          error with its mini-batch, node, process and traceback file.
+job_progress_overview.txt Progress while the job runs: mini-batches created / processed /
+                          failed, items succeeded / failed, rate, ETA; the result at the end.
+sys/master_role.txt       The master's view: task creation, agents joining and leaving,
+                          retries, mini-batches that failed, the result.
+sys/job_report/processed_mini-batches.csv
+                          One row per attempt: mini-batch, try, node, process, start, items
+                          total / succeeded / failed, seconds, status (RUN_DONE, RUN_EXCEPTION,
+                          RUN_TIMEOUT, WORKER_DIED, AGENT_LOST, INIT_FAILED, LOAD_FAILED), error.
+sys/node/<node>/agent.txt The agent's view: the job starting and stopping, workers started and
+                          how each ended (exit code or signal).
+sys/node/<node>/<process>.txt
+                          One record per mini-batch the worker picked and completed: ip, pid,
+                          items total / succeeded / failed, start, duration, process CPU time,
+                          run() time.
+user/error.txt            Each distinct error of the entry script, with its count and first
+                          occurrence.
+user/error/<node>/<process>.txt
+                          The full traceback of every failed init() and run(), with the
+                          mini-batch and its input files.
+user/stdout/<node>/<process>.stdout.txt, user/stderr/<node>/<process>.stderr.txt
+                          What the entry script printed.
+user/entry_script_log/<node>/<process>.log.txt
+                          What the entry script logged through EntryScript().logger.
+perf/<node>/              Resource use sampled every resource_monitor_interval seconds:
+                          node_resource_usage.csv, processes_resource_usage.csv,
+                          node_disk_usage.csv, and os/<YYYYmmddHH>/processes_<MM> (a ps listing).
+
+To find a failed input: user/error.txt names each error and where it first happened; open
+user/error/<node>/<process>.txt for its traceback and the mini-batch's input files. <node> is
+the agent's --node-id (its host name by default). Files under user/, sys/node/ and perf/ are
+shipped by the agents as they grow; `prs logs JOB [PATH] [--follow]` reads them remotely.
+)";
+
 constexpr const char* kReportHeader =
     "Mini-batch Id,Try,Node,Agent,Process,Pid,Start Time,Items Total,Items Succeeded,"
     "Items Failed,Elapsed Seconds,Run Method Seconds,Process Seconds,Status,Error\n";
@@ -155,6 +192,14 @@ absl::Status JobManager::Recover() {
       auto pending = store_->PendingTasks(sj.seq);
       if (!pending.ok()) return pending.status();
       raw->pending.assign(pending->begin(), pending->end());
+      if (auto attempts = store_->ListAttempts(sj.seq); attempts.ok()) {
+        absl::MutexLock lock(&mu_);
+        for (const auto& a : *attempts) {
+          if (!a.result.error().empty() && a.result.status() != v1::RELEASED) {
+            NoteErrorLocked(*raw, a);
+          }
+        }
+      }
       if (!raw->output_file.empty()) {
         // Drop rows whose commit did not happen before the master stopped.
         auto fd = OpenOutput(raw->output_file, sj.output_length);
@@ -252,6 +297,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
         .IgnoreError();
     return s;
   }
+  WriteFileAtomic((fs::path(job->log_dir) / "readme.txt").string(), kReadme).IgnoreError();
   if (!output_file.empty()) {
     // A new job starts a new output file.
     auto fd = OpenOutput(output_file, 0);
@@ -500,6 +546,41 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
   if (!status.ok()) return status;
   spdlog::info("job resumed job={}", job_id);
   return GetJob(job_id);
+}
+
+absl::StatusOr<std::string> JobManager::LogDir(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  Job* job = FindJobLocked(job_id);
+  if (job == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("job '", job_id, "' not found; `prs list` shows the jobs"));
+  }
+  return job->log_dir;
+}
+
+absl::StatusOr<std::string> JobManager::LogDirForAgent(const std::string& agent_id,
+                                                       const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  if (auto found = TouchAgentLocked(agent_id); !found.ok()) return found.status();
+  Job* job = FindJobLocked(job_id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
+  return job->log_dir;
+}
+
+void JobManager::NoteErrorLocked(Job& job, const AttemptRecord& a) {
+  const auto& r = a.result;
+  auto& e = job.errors[r.error()];
+  if (e.count++ == 0) {
+    const std::string when = FormatTimestamp(
+        r.start_time_ms() > 0 ? absl::FromUnixMillis(r.start_time_ms()) : clock_->Now());
+    e.first = absl::StrCat(when, " UTC, mini-batch ", a.task_id, " try ", a.attempt, ", node ",
+                           a.node_id);
+    if (!r.process_name().empty()) {
+      absl::StrAppend(&e.first, ", ", r.process_name(), "; traceback in user/error/", a.node_id,
+                      "/", r.process_name(), ".txt");
+    }
+  }
+  job.errors_changed = true;
 }
 
 JobManager::Job* JobManager::FindJobLocked(const std::string& job_id) {
@@ -999,6 +1080,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
       const auto& r = a.result;
       if (r.status() == v1::RELEASED) continue;  // never ran: nothing to report
       job->report_rows.push_back(ReportRow(a, o->item_count));
+      if (!r.error().empty()) NoteErrorLocked(*job, a);
       if (!r.error().empty() && job->first_error.empty()) {
         job->first_error =
             absl::StrCat(r.error(), " (mini-batch ", a.task_id, ", node ", a.node_id,
@@ -1116,6 +1198,7 @@ void JobManager::FlushFiles() {
     std::string log_dir;
     std::vector<std::string> events;
     std::vector<std::string> report_rows;
+    std::string error_summary;  // user/error.txt, when it changed
     std::string overview;
     std::string result;
     Job* finished = nullptr;  // set when `result` is the job's final result
@@ -1126,14 +1209,27 @@ void JobManager::FlushFiles() {
     const absl::Time now = clock_->Now();
     for (Job* job : order_) {
       const bool active = IsActive(*job);
-      if (job->events.empty() && job->report_rows.empty() && job->written_version == job->version &&
-          !active) {
+      if (job->events.empty() && job->report_rows.empty() && !job->errors_changed &&
+          job->written_version == job->version && !active) {
         continue;
       }
       Pending p;
       p.log_dir = job->log_dir;
       p.events.swap(job->events);
       p.report_rows.swap(job->report_rows);
+      if (job->errors_changed) {
+        std::vector<std::pair<std::string, const Job::ErrorSummary*>> sorted;
+        for (const auto& [error, summary] : job->errors) sorted.emplace_back(error, &summary);
+        std::sort(sorted.begin(), sorted.end(),
+                  [](const auto& a, const auto& b) { return a.second->count > b.second->count; });
+        p.error_summary =
+            absl::StrCat("Distinct errors of job ", job->job_id, ", most frequent first.\n\n");
+        for (const auto& [error, summary] : sorted) {
+          absl::StrAppend(&p.error_summary, summary->count, " x ", error,
+                          "\n    first: ", summary->first, "\n");
+        }
+        job->errors_changed = false;
+      }
       const auto& c = job->counts;
       const int64_t done = c.items_succeeded() + c.items_failed();
       const int64_t remaining = c.items_total() - done;
@@ -1200,6 +1296,10 @@ void JobManager::FlushFiles() {
       if (auto s = AppendToFile(csv.string(), text); !s.ok()) {
         spdlog::error("writing processed_mini-batches.csv failed: {}", std::string(s.message()));
       }
+    }
+    if (!p.error_summary.empty()) {
+      MakeDirs((dir / "user").string()).IgnoreError();
+      WriteFileAtomic((dir / "user" / "error.txt").string(), p.error_summary).IgnoreError();
     }
     WriteFileAtomic((dir / "job_progress_overview.txt").string(), p.overview).IgnoreError();
     if (!p.result.empty()) {

@@ -84,6 +84,12 @@ class JobManager {
   absl::StatusOr<v1::ReportResultsResponse> Report(const v1::ReportResultsRequest& request);
   absl::StatusOr<v1::GetJobBundleResponse> GetBundle(const v1::GetJobBundleRequest& request);
 
+  // The job's log folder on the master; NOT_FOUND for an unknown job.
+  absl::StatusOr<std::string> LogDir(const std::string& job_id);
+  // The same for an agent shipping logs: NOT_FOUND also for an unknown session.
+  absl::StatusOr<std::string> LogDirForAgent(const std::string& agent_id,
+                                             const std::string& job_id);
+
   // Called (outside any lock) whenever work may have become available or a job
   // changed state, so that held long-polls can be retried. Set before serving.
   void SetWorkListener(std::function<void()> listener) {
@@ -127,6 +133,12 @@ class JobManager {
     std::string output_file;               // empty for summary_only
     std::vector<std::string> events;       // master_role lines not yet written
     std::vector<std::string> report_rows;  // processed_mini-batches.csv rows not yet written
+    struct ErrorSummary {
+      int64_t count = 0;
+      std::string first;  // when, where, and the file with the traceback
+    };
+    std::map<std::string, ErrorSummary> errors;  // user/error.txt, by one-line error
+    bool errors_changed = false;
     std::deque<std::pair<absl::Time, int64_t>> rate_samples;
     double rate = 0;
     int64_t version = 0, written_version = -1;
@@ -181,6 +193,8 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::JobStatus StatusLocked(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Builds the outcome of one accepted result (under mu_).
+  // Counts a failed attempt's error for user/error.txt.
+  void NoteErrorLocked(Job& job, const AttemptRecord& attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Outcome MakeOutcomeLocked(Job& job, int64_t task_id, const Lease& lease, const Agent& agent,
                             v1::TaskResult result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes outcomes to disk, then applies them in memory.

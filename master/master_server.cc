@@ -15,6 +15,7 @@
 #include "common/job_state.h"
 #include "common/status_grpc.h"
 #include "master/executor.h"
+#include "master/log_store.h"
 #include "prs/v1/agent_service.grpc.pb.h"
 #include "prs/v1/job_service.grpc.pb.h"
 #include "spdlog/spdlog.h"
@@ -266,6 +267,37 @@ class MasterServer::Impl {
       return Defer(ctx, impl_->executor_, resp,
                    [m = impl_->manager_.get(), req] { return m->Resume(req->job_id()); });
     }
+    grpc::ServerUnaryReactor* ListLogs(grpc::CallbackServerContext* ctx,
+                                       const v1::ListLogsRequest* req,
+                                       v1::ListLogsResponse* resp) override {
+      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get(), req] {
+        auto dir = m->LogDir(req->job_id());
+        if (!dir.ok()) return absl::StatusOr<v1::ListLogsResponse>(dir.status());
+        v1::ListLogsResponse r;
+        r.set_log_dir(*dir);
+        for (const auto& f : LogStore::List(*dir)) {
+          auto* file = r.add_files();
+          file->set_path(f.path);
+          file->set_size(f.size);
+        }
+        return absl::StatusOr<v1::ListLogsResponse>(std::move(r));
+      });
+    }
+    grpc::ServerUnaryReactor* ReadLog(grpc::CallbackServerContext* ctx,
+                                      const v1::ReadLogRequest* req,
+                                      v1::ReadLogResponse* resp) override {
+      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get(), req] {
+        auto dir = m->LogDir(req->job_id());
+        if (!dir.ok()) return absl::StatusOr<v1::ReadLogResponse>(dir.status());
+        int64_t size = 0;
+        auto data = LogStore::Read(*dir, req->path(), req->offset(), req->max_bytes(), &size);
+        if (!data.ok()) return absl::StatusOr<v1::ReadLogResponse>(data.status());
+        v1::ReadLogResponse r;
+        r.set_data(*std::move(data));
+        r.set_size(size);
+        return absl::StatusOr<v1::ReadLogResponse>(std::move(r));
+      });
+    }
     grpc::ServerWriteReactor<v1::JobStatus>* WatchJob(grpc::CallbackServerContext* ctx,
                                                       const v1::WatchJobRequest* req) override {
       return new Watcher(impl_, req->job_id());
@@ -306,6 +338,28 @@ class MasterServer::Impl {
       return Defer(ctx, impl_->executor_, resp,
                    [m = impl_->manager_.get(), req] { return m->Report(*req); });
     }
+    grpc::ServerUnaryReactor* ShipLogs(grpc::CallbackServerContext* ctx,
+                                       const v1::ShipLogsRequest* req,
+                                       v1::ShipLogsResponse* resp) override {
+      return Defer(ctx, impl_->executor_, resp, [impl = impl_, req] {
+        // Every path is checked before anything is written.
+        for (const auto& c : req->chunks()) {
+          if (auto s = ValidateShippedLogPath(c.path()); !s.ok()) {
+            return absl::StatusOr<v1::ShipLogsResponse>(s);
+          }
+        }
+        auto dir = impl->manager_->LogDirForAgent(req->agent_id(), req->job_id());
+        if (!dir.ok()) return absl::StatusOr<v1::ShipLogsResponse>(dir.status());
+        v1::ShipLogsResponse r;
+        for (const auto& c : req->chunks()) {
+          auto size = c.replace() ? impl->log_store_.Replace(*dir, c.path(), c.data())
+                                  : impl->log_store_.Append(*dir, c.path(), c.offset(), c.data());
+          if (!size.ok()) return absl::StatusOr<v1::ShipLogsResponse>(size.status());
+          r.add_sizes(*size);
+        }
+        return absl::StatusOr<v1::ShipLogsResponse>(std::move(r));
+      });
+    }
     grpc::ServerUnaryReactor* GetJobBundle(grpc::CallbackServerContext* ctx,
                                            const v1::GetJobBundleRequest* req,
                                            v1::GetJobBundleResponse* resp) override {
@@ -318,6 +372,7 @@ class MasterServer::Impl {
   };
 
   std::unique_ptr<JobManager> manager_;
+  LogStore log_store_;
   Executor executor_;
   JobServiceImpl job_service_;
   AgentServiceImpl agent_service_;

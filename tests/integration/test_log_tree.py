@@ -1,0 +1,185 @@
+"""The troubleshooting log tree: every file reaches the master from agents that share no
+filesystem with it (separate --work-dir folders), and holds what logs/readme.txt says."""
+
+import csv
+import os
+
+import grpc
+
+from itest_helpers import submit, wait_for, wait_state
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+SCRIPT = r'''
+import os, sys, time
+from azureml_user.parallel_run import EntryScript
+
+def init():
+    EntryScript().logger.info("init on %s", EntryScript().node_id)
+
+def run(mini_batch):
+    log = EntryScript().logger
+    out = []
+    for path in mini_batch:
+        name = os.path.basename(path)
+        n = int(open(path).read())
+        print("printed %s" % name)
+        log.debug("debug line %s", name)
+        log.info("info line %s", name)
+        log.warning("warning line %s", name)
+        if n % 10 == 3:
+            raise ValueError("bad input %s" % name)
+        out.append("%s %s" % (name, os.environ.get("CUDA_VISIBLE_DEVICES", "unset")))
+        time.sleep(0.02)
+    return out
+'''
+
+
+def read_tree(log_dir, rel):
+    return (log_dir / rel).read_text()
+
+
+def test_log_tree_from_two_agents(master, start_agent, prs, make_job, tmp_path):
+    for node in ("node-a", "node-b"):
+        start_agent(node)
+    job = make_job(tmp_path, 40, SCRIPT, name="log-tree", mini_batch_size=1, node_count=2,
+                   process_count_per_node=2, run_max_try=2, error_threshold=-1,
+                   logging_level="DEBUG", resource_monitor_interval=1)
+    job_id = submit(prs, job.job_file)
+    st = wait_state(prs, job_id, TERMINAL, 120)
+    assert st["state"] == "SUCCEEDED", st
+    assert st["counts"]["items_failed"] == 4 and st["counts"]["items_succeeded"] == 36, st
+
+    logs = master.state_dir / "jobs" / job_id / "logs"
+    readme = read_tree(logs, "readme.txt")
+    for named in ("job_result.txt", "user/error.txt", "user/error/<node>/<process>.txt",
+                  "sys/node/<node>/<process>.txt", "perf/"):
+        assert named in readme, named
+
+    # The agents' files arrive by shipping (each agent has its own --work-dir).
+    def shipped():
+        nodes = {p.name for p in (logs / "user" / "stdout").iterdir()} \
+            if (logs / "user" / "stdout").is_dir() else set()
+        return nodes == {"node-a", "node-b"} and (logs / "user" / "error.txt").exists()
+    wait_for(shipped, 20, message="both agents' logs on the master")
+
+    # What the script printed, in the stdout files of both nodes, every input once.
+    printed = []
+    for f in (logs / "user" / "stdout").rglob("*.stdout.txt"):
+        printed += [l for l in f.read_text().splitlines() if l.startswith("printed ")]
+    wait_for(lambda: len({l for f in (logs / "user" / "stdout").rglob("*.stdout.txt")
+                          for l in f.read_text().splitlines() if l.startswith("printed ")}) == 40,
+             20, message="all printed lines shipped")
+
+    # EntryScript().logger at DEBUG: every level is in the entry_script_log files.
+    def logged():
+        text = "".join(f.read_text() for f in (logs / "user" / "entry_script_log").rglob("*.log.txt"))
+        return all(s in text for s in ("|DEBUG|", "|INFO|", "|WARNING|", "debug line 00001.txt",
+                                       "init on node-"))
+    wait_for(logged, 20, message="entry script log lines at every level")
+
+    # Tracebacks in user/error/<node>/<process>.txt, naming the failing input.
+    def tracebacks():
+        text = "".join(f.read_text() for f in (logs / "user" / "error").rglob("*.txt"))
+        return ("Traceback (most recent call last)" in text and "ValueError: bad input 00003.txt" in text
+                and "/00003.txt" in text)
+    wait_for(tracebacks, 20, message="tracebacks on the master")
+
+    # user/error.txt: the distinct errors with counts (4 inputs x 2 tries each).
+    summary = read_tree(logs, "user/error.txt")
+    for n in (3, 13, 23, 33):
+        assert "2 x ValueError: bad input %05d.txt" % n in summary, summary
+    assert "first:" in summary and "traceback in user/error/" in summary
+
+    # Per-process records: picked and completed lines with their counts.
+    def records():
+        text = "".join(f.read_text() for f in (logs / "sys" / "node").rglob("process*.txt"))
+        return (text.count(" completed: ") == 44 and text.count(" picked: ") == 44
+                and "items_total=1 items_succeeded=0 items_failed=1" in text
+                and "items_total=1 items_succeeded=1 items_failed=0" in text and "ip=" in text)
+    wait_for(records, 20, message="per-process records of 44 attempts (36 + 4 inputs x 2 tries)")
+    wait_for(lambda: all(s in read_tree(logs, "sys/node/node-a/agent.txt") for s in (
+        "worker process000 started pid=", " ended: exit code 0", "stopped on this node")),
+        20, message="agent.txt with the workers' starts and exits")
+
+    # Resource monitor: headers and at least one row each.
+    for node in ("node-a", "node-b"):
+        perf = logs / "perf" / node
+        wait_for(lambda: all((perf / f).exists() for f in (
+            "node_resource_usage.csv", "processes_resource_usage.csv", "node_disk_usage.csv")),
+            20, message="perf files of %s" % node)
+        with open(perf / "node_resource_usage.csv") as f:
+            rows = list(csv.reader(f))
+        assert rows[0][:3] == ["Utc Time", "Cpu Percent", "Memory Total (MB)"], rows[0]
+        assert "# of TCP Connections" in rows[0] and len(rows) >= 2
+        assert len(rows[1]) == len(rows[0]) and float(rows[1][2]) > 0
+        with open(perf / "processes_resource_usage.csv") as f:
+            rows = list(csv.reader(f))
+        assert rows[0][:3] == ["Utc Time", "Pid", "Process Name"] and len(rows) >= 2, rows
+        assert rows[1][2].startswith("process")
+        with open(perf / "node_disk_usage.csv") as f:
+            rows = list(csv.reader(f))
+        assert "Mount Point" in rows[0] and len(rows) >= 2
+        listings = list((perf / "os").rglob("processes_*"))
+        assert listings and "PID" in listings[0].read_text().splitlines()[0]
+
+    # prs logs: the tree, one file, and --errors.
+    r = prs("logs", job_id)
+    assert r.returncode == 0 and "user/error.txt" in r.stdout and "readme.txt" in r.stdout, r
+    r = prs("logs", job_id, "user/error.txt")
+    assert r.returncode == 0 and r.stdout == summary
+    r = prs("logs", job_id, "--errors")
+    assert r.returncode == 0 and "2 x ValueError" in r.stdout and "Traceback" in r.stdout, r.stdout
+    r = prs("logs", job_id, "../../state.db")
+    assert r.returncode != 0 and "leaves the job's log tree" in r.stderr, r.stderr
+
+
+def test_gpu_assignment_one_gpu_two_processes(master, start_agent, prs, make_job, tmp_path):
+    start_agent("node-g", extra=("--gpus", "1"))
+    job = make_job(tmp_path, 30, SCRIPT.replace("n % 10 == 3", "False"), name="gpus",
+                   mini_batch_size=1, process_count_per_node=2)
+    job_id = submit(prs, job.job_file)
+    st = wait_state(prs, job_id, TERMINAL, 60)
+    assert st["state"] == "SUCCEEDED", st
+    devices = {line.split(" ", 1)[1] for line in job.output_file.read_text().splitlines()}
+    # process000 gets GPU 0; process001, beyond the GPU count, gets none (an empty list).
+    assert devices == {"0", ""}, devices
+    agent_txt = (master.state_dir / "jobs" / job_id / "logs" / "sys" / "node" / "node-g" / "agent.txt")
+    wait_for(lambda: agent_txt.exists() and "process001 started" in agent_txt.read_text(), 20,
+             message="agent.txt shipped")
+    text = agent_txt.read_text()
+    assert "worker process000 started pid=" in text and "CUDA_VISIBLE_DEVICES=0" in text, text
+    line1 = [l for l in text.splitlines() if "worker process001 started" in l][0]
+    assert line1.endswith("CUDA_VISIBLE_DEVICES="), line1
+
+
+def test_shipping_refuses_paths_outside_the_tree(master, start_agent, prs, make_job, tmp_path):
+    start_agent("node-s")
+    job = make_job(tmp_path, 2, "def run(b):\n    return b\n", name="ship-paths")
+    job_id = submit(prs, job.job_file)
+    wait_state(prs, job_id, TERMINAL, 60)
+    agent_log = (tmp_path / "agent-node-s.log").read_text()
+    agent_id = agent_log.split("registered agent=")[1].split()[0]
+    ship = grpc.insecure_channel(master.address).unary_unary("/prs.v1.AgentService/ShipLogs")
+
+    def request(path):
+        # ShipLogsRequest{agent_id=1, job_id=2, chunks=3 {path=1, offset=2, data=3}}
+        def field(num, data):
+            return bytes([(num << 3) | 2, len(data)]) + data
+        chunk = field(1, path.encode()) + field(3, b"evil\n")
+        return field(1, agent_id.encode()) + field(2, job_id.encode()) + field(3, chunk)
+
+    logs = master.state_dir / "jobs" / job_id / "logs"
+    for bad in ("../../escape.txt", "/etc/passwd-copy", "user/../../escape.txt", "job_result.txt",
+                "user//x.txt"):
+        try:
+            ship(request(bad), timeout=10)
+            raise AssertionError("ShipLogs accepted %r" % bad)
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (bad, e)
+            assert "log path" in e.details(), e.details()
+    assert not (master.state_dir / "jobs" / "escape.txt").exists()
+    assert not (master.state_dir / "escape.txt").exists()
+    assert "evil" not in (logs / "job_result.txt").read_text()
+    ship(request("user/stdout/node-s/extra.txt"), timeout=10)  # inside the tree: accepted
+    assert (logs / "user" / "stdout" / "node-s" / "extra.txt").read_text() == "evil\n"
