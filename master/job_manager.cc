@@ -648,6 +648,9 @@ void JobManager::CheckJobLocked(Job& job) {
 }
 
 void JobManager::EventLocked(Job& job, const std::string& level, const std::string& message) {
+  // The job's logging_level filters master_role.txt as it does the agents' logs.
+  auto rank = [](const std::string& l) { return l == "DEBUG" ? 0 : l == "INFO" ? 1 : 2; };
+  if (rank(level) < rank(job.spec.logging_level())) return;
   job.events.push_back(absl::StrFormat("%s|%s|%d|master|%s", FormatTimestamp(clock_->Now()), level,
                                        ::getpid(), message));
 }

@@ -1,0 +1,66 @@
+#include "master/log_store.h"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "tests/unit/master/test_util.h"
+
+namespace prs::master {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST_CASE("shipped log paths must stay in the agents' part of the tree") {
+  for (const char* ok : {"user/stdout/n1/process000.stdout.txt", "sys/node/n1/agent.txt",
+                         "perf/n1/os/2026112607/processes_45"}) {
+    CHECK(ValidateShippedLogPath(ok).ok());
+  }
+  for (const char* bad : {"../x", "/etc/passwd", "user/../../x", "user//x", "user/./x",
+                          "job_result.txt", "sys/master_role.txt", ""}) {
+    auto s = ValidateShippedLogPath(bad);
+    CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(s.message()), Catch::Contains("log path"));
+  }
+  CHECK(ValidateReadLogPath("job_result.txt").ok());
+  CHECK_FALSE(ValidateReadLogPath("../state.db").ok());
+}
+
+TEST_CASE("appends are idempotent by offset, so a resend after a reconnect adds nothing twice") {
+  prs::testing::TempDir dir;
+  LogStore store;
+  const std::string path = "user/stdout/n1/p.txt";
+  CHECK(*store.Append(dir.path(), path, 0, "hello ") == 6);
+  CHECK(*store.Append(dir.path(), path, 0, "hello ") == 6);          // all known: nothing
+  CHECK(*store.Append(dir.path(), path, 3, "lo world\n") == 12);     // overlap: the new part
+  CHECK(*store.Append(dir.path(), path, 20, "ahead") == 12);         // a gap: resend from 12
+  CHECK(Slurp(dir.Sub(path)) == "hello world\n");
+  CHECK(*store.Replace(dir.path(), "perf/n1/os/x", "listing 1") == 9);
+  CHECK(*store.Replace(dir.path(), "perf/n1/os/x", "two") == 3);
+  CHECK(Slurp(dir.Sub("perf/n1/os/x")) == "two");
+  CHECK(store.Append(dir.path(), "../escape", 0, "x").status().code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("reading a log file returns a bounded piece and the size") {
+  prs::testing::TempDir dir;
+  dir.Write("job_result.txt", "SUCCEEDED\n");
+  int64_t size = 0;
+  auto piece = LogStore::Read(dir.path(), "job_result.txt", 2, 4, &size);
+  REQUIRE(piece.ok());
+  CHECK(*piece == "CCEE");
+  CHECK(size == 10);
+  CHECK(LogStore::Read(dir.path(), "nope.txt", 0, 10, &size).status().code() ==
+        absl::StatusCode::kNotFound);
+  auto files = LogStore::List(dir.path());
+  REQUIRE(files.size() == 1);
+  CHECK(files[0].path == "job_result.txt");
+}
+
+}  // namespace
+}  // namespace prs::master
