@@ -714,11 +714,26 @@ void JobManager::NotifyWork() {
 
 // --- Agents -----------------------------------------------------------------
 
-v1::RegisterAgentResponse JobManager::RegisterAgent(const v1::RegisterAgentRequest& request) {
+absl::StatusOr<v1::RegisterAgentResponse> JobManager::RegisterAgent(
+    const v1::RegisterAgentRequest& request) {
+  if (request.node_id().empty()) {
+    return absl::InvalidArgumentError("RegisterAgent: node_id is empty");
+  }
   v1::RegisterAgentResponse response;
   {
     absl::MutexLock lock(&mu_);
+    // Two live agents with one node id would write into the same log files.
+    for (const auto& [id, other] : agents_) {
+      if (other.node_id == request.node_id() &&
+          (other.hostname != request.hostname() || other.pid != request.pid())) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "node id '", request.node_id(), "' is used by a live agent (pid ", other.pid, " on ",
+            other.hostname, "); give each agent its own --node-id (or wait ",
+            absl::FormatDuration(options_.agent_timeout), " for a dead one to be declared lost)"));
+      }
+    }
     Agent agent;
+    agent.pid = request.pid();
     agent.agent_id = absl::StrCat(request.node_id(), "#", store_->epoch(), ".", ++next_agent_);
     agent.node_id = request.node_id();
     agent.hostname = request.hostname();

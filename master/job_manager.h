@@ -75,7 +75,9 @@ class JobManager {
   absl::StatusOr<v1::JobStatus> Resume(const std::string& job_id);
 
   // --- AgentService ------------------------------------------------------
-  v1::RegisterAgentResponse RegisterAgent(const v1::RegisterAgentRequest& request);
+  // ALREADY_EXISTS when another live agent (another pid or host) has the same
+  // node id.
+  absl::StatusOr<v1::RegisterAgentResponse> RegisterAgent(const v1::RegisterAgentRequest& request);
   // NOT_FOUND for an unknown or lost agent: it must register again.
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   // Leases up to max_tasks mini-batches now; an empty response when there is
@@ -151,6 +153,7 @@ class JobManager {
   };
   struct Agent {
     std::string agent_id, node_id, hostname, ip;
+    int64_t pid = 0;
     absl::Time last_seen;
     std::string job_id;  // assigned job, empty when free
     int64_t leases = 0;

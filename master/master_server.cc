@@ -313,9 +313,8 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* RegisterAgent(grpc::CallbackServerContext* ctx,
                                             const v1::RegisterAgentRequest* req,
                                             v1::RegisterAgentResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get(), req] {
-        return absl::StatusOr<v1::RegisterAgentResponse>(m->RegisterAgent(*req));
-      });
+      return Defer(ctx, impl_->executor_, resp,
+                   [m = impl_->manager_.get(), req] { return m->RegisterAgent(*req); });
     }
     grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx,
                                         const v1::HeartbeatRequest* req,

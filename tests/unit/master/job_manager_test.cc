@@ -65,7 +65,9 @@ struct Fixture {
   std::string Agent(const std::string& node) {
     v1::RegisterAgentRequest r;
     r.set_node_id(node);
-    return manager->RegisterAgent(r).agent_id();
+    auto resp = manager->RegisterAgent(r);
+    REQUIRE(resp.ok());
+    return resp->agent_id();
   }
 
   v1::JobStatus WaitListed(const std::string& job_id) {
@@ -443,6 +445,34 @@ TEST_CASE("a lease whose PullTasks reply never reached the agent goes back after
   CHECK(f.Done(a, again[0]));
   CHECK_FALSE(f.Done(a, t[1]));  // the old lease is void
   CHECK(f.manager->GetJob(sub->job_id())->state() == v1::SUCCEEDED);
+}
+
+}  // namespace
+}  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("a second live agent with the same node id is refused") {
+  Fixture f;
+  f.Open();
+  v1::RegisterAgentRequest r;
+  r.set_node_id("n1");
+  r.set_hostname("host-a");
+  r.set_pid(100);
+  REQUIRE(f.manager->RegisterAgent(r).ok());
+  r.set_pid(200);
+  auto dup = f.manager->RegisterAgent(r);
+  CHECK(dup.status().code() == absl::StatusCode::kAlreadyExists);
+  CHECK_THAT(std::string(dup.status().message()),
+             Catch::Contains("give each agent its own --node-id"));
+  r.set_node_id("n2");
+  CHECK(f.manager->RegisterAgent(r).ok());
+  // Once the first is declared lost, its node id is free again.
+  f.clock.Advance(absl::Seconds(11));
+  f.manager->Tick();
+  r.set_node_id("n1");
+  CHECK(f.manager->RegisterAgent(r).ok());
 }
 
 }  // namespace

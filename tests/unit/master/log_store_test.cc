@@ -36,9 +36,9 @@ TEST_CASE("appends are idempotent by offset, so a resend after a reconnect adds 
   LogStore store;
   const std::string path = "user/stdout/n1/p.txt";
   CHECK(*store.Append(dir.path(), path, 0, "hello ") == 6);
-  CHECK(*store.Append(dir.path(), path, 0, "hello ") == 6);          // all known: nothing
-  CHECK(*store.Append(dir.path(), path, 3, "lo world\n") == 12);     // overlap: the new part
-  CHECK(*store.Append(dir.path(), path, 20, "ahead") == 12);         // a gap: resend from 12
+  CHECK(*store.Append(dir.path(), path, 0, "hello ") == 6);       // all known: nothing
+  CHECK(*store.Append(dir.path(), path, 3, "lo world\n") == 12);  // overlap: the new part
+  CHECK(*store.Append(dir.path(), path, 20, "ahead") == 12);      // a gap: resend from 12
   CHECK(Slurp(dir.Sub(path)) == "hello world\n");
   CHECK(*store.Replace(dir.path(), "perf/n1/os/x", "listing 1") == 9);
   CHECK(*store.Replace(dir.path(), "perf/n1/os/x", "two") == 3);
