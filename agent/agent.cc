@@ -375,6 +375,10 @@ class Agent::Impl {
     job->env["PRS_LOGGING_LEVEL"] = job->spec.logging_level();
     job->env["PRS_OUTPUT_ACTION"] = job->spec.output_action();
     job->env["PRS_JOB_ID"] = job_id;
+    {
+      absl::MutexLock lock(&mu_);
+      next_process_ = 0;  // process000... for each job, as in ParallelRunStep
+    }
     const std::string& level = job->spec.logging_level();
     job->level = level == "DEBUG" ? kDebug : level == "WARNING" ? kWarning : kInfo;
     NodeLog(*job, "agent.txt", kInfo,
@@ -686,6 +690,14 @@ class Agent::Impl {
     o.cwd = job.code_dir;
     o.stdout_path = (logs / "user/stdout" / options_.node_id / (w.name + ".stdout.txt")).string();
     o.stderr_path = (logs / "user/stderr" / options_.node_id / (w.name + ".stderr.txt")).string();
+    if (o.python.find('/') != std::string::npos && ::access(o.python.c_str(), X_OK) != 0) {
+      WorkerStart failed;
+      failed.load_failed = true;
+      failed.error = absl::StrCat(
+          "the worker interpreter ", o.python, " cannot be executed on node ", options_.node_id,
+          ": ", std::strerror(errno), "; set environment.python to an interpreter every node has");
+      return failed;
+    }
     auto spawned = WorkerProcess::Spawn(o);
     if (!spawned.ok()) return spawned.status();
     w.proc = *std::move(spawned);
@@ -710,8 +722,9 @@ class Agent::Impl {
         failed.error = absl::StrCat("init() did not finish within ", 3 * timeout_s + 30,
                                     " s (3 x run_invocation_timeout + 30)");
       } else {
-        failed.error = absl::StrCat("the worker exited before init() finished (",
-                                    w.proc->exit_description(), "); see ", o.stderr_path);
+        failed.error =
+            absl::StrCat("the worker exited before init() finished (", w.proc->exit_description(),
+                         "); see logs/user/stderr/", options_.node_id, "/", w.name, ".stderr.txt");
         // An interpreter that cannot start is as final as a script that cannot load.
         failed.load_failed = w.proc->exit_description() == "exit code 127";
       }

@@ -100,8 +100,14 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::execvpe(python.c_str(), argv.data(), envp.data());
-    const char msg[] = "prs: cannot execute the worker interpreter\n";
-    [[maybe_unused]] ssize_t n = ::write(2, msg, sizeof(msg) - 1);
+    const int e = errno;
+    const char prefix[] = "prs: cannot execute the worker interpreter ";
+    [[maybe_unused]] ssize_t n = ::write(2, prefix, sizeof(prefix) - 1);
+    n = ::write(2, python.data(), python.size());
+    const char* why = strerror(e);
+    n = ::write(2, ": ", 2);
+    n = ::write(2, why, strlen(why));
+    n = ::write(2, "\n", 1);
     ::_exit(127);
   }
   ::close(out);

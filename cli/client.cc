@@ -277,10 +277,10 @@ void ProgressPrinter::Update(const v1::JobStatus& st) {
     drawn_ = true;
     return;
   }
-  std::string line = absl::StrFormat("%s: %s %d/%d items (%d failed), %d/%d mini-batches%s",
-                                     st.job_id(), JobStateName(st.state()), done, total,
-                                     c.items_failed(), c.mini_batches_processed(),
-                                     c.mini_batches_created(), c.listing_done() ? "" : "+");
+  std::string line = absl::StrFormat(
+      "%s: %s %d/%d items (%d failed), %d/%d mini-batches%s", st.job_id(), JobStateName(st.state()),
+      done, total, c.items_failed(), c.mini_batches_processed(), c.mini_batches_created(),
+      c.listing_done() ? "" : " (listing inputs)");
   if (line == last_line_ || (now - last_print_ms_ < 2000 && !IsTerminal(st.state()))) return;
   last_line_ = line;
   last_print_ms_ = now;

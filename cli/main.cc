@@ -88,6 +88,7 @@ int RunLocal(const std::string& job_file, const std::vector<std::string>& overri
   } else {
     std::fprintf(stderr, "prs: job %s submitted; logs in %s\n", submitted->job_id().c_str(),
                  submitted->log_dir().c_str());
+    for (const auto& w : submitted->warnings()) std::fprintf(stderr, "prs: note: %s\n", w.c_str());
     rc = Follow(client, submitted->job_id(), &final_status);
   }
   (*agent)->Stop();
@@ -125,6 +126,15 @@ int Logs(JobClient& client, const std::string& job_id, const std::string& path, 
     for (const auto& f : list->files()) {
       if (f.path() == "user/error.txt") have_summary = true;
       if (first_trace.empty() && f.path().rfind("user/error/", 0) == 0) first_trace = f.path();
+    }
+    // The traceback of the job's first error, as job_result.txt names it.
+    if (auto st = client.Get(job_id); st.ok()) {
+      const std::string& fe = st->first_error();
+      const auto at = fe.find("logs/user/error/");
+      const auto end = fe.find(".txt", at);
+      if (at != std::string::npos && end != std::string::npos) {
+        first_trace = fe.substr(at + 5, end + 4 - (at + 5));
+      }
     }
     if (!have_summary && first_trace.empty()) {
       std::fprintf(stderr, "prs: job %s has no errors in its log tree\n", job_id.c_str());
@@ -180,6 +190,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   CLI::App app{"prs: parallel batch inference, ParallelRunStep-compatible"};
   app.require_subcommand(1);
+  app.fallthrough();  // --master may come after the subcommand too
   std::string master = DefaultMaster();
   std::string log_level = "warn";
   app.add_option("--master", master,
@@ -244,6 +255,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     std::fprintf(stderr, "prs: job %s queued on %s; logs in %s\n", resp->job_id().c_str(),
                  master.c_str(), resp->log_dir().c_str());
+    for (const auto& w : resp->warnings()) std::fprintf(stderr, "prs: note: %s\n", w.c_str());
     return wait ? Follow(client, resp->job_id()) : 0;
   }
   if (*status) {

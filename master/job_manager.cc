@@ -76,14 +76,15 @@ sys/job_report/processed_mini-batches.csv
 sys/node/<node>/agent.txt The agent's view: the job starting and stopping, workers started and
                           how each ended (exit code or signal).
 sys/node/<node>/<process>.txt
-                          One record per mini-batch the worker picked and completed: ip, pid,
-                          items total / succeeded / failed, start, duration, process CPU time,
-                          run() time.
+                          Two lines per mini-batch the worker ran: "picked" when it started and
+                          "completed" with ip, pid, items total / succeeded / failed, start,
+                          duration, process CPU time, run() time. Process numbers count up on
+                          each node for each job; a replaced worker gets the next number.
 user/error.txt            Each distinct error of the entry script, with its count and first
                           occurrence.
 user/error/<node>/<process>.txt
                           The full traceback of every failed init() and run(), with the
-                          mini-batch and its input files.
+                          mini-batch, the try and its input files.
 user/stdout/<node>/<process>.stdout.txt, user/stderr/<node>/<process>.stderr.txt
                           What the entry script printed.
 user/entry_script_log/<node>/<process>.log.txt
@@ -298,8 +299,21 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
     return s;
   }
   WriteFileAtomic((fs::path(job->log_dir) / "readme.txt").string(), kReadme).IgnoreError();
+  std::vector<std::string> warnings;
   if (!output_file.empty()) {
-    // A new job starts a new output file.
+    // A new job starts a new output file; an earlier job's rows are kept
+    // aside, never silently overwritten.
+    std::error_code ec;
+    if (fs::file_size(output_file, ec) > 0 && !ec) {
+      const std::string aside = absl::StrCat(
+          output_file, ".", absl::FormatTime("%Y%m%d-%H%M%S", clock_->Now(), absl::UTCTimeZone()),
+          ".before-", job->job_id);
+      fs::rename(output_file, aside, ec);
+      warnings.push_back(
+          ec ? absl::StrCat("cannot move the earlier output ", output_file, " aside (",
+                            ec.message(), "); it is overwritten")
+             : absl::StrCat("the earlier output ", output_file, " was moved to ", aside));
+    }
     auto fd = OpenOutput(output_file, 0);
     if (!fd.ok()) {
       Job* raw = job.get();
@@ -315,6 +329,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   v1::SubmitJobResponse response;
   response.set_job_id(job->job_id);
   response.set_log_dir(job->log_dir);
+  for (const auto& w : warnings) response.add_warnings(w);
   {
     absl::MutexLock lock(&mu_);
     Job* raw = job.get();
@@ -324,6 +339,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
                      " mini_batch_size=", spec.mini_batch_size(), " node_count=", spec.node_count(),
                      " process_count_per_node=", spec.process_count_per_node(),
                      " output=", output_file.empty() ? "summary_only" : output_file));
+    for (const auto& w : warnings) EventLocked(*raw, "WARNING", w);
     order_.push_back(raw);
     jobs_[raw->job_id] = std::move(job);
     StartLister(raw, 0);
@@ -571,13 +587,14 @@ void JobManager::NoteErrorLocked(Job& job, const AttemptRecord& a) {
   const auto& r = a.result;
   auto& e = job.errors[r.error()];
   if (e.count++ == 0) {
-    const std::string when = FormatTimestamp(
-        r.start_time_ms() > 0 ? absl::FromUnixMillis(r.start_time_ms()) : clock_->Now());
-    e.first = absl::StrCat(when, " UTC, mini-batch ", a.task_id, " try ", a.attempt, ", node ",
-                           a.node_id);
-    if (!r.process_name().empty()) {
-      absl::StrAppend(&e.first, ", ", r.process_name(), "; traceback in user/error/", a.node_id,
-                      "/", r.process_name(), ".txt");
+    // The time the error reached the master, the order job_result.txt uses.
+    e.order = ++job.error_order;
+    e.first = absl::StrCat(FormatTimestamp(clock_->Now()), " UTC, mini-batch ", a.task_id, " try ",
+                           a.attempt, ", node ", a.node_id);
+    if (!r.process_name().empty()) absl::StrAppend(&e.first, ", ", r.process_name());
+    if (!r.error_detail().empty() && !r.process_name().empty()) {
+      absl::StrAppend(&e.first, "; traceback in user/error/", a.node_id, "/", r.process_name(),
+                      ".txt");
     }
   }
   job.errors_changed = true;
@@ -1105,7 +1122,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
                          r.process_name().empty() ? "" : ", ", r.process_name(), ")");
         if (!r.error_detail().empty() && !r.process_name().empty()) {
           absl::StrAppend(&job->first_error, "; traceback in logs/user/error/", a.node_id, "/",
-                          r.process_name(), ".txt under the agent's --work-dir/jobs/", job->job_id);
+                          r.process_name(), ".txt");
         }
       }
       if (o->commit.new_state == TaskState::kFailed) {
@@ -1252,8 +1269,12 @@ void JobManager::FlushFiles() {
       const int64_t done = c.items_succeeded() + c.items_failed();
       const int64_t remaining = c.items_total() - done;
       std::string eta = "unknown";
+      double rate = job->rate;
       if (!active) {
         eta = "-";
+        // At the end: the average over the run, not the last minute's.
+        const double secs = (job->end_ms - job->start_ms) / 1000.0;
+        rate = job->start_ms > 0 && secs > 0 ? static_cast<double>(done) / secs : 0;
       } else if (!c.listing_done()) {
         eta = "unknown (inputs still being listed)";
       } else if (job->rate > 0) {
@@ -1269,7 +1290,7 @@ void JobManager::FlushFiles() {
           c.mini_batches_created(), c.listing_done() ? " (all)" : " (listing inputs...)",
           c.mini_batches_processed(), c.mini_batches_failed(), job->leased.size(), c.retries(),
           c.items_total(), c.items_succeeded(), c.items_failed(), c.rows_written(),
-          job->agents.size(), job->rate, eta);
+          job->agents.size(), rate, eta);
       if (!active) {
         absl::StrAppend(&p.overview, "\nResult: ", JobStateName(job->state),
                         job->reason.empty() ? "" : ": ", job->reason, "\n");

@@ -137,10 +137,12 @@ class JobManager {
     std::vector<std::string> report_rows;  // processed_mini-batches.csv rows not yet written
     struct ErrorSummary {
       int64_t count = 0;
+      int64_t order = 0;  // 1 for the first distinct error seen
       std::string first;  // when, where, and the file with the traceback
     };
     std::map<std::string, ErrorSummary> errors;  // user/error.txt, by one-line error
     bool errors_changed = false;
+    int64_t error_order = 0;
     std::deque<std::pair<absl::Time, int64_t>> rate_samples;
     double rate = 0;
     int64_t version = 0, written_version = -1;
