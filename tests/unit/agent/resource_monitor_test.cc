@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <system_error>
 #include <utility>
 #include <vector>
+#include "tests/unit/test_util.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -25,27 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A folder under the system temp folder, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() / absl::StrCat("prs-resource-monitor-test-", ::getpid(), "-",
-                                                     counter++, "-", std::rand());
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using prs::testing::TempDir;
 
 std::vector<std::string> ReadLines(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -4,12 +4,14 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <system_error>
 #include <vector>
+#include "tests/unit/test_util.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -20,35 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
-// A folder under the system temp folder, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            absl::StrCat("prs-job-config-test-", ::getpid(), "-", counter++, "-", std::rand());
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
-  // Writes `content` to `relative`, creating folders.
-  fs::path Write(const std::string& relative, const std::string& content) const {
-    const fs::path file = path_ / relative;
-    fs::create_directories(file.parent_path());
-    std::ofstream(file) << content;
-    return file;
-  }
-
- private:
-  fs::path path_;
-};
+using prs::testing::TempDir;
 
 constexpr char kBaseDir[] = "/jobs/digits";
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <string>
 #include <system_error>
 #include <vector>
+#include "tests/unit/test_util.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -22,37 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
-// A folder under the system temp folder, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            absl::StrCat("prs-snapshot-test-", ::getpid(), "-", counter++, "-", std::rand());
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
-  // Writes `content` to `relative` with `mode`, creating folders.
-  fs::path Write(const std::string& relative, const std::string& content,
-                 mode_t mode = 0644) const {
-    const fs::path file = path_ / relative;
-    fs::create_directories(file.parent_path());
-    std::ofstream(file, std::ios::binary) << content;
-    ::chmod(file.c_str(), mode);
-    return file;
-  }
-
- private:
-  fs::path path_;
-};
+using prs::testing::TempDir;
 
 std::string ReadAll(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

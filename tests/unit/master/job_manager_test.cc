@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "absl/time/clock.h"
-#include "tests/unit/master/test_util.h"
+#include "tests/unit/test_util.h"
 
 namespace prs::master {
 namespace {

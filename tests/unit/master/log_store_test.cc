@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/unit/master/test_util.h"
+#include "tests/unit/test_util.h"
 
 namespace prs::master {
 namespace {
@@ -35,15 +35,15 @@ TEST_CASE("appends are idempotent by offset, so a resend after a reconnect adds 
   prs::testing::TempDir dir;
   LogStore store;
   const std::string path = "user/stdout/n1/p.txt";
-  CHECK(*store.Append(dir.path(), path, 0, "hello ") == 6);
-  CHECK(*store.Append(dir.path(), path, 0, "hello ") == 6);       // all known: nothing
-  CHECK(*store.Append(dir.path(), path, 3, "lo world\n") == 12);  // overlap: the new part
-  CHECK(*store.Append(dir.path(), path, 20, "ahead") == 12);      // a gap: resend from 12
+  CHECK(*store.Append(dir.path().string(), path, 0, "hello ") == 6);
+  CHECK(*store.Append(dir.path().string(), path, 0, "hello ") == 6);       // all known: nothing
+  CHECK(*store.Append(dir.path().string(), path, 3, "lo world\n") == 12);  // overlap: the new part
+  CHECK(*store.Append(dir.path().string(), path, 20, "ahead") == 12);      // a gap: resend from 12
   CHECK(Slurp(dir.Sub(path)) == "hello world\n");
-  CHECK(*store.Replace(dir.path(), "perf/n1/os/x", "listing 1") == 9);
-  CHECK(*store.Replace(dir.path(), "perf/n1/os/x", "two") == 3);
+  CHECK(*store.Replace(dir.path().string(), "perf/n1/os/x", "listing 1") == 9);
+  CHECK(*store.Replace(dir.path().string(), "perf/n1/os/x", "two") == 3);
   CHECK(Slurp(dir.Sub("perf/n1/os/x")) == "two");
-  CHECK(store.Append(dir.path(), "../escape", 0, "x").status().code() ==
+  CHECK(store.Append(dir.path().string(), "../escape", 0, "x").status().code() ==
         absl::StatusCode::kInvalidArgument);
 }
 
@@ -51,13 +51,13 @@ TEST_CASE("reading a log file returns a bounded piece and the size") {
   prs::testing::TempDir dir;
   dir.Write("job_result.txt", "SUCCEEDED\n");
   int64_t size = 0;
-  auto piece = LogStore::Read(dir.path(), "job_result.txt", 2, 4, &size);
+  auto piece = LogStore::Read(dir.path().string(), "job_result.txt", 2, 4, &size);
   REQUIRE(piece.ok());
   CHECK(*piece == "CCEE");
   CHECK(size == 10);
-  CHECK(LogStore::Read(dir.path(), "nope.txt", 0, 10, &size).status().code() ==
+  CHECK(LogStore::Read(dir.path().string(), "nope.txt", 0, 10, &size).status().code() ==
         absl::StatusCode::kNotFound);
-  auto files = LogStore::List(dir.path());
+  auto files = LogStore::List(dir.path().string());
   REQUIRE(files.size() == 1);
   CHECK(files[0].path == "job_result.txt");
 }

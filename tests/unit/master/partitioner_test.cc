@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/unit/master/test_util.h"
+#include "tests/unit/test_util.h"
 
 namespace prs::master {
 namespace {
@@ -33,7 +33,7 @@ TEST_CASE("a folder is walked recursively in sorted order and cut into mini-batc
   prs::testing::TempDir dir;
   for (const char* f : {"b/2.txt", "b/1.txt", "a.txt", "c/d/e.txt", "0.txt"}) dir.Write(f, "x");
   absl::Status status;
-  auto tasks = Partition({MakeInput(dir.path())}, 2, &status);
+  auto tasks = Partition({MakeInput(dir.path().string())}, 2, &status);
   REQUIRE(status.ok());
   REQUIRE(tasks.size() == 3);
   CHECK(tasks[0].task_id == 0);
@@ -95,7 +95,7 @@ TEST_CASE("emit returning false stops the listing") {
   std::atomic<bool> stop{false};
   int calls = 0;
   auto status = PartitionFileInputs(
-      {MakeInput(dir.path())}, 1, [&](NewTask) { return ++calls < 3; }, stop);
+      {MakeInput(dir.path().string())}, 1, [&](NewTask) { return ++calls < 3; }, stop);
   CHECK(status.ok());
   CHECK(calls == 3);
 }
