@@ -431,6 +431,10 @@ class Agent::Impl {
     std::vector<v1::TaskResult> released;
     {
       absl::MutexLock lock(&mu_);
+      // One stop at a time: a second caller waits for the first to finish,
+      // so the next job never starts beside the last one's workers.
+      auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return closing_ == nullptr; };
+      mu_.Await(absl::Condition(&idle));
       if (!job_id.empty() && (!job_ || job_->job_id != job_id)) return;
       if (!job_) {
         for (const auto& t : queue_) released.push_back(Released(t));
@@ -811,6 +815,13 @@ class Agent::Impl {
       batch_bytes = 0;
       if (!s.ok()) {
         if (s.error_code() == grpc::StatusCode::NOT_FOUND) DropSession(agent_id);
+        if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+          // The master does not know the job (a new state dir): nothing to ship to.
+          spdlog::warn("not shipping logs of job={}: {}", job_id, s.error_message());
+          absl::MutexLock lock(&mu_);
+          ship_jobs_.erase(job_id);
+          return false;
+        }
         spdlog::warn("shipping logs of job={} failed: {}", job_id, s.error_message());
         return false;
       }

@@ -170,8 +170,11 @@ absl::StatusOr<Frame> WorkerProcess::ReadFrame(absl::Duration timeout,
     ssize_t n = ::read(fd_, buf, sizeof(buf));
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) {
-      // The worker closed its end: it is exiting. Collect how.
-      Reap(/*block=*/true);
+      // The worker closed its end: it is exiting. Collect how, and end any
+      // process it left behind.
+      if (!WaitExit(absl::Seconds(2))) ::kill(-pid_, SIGTERM);
+      WaitExit(absl::Seconds(1));
+      ReapGroup();
       return absl::UnavailableError(
           absl::StrCat("the worker process ended (", exit_description(), ")"));
     }
@@ -228,37 +231,56 @@ absl::StatusOr<WorkerResult> WorkerProcess::WaitResult(absl::Duration timeout,
   return r;
 }
 
+// The leader is never reaped before its group is signalled: an unreaped
+// (zombie) leader keeps its pid, so `kill(-pid_)` cannot reach a stranger, and
+// children the script started (multiprocessing, subprocess) die with it.
+bool WorkerProcess::HasExited() {
+  if (exited_) return true;
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    return errno == ECHILD;
+  }
+  return info.si_pid == pid_;
+}
+
+void WorkerProcess::ReapGroup() {
+  if (exited_) return;
+  ::kill(-pid_, SIGKILL);
+  Reap(/*block=*/true);
+}
+
+bool WorkerProcess::WaitExit(absl::Duration wait) {
+  const absl::Time deadline = absl::Now() + wait;
+  while (!HasExited()) {
+    if (absl::Now() >= deadline) return false;
+    ::usleep(20'000);  // no fd tells when a process exits; this is a bounded poll
+  }
+  return true;
+}
+
 void WorkerProcess::Shutdown(absl::Duration grace) {
-  if (Reap(false)) return;
+  if (exited_) return;
   Frame f;
   f.type = FrameType::kShutdown;
-  if (WriteFrame(fd_, f).ok()) {
-    const absl::Time deadline = absl::Now() + grace;
-    while (absl::Now() < deadline) {
-      if (Reap(false)) return;
-      ::usleep(20'000);  // reaping: no fd to wait on once the worker closed its socket
-    }
+  if (!HasExited() && WriteFrame(fd_, f).ok()) WaitExit(grace);
+  if (!HasExited()) {
+    ::kill(-pid_, SIGTERM);
+    WaitExit(absl::Seconds(2));
   }
-  Kill(absl::Seconds(2));
+  ReapGroup();
 }
 
 void WorkerProcess::DumpStacks(absl::Duration wait) {
-  if (Reap(false)) return;
+  if (HasExited()) return;
   ::kill(pid_, SIGUSR1);
-  const absl::Time deadline = absl::Now() + wait;
-  while (absl::Now() < deadline && !Reap(false)) ::usleep(20'000);
+  WaitExit(wait);
 }
 
 void WorkerProcess::Kill(absl::Duration grace) {
-  if (Reap(false)) return;
+  if (exited_) return;
   ::kill(-pid_, SIGTERM);
-  const absl::Time deadline = absl::Now() + grace;
-  while (absl::Now() < deadline) {
-    if (Reap(false)) return;
-    ::usleep(20'000);
-  }
-  ::kill(-pid_, SIGKILL);
-  Reap(true);
+  WaitExit(grace);
+  ReapGroup();
 }
 
 }  // namespace prs::agent

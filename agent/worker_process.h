@@ -81,6 +81,12 @@ class WorkerProcess {
   WorkerProcess(pid_t pid, int fd) : pid_(pid), fd_(fd) {}
   absl::StatusOr<Frame> ReadFrame(absl::Duration timeout, const std::function<bool()>& abort);
   bool Reap(bool block);
+  // True once the leader exited; does not reap it.
+  bool HasExited();
+  // Waits up to `wait` for the leader to exit; true if it did.
+  bool WaitExit(absl::Duration wait);
+  // SIGKILLs what is left of the process group, then reaps the leader.
+  void ReapGroup();
 
   pid_t pid_;
   int fd_;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
@@ -276,14 +277,14 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
 
   if (!output_file.empty()) {
     absl::MutexLock lock(&mu_);
-    for (Job* other : order_) {
-      if (IsActive(*other) && other->output_file == output_file) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "output: ", output_file, " is being written by job ", other->job_id,
-            "; choose another output or append_row_file_name, or wait for that job to end"));
-      }
-    }
+    if (auto s = OutputInUseLocked(output_file, nullptr); !s.ok()) return s;
+    reserved_outputs_.insert(output_file);  // until the job is active, or the submit fails
   }
+  absl::Cleanup unreserve = [this, &output_file] {
+    if (output_file.empty()) return;
+    absl::MutexLock lock(&mu_);
+    reserved_outputs_.erase(output_file);
+  };
   auto stored = store_->CreateJob(spec, request.snapshot(), NowMs());
   if (!stored.ok()) return stored.status();
   auto job = std::make_unique<Job>();
@@ -497,17 +498,32 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
       return absl::FailedPreconditionError(
           absl::StrCat("job ", job_id, " SUCCEEDED; there is nothing to resume"));
     }
-    for (Job* other : order_) {
-      if (other != job && IsActive(*other) && !job->output_file.empty() &&
-          other->output_file == job->output_file) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("output: ", job->output_file, " is being written by job ", other->job_id,
-                         "; resume once that job has ended"));
+    if (job->resuming) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is being resumed"));
+    }
+    if (!job->output_file.empty()) {
+      if (auto s = OutputInUseLocked(job->output_file, job); !s.ok()) return s;
+      // Resuming cuts the file to this job's committed length: never do that
+      // to a file a later job has written since.
+      for (Job* other : order_) {
+        if (other->seq > job->seq && other->output_file == job->output_file) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("output: ", job->output_file, " has been written by job ", other->job_id,
+                           " since; this job's rows are in the file moved aside for it (",
+                           job->output_file, ".*.before-", other->job_id,
+                           "); resume would overwrite the "
+                           "newer output, so submit the job again instead"));
+        }
       }
     }
-    job->state = v1::QUEUED;  // claims the job: a second Resume now fails
-    job->result_flushed = false;
+    // Claims the job; its state stays terminal (not active) until it is ready,
+    // so nothing leases or requeues its mini-batches in between.
+    job->resuming = true;
   }
+  absl::Cleanup unclaim = [this, job] {
+    absl::MutexLock lock(&mu_);
+    job->resuming = false;
+  };
   // The old lister was told to stop when the job ended.
   if (job->lister.joinable()) job->lister.join();
   auto reset = store_->ResetFailedTasks(job->seq);
@@ -516,6 +532,17 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
   absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> pending =
       stored.ok() ? store_->PendingTasks(job->seq) : stored.status();
   absl::StatusOr<int> fd = 0;
+  int64_t run;
+  {
+    // A new run: results leased before now are dropped at commit time.
+    absl::MutexLock lock(&commit_mu_);
+    run = ++output_runs_[job->seq];
+    auto it = output_fds_.find(job->seq);
+    if (it != output_fds_.end()) {
+      ::close(it->second);
+      output_fds_.erase(it);
+    }
+  }
   if (pending.ok() && !job->output_file.empty()) {
     // Continue the same output file from its committed length.
     fd = OpenOutput(job->output_file, stored->output_length);
@@ -528,11 +555,13 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
   absl::Status status = !pending.ok() ? pending.status() : fd.status();
   {
     absl::MutexLock lock(&mu_);
+    job->run = run;
     if (!status.ok()) {
       job->state = v1::FAILED;
       job->reason = absl::StrCat("resume failed: ", status.message());
-      job->result_flushed = true;
     } else {
+      job->state = v1::QUEUED;
+      job->result_flushed = false;
       job->reason.clear();
       job->first_error.clear();
       job->end_ms = 0;
@@ -579,7 +608,11 @@ absl::StatusOr<std::string> JobManager::LogDirForAgent(const std::string& agent_
   absl::MutexLock lock(&mu_);
   if (auto found = TouchAgentLocked(agent_id); !found.ok()) return found.status();
   Job* job = FindJobLocked(job_id);
-  if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
+  if (job == nullptr) {
+    // Not NOT_FOUND: that code tells an agent its session is gone.
+    return absl::FailedPreconditionError(
+        absl::StrCat("job '", job_id, "' is not known to this master"));
+  }
   return job->log_dir;
 }
 
@@ -598,6 +631,24 @@ void JobManager::NoteErrorLocked(Job& job, const AttemptRecord& a) {
     }
   }
   job.errors_changed = true;
+}
+
+absl::Status JobManager::OutputInUseLocked(const std::string& output_file, const Job* self) {
+  if (reserved_outputs_.count(output_file) > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("output: ", output_file,
+                     " is about to be written by another job being submitted or "
+                     "resumed; choose another output or append_row_file_name"));
+  }
+  for (Job* other : order_) {
+    if (other != self && (IsActive(*other) || other->resuming) &&
+        other->output_file == output_file) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "output: ", output_file, " is being written by job ", other->job_id,
+          "; choose another output or append_row_file_name, or wait for that job to end"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 JobManager::Job* JobManager::FindJobLocked(const std::string& job_id) {
@@ -694,9 +745,10 @@ void JobManager::PersistState(Job* job) {
   absl::MutexLock persist(&persist_mu_);
   v1::JobState state;
   std::string reason, first_error;
-  int64_t start_ms, end_ms;
+  int64_t start_ms, end_ms, run;
   {
     absl::MutexLock lock(&mu_);
+    run = job->run;
     state = job->state;
     reason = job->reason;
     first_error = job->first_error;
@@ -708,15 +760,20 @@ void JobManager::PersistState(Job* job) {
     spdlog::error("persisting job state failed job={} error={}", job->job_id,
                   std::string(s.message()));
   }
-  if (state != v1::QUEUED && state != v1::RUNNING) FlushFiles();
+
   if (state != v1::QUEUED && state != v1::RUNNING) {
-    // Nothing more will be appended to a job that ended.
-    absl::MutexLock lock(&commit_mu_);
-    auto it = output_fds_.find(job->seq);
-    if (it != output_fds_.end()) {
-      ::close(it->second);
-      output_fds_.erase(it);
+    // Nothing more will be appended to a job that ended. Closed before the
+    // result is flushed, because a flushed result lets the job be resumed.
+    {
+      absl::MutexLock lock(&commit_mu_);
+      auto it = output_fds_.find(job->seq);
+      // A resume since then owns the file now (it bumped the run).
+      if (it != output_fds_.end() && output_runs_[job->seq] == run) {
+        ::close(it->second);
+        output_fds_.erase(it);
+      }
     }
+    FlushFiles();
   }
 }
 
@@ -900,6 +957,7 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
       lease.agent_id = agent.agent_id;
       lease.attempt = tries + 1;
       lease.granted = agent.last_seen;
+      lease.run = job->run;
       job->leased[task_id] = lease;
       ++agent.leases;
       granted.push_back({task_id, lease.lease_id, lease.attempt});
@@ -970,6 +1028,7 @@ JobManager::Outcome JobManager::MakeOutcomeLocked(Job& job, int64_t task_id, con
                                                   const Agent& agent, v1::TaskResult result) {
   Outcome o;
   o.job = &job;
+  o.run = lease.run;
   o.item_count = lease.item_count;
   o.commit.attempt.task_id = task_id;
   o.commit.attempt.attempt = lease.attempt;
@@ -1046,6 +1105,15 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     CountDeltas d;
     std::string rows;
     std::vector<TaskCommit> commits;
+    // Held from the run check to the commit, so a resume cannot slip between.
+    absl::ReleasableMutexLock commit_lock(&commit_mu_);
+    // A result leased before the job was resumed belongs to a run that is over:
+    // its mini-batch was reloaded as pending and runs again, so it is dropped.
+    const int64_t current_run = output_runs_[job->seq];
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const Outcome* o) { return o->run != current_run; }),
+               list.end());
+    if (list.empty()) continue;
     for (Outcome* o : list) {
       const auto& r = o->commit.attempt.result;
       if (o->commit.new_state == TaskState::kSucceeded) {
@@ -1067,7 +1135,6 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
 
     absl::Status status;
     {
-      absl::MutexLock lock(&commit_mu_);
       int fd = -1;
       int64_t length = 0;
       if (!rows.empty()) {
@@ -1088,6 +1155,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
                          std::strerror(errno));
       }
     }
+    commit_lock.Release();
 
     absl::MutexLock lock(&mu_);
     if (!status.ok()) {

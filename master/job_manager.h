@@ -116,6 +116,7 @@ class JobManager {
     int32_t attempt = 0;
     int64_t item_count = 0;
     absl::Time granted;
+    int64_t run = 0;  // the job's run (resumes) the lease belongs to
   };
   struct Job {
     int64_t seq = 0;
@@ -147,6 +148,10 @@ class JobManager {
     double rate = 0;
     int64_t version = 0, written_version = -1;
     bool result_written = false;
+    // Resume is reopening the job (its state stays terminal until it is done).
+    bool resuming = false;
+    // Bumped by each resume: results leased in an earlier run are dropped.
+    int64_t run = 0;
     // job_result.txt is on disk; until then a terminal job is reported RUNNING,
     // so that a client that sees the end finds the files complete.
     bool result_flushed = false;
@@ -170,6 +175,7 @@ class JobManager {
     bool counts_try = true;    // false: the mini-batch never ran (init failed, released)
     bool load_failed = false;  // the entry script cannot be loaded: fail the job
     bool init_failed = false;
+    int64_t run = 0;
   };
 
   JobManager(const JobManagerOptions& options, Clock* clock, std::unique_ptr<Store> store);
@@ -178,6 +184,10 @@ class JobManager {
   void ListerMain(Job* job, int64_t already_created);
 
   Job* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // FAILED_PRECONDITION when a job other than `self` writes or is about to
+  // write `output_file`.
+  absl::Status OutputInUseLocked(const std::string& output_file, const Job* self)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static bool IsActive(const Job& job) {
     return job.state == v1::QUEUED || job.state == v1::RUNNING;
   }
@@ -221,12 +231,15 @@ class JobManager {
   std::vector<Job*> order_ ABSL_GUARDED_BY(mu_);  // by seq: FIFO
   std::map<std::string, Agent> agents_ ABSL_GUARDED_BY(mu_);
   int64_t next_lease_ ABSL_GUARDED_BY(mu_) = 0;
+  // Output files of submits and resumes in progress (not yet active jobs).
+  std::set<std::string> reserved_outputs_ ABSL_GUARDED_BY(mu_);
   int64_t next_agent_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Serializes output appends + their store commits; owns the output fds.
   absl::Mutex commit_mu_;
   std::map<int64_t, int> output_fds_ ABSL_GUARDED_BY(commit_mu_);
   std::map<int64_t, int64_t> output_lengths_ ABSL_GUARDED_BY(commit_mu_);
+  std::map<int64_t, int64_t> output_runs_ ABSL_GUARDED_BY(commit_mu_);  // Job::run, for commits
   // Serializes state-row writes so the last write carries the newest state.
   absl::Mutex persist_mu_;
   absl::Mutex files_mu_;  // one FlushFiles at a time

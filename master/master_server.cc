@@ -120,7 +120,14 @@ class MasterServer::Impl {
     }
     {
       absl::MutexLock lock(&waiters_mu_);
-      waiters_.push_back(std::move(w));
+      if (!waiters_closed_) {
+        waiters_.push_back(std::move(w));
+        w.reactor = nullptr;
+      }
+    }
+    if (w.reactor != nullptr) {  // shutting down: answer now, nothing will later
+      w.reactor->Finish(grpc::Status::OK);
+      return;
     }
     // Work that arrived while we looked would otherwise wait for the next kick.
     if (work_epoch_.load() != epoch) OnWork();
@@ -159,6 +166,7 @@ class MasterServer::Impl {
     std::list<Waiter> all;
     {
       absl::MutexLock lock(&waiters_mu_);
+      waiters_closed_ = true;
       all.swap(waiters_);
     }
     for (auto& w : all) w.reactor->Finish(grpc::Status::OK);
@@ -384,6 +392,7 @@ class MasterServer::Impl {
   std::atomic<int64_t> work_epoch_{0};
   absl::Mutex waiters_mu_;
   std::list<Waiter> waiters_ ABSL_GUARDED_BY(waiters_mu_);
+  bool waiters_closed_ ABSL_GUARDED_BY(waiters_mu_) = false;
 };
 
 absl::StatusOr<std::unique_ptr<MasterServer>> MasterServer::Create(const MasterOptions& options,

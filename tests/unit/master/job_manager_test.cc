@@ -477,3 +477,32 @@ TEST_CASE("a second live agent with the same node id is refused") {
 
 }  // namespace
 }  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("resume is refused when a later job has written the same output since") {
+  Fixture f;
+  f.Open();
+  auto a = f.manager->Submit(MakeRequest(f.dir, 4, 1));
+  REQUIRE(a.ok());
+  f.WaitListed(a->job_id());
+  const std::string agent = f.Agent("n1");
+  auto t = f.Pull(agent, 1);
+  REQUIRE(t.size() == 1);
+  CHECK(f.Done(agent, t[0]));
+  REQUIRE(f.manager->Cancel(a->job_id()).ok());
+  auto b = f.manager->Submit(MakeRequest(f.dir, 4, 1));  // same output file
+  REQUIRE(b.ok());
+  REQUIRE(b->warnings_size() == 1);
+  CHECK_THAT(b->warnings(0), Catch::Contains("was moved to"));
+  auto busy = f.manager->Resume(a->job_id());  // b is writing it now
+  CHECK_THAT(std::string(busy.status().message()), Catch::Contains("is being written by job"));
+  REQUIRE(f.manager->Cancel(b->job_id()).ok());
+  auto resumed = f.manager->Resume(a->job_id());  // b has ended, but its rows are in the file
+  CHECK(resumed.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(resumed.status().message()), Catch::Contains("has been written by job"));
+}
+
+}  // namespace
+}  // namespace prs::master
