@@ -130,6 +130,8 @@ def test_log_tree_from_two_agents(master, start_agent, prs, make_job, tmp_path):
     assert r.returncode == 0 and r.stdout == summary
     r = prs("logs", job_id, "--errors")
     assert r.returncode == 0 and "2 x ValueError" in r.stdout and "Traceback" in r.stdout, r.stdout
+    r = prs("logs", job_id, "sys/master_role.txt", "--follow", timeout=30)
+    assert r.returncode == 0 and "job SUCCEEDED" in r.stdout, r  # ends once the job has ended
     r = prs("logs", job_id, "../../state.db")
     assert r.returncode != 0 and "leaves the job's log tree" in r.stderr, r.stderr
 
