@@ -37,36 +37,6 @@ absl::Status Annotate(const grpc::Status& s, const std::string& address) {
   return st;
 }
 
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 class JobClient::Impl {
@@ -135,6 +105,15 @@ absl::StatusOr<v1::JobStatus> JobClient::Resume(const std::string& job_id) {
   req.set_job_id(job_id);
   v1::JobStatus resp;
   grpc::Status s = impl_->stub_->ResumeJob(&ctx, req, &resp);
+  if (!s.ok()) return Annotate(s, impl_->address_);
+  return resp;
+}
+
+absl::StatusOr<v1::ListAgentsResponse> JobClient::ListAgents() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Seconds(10)));
+  v1::ListAgentsResponse resp;
+  grpc::Status s = impl_->stub_->ListAgents(&ctx, v1::ListAgentsRequest(), &resp);
   if (!s.ok()) return Annotate(s, impl_->address_);
   return resp;
 }
@@ -210,6 +189,36 @@ absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
   *req.mutable_spec() = *std::move(spec);
   *req.mutable_snapshot() = *std::move(snapshot);
   return req;
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += absl::StrFormat("\\u%04x", c);
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
 }
 
 std::string StatusJson(const v1::JobStatus& st) {

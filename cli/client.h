@@ -23,6 +23,7 @@ class JobClient {
   absl::StatusOr<std::vector<v1::JobStatus>> List(int limit);
   absl::StatusOr<v1::JobStatus> Cancel(const std::string& job_id);
   absl::StatusOr<v1::JobStatus> Resume(const std::string& job_id);
+  absl::StatusOr<v1::ListAgentsResponse> ListAgents();
   absl::StatusOr<v1::ListLogsResponse> ListLogs(const std::string& job_id);
   absl::StatusOr<v1::ReadLogResponse> ReadLog(const std::string& job_id, const std::string& path,
                                               int64_t offset, int64_t max_bytes);
@@ -41,6 +42,8 @@ class JobClient {
 absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
                                                    const std::vector<std::string>& overrides);
 
+// `s` escaped for a JSON string.
+std::string JsonEscape(const std::string& s);
 // The status as one JSON object.
 std::string StatusJson(const v1::JobStatus& status);
 // A human summary of several lines.

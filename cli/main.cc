@@ -9,6 +9,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "agent/agent.h"
 #include "cli/client.h"
@@ -226,6 +227,9 @@ int main(int argc, char** argv) {
   auto* cancel = app.add_subcommand("cancel", "cancel a queued or running job");
   cancel->add_option("job", job_id, "job id")->required();
 
+  auto* nodes = app.add_subcommand("nodes", "list the agents the master knows");
+  nodes->add_option("--output", output, "text or json")->check(CLI::IsMember({"text", "json"}));
+
   std::string log_path;
   bool follow = false, errors = false;
   auto* logs = app.add_subcommand(
@@ -299,6 +303,33 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*logs) return Logs(client, job_id, log_path, follow, errors);
+  if (*nodes) {
+    auto agents = client.ListAgents();
+    if (!agents.ok()) return Fail(agents.status());
+    if (output == "json") {
+      std::string out = "[";
+      for (int i = 0; i < agents->agents_size(); ++i) {
+        const auto& a = agents->agents(i);
+        absl::StrAppendFormat(
+            &out,
+            "%s{\"node_id\": \"%s\", \"agent_id\": \"%s\", \"hostname\": "
+            "\"%s\", \"ip\": \"%s\", \"pid\": %d, \"last_seen_ms_ago\": %d, "
+            "\"job_id\": \"%s\", \"leases\": %d}",
+            i ? ", " : "", prs::cli::JsonEscape(a.node_id()), prs::cli::JsonEscape(a.agent_id()),
+            prs::cli::JsonEscape(a.hostname()), prs::cli::JsonEscape(a.ip()), a.pid(),
+            a.last_seen_ms_ago(), prs::cli::JsonEscape(a.job_id()), a.leases());
+      }
+      std::printf("%s]\n", out.c_str());
+      return 0;
+    }
+    std::printf("%-20s %-16s %-20s %8s %10s  %s\n", "NODE", "IP", "HOST", "PID", "SEEN", "JOB");
+    for (const auto& a : agents->agents()) {
+      std::printf("%-20s %-16s %-20s %8lld %8.1fs  %s\n", a.node_id().c_str(), a.ip().c_str(),
+                  a.hostname().c_str(), static_cast<long long>(a.pid()),
+                  a.last_seen_ms_ago() / 1000.0, a.job_id().empty() ? "-" : a.job_id().c_str());
+    }
+    return 0;
+  }
   if (*resume) {
     auto st = client.Resume(job_id);
     if (!st.ok()) return Fail(st.status());

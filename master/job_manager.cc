@@ -829,6 +829,28 @@ absl::StatusOr<v1::RegisterAgentResponse> JobManager::RegisterAgent(
   return response;
 }
 
+v1::ListAgentsResponse JobManager::ListAgents() {
+  v1::ListAgentsResponse response;
+  absl::MutexLock lock(&mu_);
+  std::vector<const Agent*> agents;
+  for (const auto& [id, agent] : agents_) agents.push_back(&agent);
+  std::sort(agents.begin(), agents.end(),
+            [](const Agent* a, const Agent* b) { return a->node_id < b->node_id; });
+  const absl::Time now = clock_->Now();
+  for (const Agent* a : agents) {
+    auto* info = response.add_agents();
+    info->set_agent_id(a->agent_id);
+    info->set_node_id(a->node_id);
+    info->set_hostname(a->hostname);
+    info->set_ip(a->ip);
+    info->set_pid(a->pid);
+    info->set_last_seen_ms_ago(absl::ToInt64Milliseconds(now - a->last_seen));
+    info->set_job_id(a->job_id);
+    info->set_leases(a->leases);
+  }
+  return response;
+}
+
 absl::StatusOr<v1::HeartbeatResponse> JobManager::Heartbeat(const v1::HeartbeatRequest& request) {
   bool requeued = false;
   auto response = HeartbeatLocked(request, requeued);

@@ -74,6 +74,9 @@ class JobManager {
   // FAILED_PRECONDITION for a job that is active or SUCCEEDED.
   absl::StatusOr<v1::JobStatus> Resume(const std::string& job_id);
 
+  // Live agent sessions, by node id.
+  v1::ListAgentsResponse ListAgents();
+
   // --- AgentService ------------------------------------------------------
   // ALREADY_EXISTS when another live agent (another pid or host) has the same
   // node id.

@@ -275,6 +275,13 @@ class MasterServer::Impl {
       return Defer(ctx, impl_->executor_, resp,
                    [m = impl_->manager_.get(), req] { return m->Resume(req->job_id()); });
     }
+    grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
+                                         const v1::ListAgentsRequest* req,
+                                         v1::ListAgentsResponse* resp) override {
+      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get()] {
+        return absl::StatusOr<v1::ListAgentsResponse>(m->ListAgents());
+      });
+    }
     grpc::ServerUnaryReactor* ListLogs(grpc::CallbackServerContext* ctx,
                                        const v1::ListLogsRequest* req,
                                        v1::ListLogsResponse* resp) override {

@@ -2,6 +2,7 @@
 filesystem with it (separate --work-dir folders), and holds what logs/readme.txt says."""
 
 import csv
+import json
 import os
 
 import grpc
@@ -42,6 +43,13 @@ def read_tree(log_dir, rel):
 def test_log_tree_from_two_agents(master, start_agent, prs, make_job, tmp_path):
     for node in ("node-a", "node-b"):
         start_agent(node)
+    r = prs("nodes", "--output", "json")
+    assert r.returncode == 0, r.stderr
+    nodes = json.loads(r.stdout)
+    assert [n["node_id"] for n in nodes] == ["node-a", "node-b"], nodes
+    assert all(n["pid"] > 0 and n["last_seen_ms_ago"] >= 0 and n["job_id"] == "" for n in nodes)
+    r = prs("nodes")
+    assert r.returncode == 0 and "node-a" in r.stdout and "NODE" in r.stdout, r
     job = make_job(tmp_path, 40, SCRIPT, name="log-tree", mini_batch_size=1, node_count=2,
                    process_count_per_node=2, run_max_try=2, error_threshold=-1,
                    logging_level="DEBUG", resource_monitor_interval=1)
