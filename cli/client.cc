@@ -53,96 +53,78 @@ class JobClient::Impl {
   std::unique_ptr<v1::JobService::Stub> stub_;
 };
 
+namespace {
+
+// One unary call with a deadline; a failure to connect names the fix.
+template <typename Request, typename Response>
+absl::StatusOr<Response> Call(const JobClient::Impl& impl,
+                              grpc::Status (v1::JobService::Stub::*method)(grpc::ClientContext*,
+                                                                           const Request&,
+                                                                           Response*),
+                              const Request& request, absl::Duration deadline) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(deadline));
+  Response response;
+  grpc::Status s = (impl.stub_.get()->*method)(&ctx, request, &response);
+  if (!s.ok()) return Annotate(s, impl.address_);
+  return response;
+}
+
+}  // namespace
+
 JobClient::JobClient(const std::string& address) : impl_(std::make_unique<Impl>(address)) {}
 JobClient::~JobClient() = default;
 
 absl::StatusOr<v1::SubmitJobResponse> JobClient::Submit(const v1::SubmitJobRequest& request) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(absl::Seconds(60)));
-  v1::SubmitJobResponse resp;
-  grpc::Status s = impl_->stub_->SubmitJob(&ctx, request, &resp);
-  if (!s.ok()) return Annotate(s, impl_->address_);
-  return resp;
+  return Call(*impl_, &v1::JobService::Stub::SubmitJob, request, absl::Seconds(60));
 }
 
 absl::StatusOr<v1::JobStatus> JobClient::Get(const std::string& job_id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(absl::Seconds(10)));
   v1::GetJobRequest req;
   req.set_job_id(job_id);
-  v1::JobStatus resp;
-  grpc::Status s = impl_->stub_->GetJob(&ctx, req, &resp);
-  if (!s.ok()) return Annotate(s, impl_->address_);
-  return resp;
+  return Call(*impl_, &v1::JobService::Stub::GetJob, req, absl::Seconds(10));
 }
 
 absl::StatusOr<std::vector<v1::JobStatus>> JobClient::List(int limit) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(absl::Seconds(10)));
   v1::ListJobsRequest req;
   req.set_limit(limit);
-  v1::ListJobsResponse resp;
-  grpc::Status s = impl_->stub_->ListJobs(&ctx, req, &resp);
-  if (!s.ok()) return Annotate(s, impl_->address_);
-  return std::vector<v1::JobStatus>(resp.jobs().begin(), resp.jobs().end());
+  auto resp = Call(*impl_, &v1::JobService::Stub::ListJobs, req, absl::Seconds(10));
+  if (!resp.ok()) return resp.status();
+  return std::vector<v1::JobStatus>(resp->jobs().begin(), resp->jobs().end());
 }
 
 absl::StatusOr<v1::JobStatus> JobClient::Cancel(const std::string& job_id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(absl::Seconds(30)));
   v1::CancelJobRequest req;
   req.set_job_id(job_id);
-  v1::JobStatus resp;
-  grpc::Status s = impl_->stub_->CancelJob(&ctx, req, &resp);
-  if (!s.ok()) return Annotate(s, impl_->address_);
-  return resp;
+  return Call(*impl_, &v1::JobService::Stub::CancelJob, req, absl::Seconds(30));
 }
 
 absl::StatusOr<v1::JobStatus> JobClient::Resume(const std::string& job_id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(absl::Seconds(60)));
   v1::ResumeJobRequest req;
   req.set_job_id(job_id);
-  v1::JobStatus resp;
-  grpc::Status s = impl_->stub_->ResumeJob(&ctx, req, &resp);
-  if (!s.ok()) return Annotate(s, impl_->address_);
-  return resp;
+  return Call(*impl_, &v1::JobService::Stub::ResumeJob, req, absl::Seconds(60));
 }
 
 absl::StatusOr<v1::ListAgentsResponse> JobClient::ListAgents() {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(absl::Seconds(10)));
-  v1::ListAgentsResponse resp;
-  grpc::Status s = impl_->stub_->ListAgents(&ctx, v1::ListAgentsRequest(), &resp);
-  if (!s.ok()) return Annotate(s, impl_->address_);
-  return resp;
+  return Call(*impl_, &v1::JobService::Stub::ListAgents, v1::ListAgentsRequest(),
+              absl::Seconds(10));
 }
 
 absl::StatusOr<v1::ListLogsResponse> JobClient::ListLogs(const std::string& job_id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(absl::Seconds(30)));
   v1::ListLogsRequest req;
   req.set_job_id(job_id);
-  v1::ListLogsResponse resp;
-  grpc::Status s = impl_->stub_->ListLogs(&ctx, req, &resp);
-  if (!s.ok()) return Annotate(s, impl_->address_);
-  return resp;
+  return Call(*impl_, &v1::JobService::Stub::ListLogs, req, absl::Seconds(30));
 }
 
 absl::StatusOr<v1::ReadLogResponse> JobClient::ReadLog(const std::string& job_id,
                                                        const std::string& path, int64_t offset,
                                                        int64_t max_bytes) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(absl::Seconds(30)));
   v1::ReadLogRequest req;
   req.set_job_id(job_id);
   req.set_path(path);
   req.set_offset(offset);
   req.set_max_bytes(max_bytes);
-  v1::ReadLogResponse resp;
-  grpc::Status s = impl_->stub_->ReadLog(&ctx, req, &resp);
-  if (!s.ok()) return Annotate(s, impl_->address_);
-  return resp;
+  return Call(*impl_, &v1::JobService::Stub::ReadLog, req, absl::Seconds(30));
 }
 
 absl::StatusOr<v1::JobStatus> JobClient::Watch(

@@ -33,8 +33,10 @@ class JobClient {
   absl::StatusOr<v1::JobStatus> Watch(const std::string& job_id,
                                       const std::function<void(const v1::JobStatus&)>& on_status);
 
+ public:
+  class Impl;  // the gRPC stub; defined in client.cc
+
  private:
-  class Impl;
   std::unique_ptr<Impl> impl_;
 };
 
