@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "agent/resource_monitor.h"
 #include "agent/worker_process.h"
+#include "common/job_config.h"
 #include "common/paths.h"
 #include "common/snapshot.h"
 #include "common/status_grpc.h"
@@ -374,6 +375,11 @@ class Agent::Impl {
     job->env["PRS_OUTPUT_DIR"] = job->spec.output();
     job->env["PRS_LOGGING_LEVEL"] = job->spec.logging_level();
     job->env["PRS_OUTPUT_ACTION"] = job->spec.output_action();
+    job->env["PRS_INPUT_TYPE"] = IsTabular(job->spec) ? "tabular" : "file";
+    if (job->spec.has_append_row_format()) {
+      job->env["PRS_APPEND_ROW_DELIMITER"] = job->spec.append_row_format().delimiter();
+      job->env["PRS_APPEND_ROW_HEADER"] = job->spec.append_row_format().header() ? "1" : "0";
+    }
     job->env["PRS_JOB_ID"] = job_id;
     {
       absl::MutexLock lock(&mu_);
@@ -665,6 +671,8 @@ class Agent::Impl {
       return finish(v1::WORKER_DIED, why);
     }
     r.set_items_succeeded(result->items_succeeded);
+    if (result->items) r.set_items_total(*result->items);
+    r.set_header(std::move(result->header));
     r.set_row_count(result->row_count);
     r.set_rows(std::move(result->rows));
     r.set_run_seconds(result->run_seconds);

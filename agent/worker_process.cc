@@ -228,6 +228,8 @@ absl::StatusOr<WorkerResult> WorkerProcess::WaitResult(absl::Duration timeout,
   r.detail = std::move(f[6]);
   r.run_seconds = ToDouble(f[7]);
   r.cpu_seconds = ToDouble(f[8]);
+  if (f.size() > 9) r.items = f[9].empty() ? -1 : ToInt(f[9]);
+  if (f.size() > 10) r.header = std::move(f[10]);
   return r;
 }
 

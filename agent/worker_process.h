@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ struct WorkerResult {
   std::string detail;
   double run_seconds = 0;
   double cpu_seconds = 0;
+  // Items the worker counted (files, or records); -1 when it could not read
+  // them; unset from a worker that does not send the field.
+  std::optional<int64_t> items;
+  std::string header;  // append_row_format.header line
 };
 
 // One worker process and its end of the socketpair (docs/worker-protocol.md).

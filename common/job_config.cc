@@ -54,6 +54,8 @@ constexpr absl::string_view kTopLevelKeys[] = {
     "output_action",
     "append_row_file_name",
     "mini_batch_size",
+    "partition_keys",
+    "append_row_format",
     "error_threshold",
     "allowed_failed_count",
     "allowed_failed_percent",
@@ -71,9 +73,10 @@ constexpr absl::string_view kTopLevelKeys[] = {
 // refused with a specific message.
 constexpr absl::string_view kOtherTopLevelKeys[] = {
     "instance_count", "max_concurrency_per_instance", "mini_batch_error_threshold",
-    "retry_settings", "environment_variables",        "partition_keys",
+    "retry_settings", "environment_variables",
 };
-constexpr absl::string_view kInputKeys[] = {"name", "type", "path"};
+constexpr absl::string_view kInputKeys[] = {"name", "type", "path", "format"};
+constexpr absl::string_view kAppendRowFormatKeys[] = {"delimiter", "header"};
 constexpr absl::string_view kSideInputKeys[] = {"name", "path"};
 constexpr absl::string_view kEnvironmentKeys[] = {"python", "variables"};
 constexpr absl::string_view kRetrySettingsKeys[] = {"max_retries", "timeout"};
@@ -472,6 +475,9 @@ absl::Status ReadInputs(const YAML::Node& node, const fs::path& base, v1::JobSpe
       absl::StatusOr<std::string> item_path = get("path");
       if (!item_path.ok()) return item_path.status();
       path = *item_path;
+      absl::StatusOr<std::string> format = get("format");
+      if (!format.ok()) return format.status();
+      input->set_format(absl::AsciiStrToLower(*format));
     } else {
       return InvalidArgument(
           absl::StrCat(where, ": must be a path or a map {name, type, path}, got ", Kind(item)));
@@ -658,6 +664,89 @@ absl::Status ReadRetrySettings(const Fields& top, v1::JobSpec& spec) {
   return absl::OkStatus();
 }
 
+// mini_batch_size: a count of files for file inputs; a size ("1MB", the
+// default) or a count of rows ("5000 rows") for tabular inputs.
+absl::Status ReadMiniBatchSize(const std::string& text, v1::JobSpec& spec) {
+  const bool tabular = IsTabular(spec);
+  if (text.empty()) {
+    if (tabular) {
+      spec.set_mini_batch_size(1 << 20);
+      spec.set_mini_batch_size_text("1MB");
+      spec.set_mini_batch_unit(v1::MINI_BATCH_BYTES);
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<MiniBatchSize> size = ParseMiniBatchSize(text);
+  if (!size.ok()) return size.status();
+  const std::string written(absl::StripAsciiWhitespace(text));
+  if (!tabular && size->kind == MiniBatchSize::kBytes) {
+    return InvalidArgument(absl::StrCat(
+        "mini_batch_size: '", written,
+        "' is a size in bytes, which applies to tabular inputs; for file inputs use a count "
+        "of files like 10"));
+  }
+  if (!tabular && size->kind == MiniBatchSize::kRows) {
+    return InvalidArgument(absl::StrCat(
+        "mini_batch_size: '", written,
+        "' counts rows, which applies to tabular inputs; for file inputs use a count of "
+        "files like 10"));
+  }
+  if (tabular && size->kind == MiniBatchSize::kCount) {
+    return InvalidArgument(absl::StrCat(
+        "mini_batch_size: '", written,
+        "' is a count of files; for tabular inputs use a size like 1MB or a count of rows like "
+        "'5000 rows'"));
+  }
+  spec.set_mini_batch_size(size->value);
+  spec.set_mini_batch_size_text(written);
+  spec.set_mini_batch_unit(size->kind == MiniBatchSize::kBytes  ? v1::MINI_BATCH_BYTES
+                           : size->kind == MiniBatchSize::kRows ? v1::MINI_BATCH_ROWS
+                                                                : v1::MINI_BATCH_FILES);
+  return absl::OkStatus();
+}
+
+// partition_keys: a column name or a list of them.
+absl::Status ReadPartitionKeys(const YAML::Node& node, v1::JobSpec& spec) {
+  if (IsUnset(node)) return absl::OkStatus();
+  std::vector<YAML::Node> items;
+  if (node.IsScalar()) {
+    items.push_back(node);
+  } else if (node.IsSequence()) {
+    for (const YAML::Node& item : node) items.push_back(item);
+  } else {
+    return InvalidArgument(
+        "partition_keys: must be a list of column names, e.g. [store, brand, week], got a map");
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    absl::StatusOr<std::optional<std::string>> key =
+        ReadScalar(items[i], absl::StrCat("partition_keys[", i, "]"));
+    if (!key.ok()) return key.status();
+    spec.add_partition_keys(key->value_or(""));
+  }
+  return absl::OkStatus();
+}
+
+// append_row_format: {delimiter: ",", header: false}.
+absl::Status ReadAppendRowFormat(const YAML::Node& node, v1::JobSpec& spec) {
+  if (IsUnset(node)) return absl::OkStatus();
+  absl::StatusOr<Fields> fields = ReadMap(node, "append_row_format", kAppendRowFormatKeys);
+  if (!fields.ok()) return fields.status();
+  v1::AppendRowFormat* format = spec.mutable_append_row_format();
+  format->set_delimiter(",");
+  if (auto it = fields->find("delimiter"); it != fields->end()) {
+    absl::StatusOr<std::optional<std::string>> text =
+        ReadScalar(it->second, "append_row_format.delimiter");
+    if (!text.ok()) return text.status();
+    if (text->has_value()) format->set_delimiter(**text);
+  }
+  if (auto it = fields->find("header"); it != fields->end()) {
+    absl::StatusOr<std::optional<bool>> header = ReadBool(it->second, "append_row_format.header");
+    if (!header.ok()) return header.status();
+    if (header->has_value()) format->set_header(**header);
+  }
+  return absl::OkStatus();
+}
+
 void SetDefaults(v1::JobSpec& spec) {
   spec.set_output_action("append_row");
   spec.set_append_row_file_name("parallel_run_step.txt");
@@ -682,11 +771,6 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
   }
   absl::StatusOr<Fields> top = ReadMap(root, "", kTopLevelKeys, kOtherTopLevelKeys);
   if (!top.ok()) return top.status();
-  if (auto it = top->find("partition_keys"); it != top->end() && !IsUnset(it->second)) {
-    return InvalidArgument(
-        "partition_keys: partitioning by keys applies to tabular inputs, which this version does "
-        "not support yet; remove the key");
-  }
 
   v1::JobSpec spec;
   SetDefaults(spec);
@@ -741,30 +825,6 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
     if (value->has_value()) spec.set_allow_reuse(**value);
   }
 
-  {
-    absl::StatusOr<std::string> text = read_string("mini_batch_size");
-    if (!text.ok()) return text.status();
-    if (!text->empty()) {
-      absl::StatusOr<MiniBatchSize> size = ParseMiniBatchSize(*text);
-      if (!size.ok()) return size.status();
-      const std::string written(absl::StripAsciiWhitespace(*text));
-      if (size->kind == MiniBatchSize::kBytes) {
-        return InvalidArgument(absl::StrCat(
-            "mini_batch_size: '", written,
-            "' is a size in bytes, which applies to tabular inputs; for file inputs use a count "
-            "of files like 10"));
-      }
-      if (size->kind == MiniBatchSize::kRows) {
-        return InvalidArgument(absl::StrCat(
-            "mini_batch_size: '", written,
-            "' counts rows, which applies to tabular inputs; for file inputs use a count of "
-            "files like 10"));
-      }
-      spec.set_mini_batch_size(size->value);
-      spec.set_mini_batch_size_text(written);
-    }
-  }
-
   const auto node_of = [&](absl::string_view key) {
     auto it = top->find(key);
     return it == top->end() ? YAML::Node() : it->second;
@@ -774,6 +834,14 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
   // After side_inputs: arguments refer to them.
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadArguments(node_of("arguments"), spec));
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadEnvironment(*top, base, spec));
+  // After inputs: the unit and the default depend on the inputs' type.
+  {
+    absl::StatusOr<std::string> text = read_string("mini_batch_size");
+    if (!text.ok()) return text.status();
+    PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadMiniBatchSize(*text, spec));
+  }
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadPartitionKeys(node_of("partition_keys"), spec));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadAppendRowFormat(node_of("append_row_format"), spec));
 
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateJobSpec(spec, /*check_files=*/false));
   return spec;
@@ -841,15 +909,25 @@ absl::Status CheckInputs(const v1::JobSpec& spec) {
       return InvalidArgument(absl::StrCat(where, ": the name '", input.name(),
                                           "' is used twice; give each input its own name"));
     }
-    if (input.type() == "tabular") {
-      return InvalidArgument(absl::StrCat(
-          where,
-          ": type 'tabular': tabular inputs are not supported yet by this version; use "
-          "type: file"));
+    if (!input.type().empty() && input.type() != "file" && input.type() != "tabular") {
+      return InvalidArgument(absl::StrCat(where, ": type '", input.type(),
+                                          "' is not known; use type: file or type: tabular"));
     }
-    if (!input.type().empty() && input.type() != "file") {
-      return InvalidArgument(
-          absl::StrCat(where, ": type '", input.type(), "' is not known; use type: file"));
+    if (input.type() != spec.inputs(0).type()) {
+      return InvalidArgument(absl::StrCat(where, ": type '", input.type(),
+                                          "' differs from inputs[0]'s '", spec.inputs(0).type(),
+                                          "'; a job's inputs are all files or all tabular"));
+    }
+    if (!input.format().empty()) {
+      if (input.type() != "tabular") {
+        return InvalidArgument(absl::StrCat(
+            where, ": format applies to type: tabular inputs; remove it or set type: tabular"));
+      }
+      if (input.format() != "csv" && input.format() != "tsv" && input.format() != "jsonl") {
+        return InvalidArgument(absl::StrCat(where, ": format '", input.format(),
+                                            "' is not known; use csv, tsv or jsonl (or leave it "
+                                            "out to go by the file extension)"));
+      }
     }
     if (input.path().empty()) {
       return InvalidArgument(absl::StrCat(
@@ -879,6 +957,47 @@ absl::Status CheckSideInputs(const v1::JobSpec& spec) {
           where, ": missing required key 'path': the folder or file every worker can read"));
     }
     PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), side_input.path()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTabularKeys(const v1::JobSpec& spec) {
+  const bool tabular = IsTabular(spec);
+  if (tabular != (spec.mini_batch_unit() != v1::MINI_BATCH_FILES)) {
+    return InvalidArgument(
+        tabular ? "mini_batch_size: tabular inputs take a size like 1MB or rows like '5000 rows'"
+                : "mini_batch_size: file inputs take a count of files like 10");
+  }
+  if (!spec.partition_keys().empty()) {
+    if (!tabular) {
+      return InvalidArgument(
+          "partition_keys: partitioning by column values applies to type: tabular inputs; "
+          "remove the key or set the inputs' type to tabular");
+    }
+    std::set<std::string> seen;
+    for (int i = 0; i < spec.partition_keys_size(); ++i) {
+      const std::string& key = spec.partition_keys(i);
+      if (key.empty()) {
+        return InvalidArgument(
+            absl::StrCat("partition_keys[", i, "]: is empty; give a column name"));
+      }
+      if (!seen.insert(key).second) {
+        return InvalidArgument(absl::StrCat("partition_keys[", i, "]: '", key,
+                                            "' is listed twice; list each column once"));
+      }
+    }
+  }
+  if (spec.has_append_row_format()) {
+    if (spec.output_action() != "append_row") {
+      return InvalidArgument(
+          "append_row_format: applies to output_action: append_row; remove it for summary_only");
+    }
+    const std::string& d = spec.append_row_format().delimiter();
+    if (d.size() != 1 || d == "\"" || d == "\n" || d == "\r") {
+      return InvalidArgument(absl::StrCat(
+          "append_row_format.delimiter: '", d,
+          "' must be one character other than a quote or a line end, e.g. \",\" or \"\\t\""));
+    }
   }
   return absl::OkStatus();
 }
@@ -941,6 +1060,10 @@ absl::Status CheckFiles(const v1::JobSpec& spec) {
 }
 
 }  // namespace
+
+bool IsTabular(const v1::JobSpec& spec) {
+  return !spec.inputs().empty() && spec.inputs(0).type() == "tabular";
+}
 
 absl::StatusOr<v1::JobSpec> LoadJobFile(const std::string& path,
                                         const std::vector<std::string>& overrides) {
@@ -1041,6 +1164,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateFileName(spec.append_row_file_name()));
 
   PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive("mini_batch_size", spec.mini_batch_size()));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckTabularKeys(spec));
   PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive("node_count", spec.node_count()));
   PRS_JOB_CONFIG_RETURN_IF_ERROR(
       CheckPositive("process_count_per_node", spec.process_count_per_node()));

@@ -9,7 +9,8 @@
 //   error_threshold [-1], allowed_failed_count [-1], allowed_failed_percent
 //   [100], node_count [1], process_count_per_node [1], run_invocation_timeout
 //   [60], run_max_try [3], logging_level [INFO], resource_monitor_interval
-//   [600], allow_reuse [true], environment {python, variables} [none].
+//   [600], allow_reuse [true], environment {python, variables} [none],
+//   partition_keys [none], append_row_format [none].
 // Also accepted, mapped onto the names above (giving both is an error):
 //   instance_count -> node_count, max_concurrency_per_instance ->
 //   process_count_per_node, mini_batch_error_threshold ->
@@ -56,7 +57,10 @@ absl::StatusOr<v1::JobSpec> LoadJobFile(const std::string& path,
 //
 // `inputs` is a list of {name, type, path} maps or plain paths, or a single
 // path; an input's name defaults to "input<i>" (from 0) and its type to
-// "file", the only type this version supports. `arguments` is a list of
+// "file" (or "tabular", with an optional format: csv|tsv|jsonl); all inputs
+// share one type. For tabular inputs mini_batch_size is a size ("1MB", the
+// default) or rows ("5000 rows"); partition_keys (a list of columns) and
+// append_row_format {delimiter [","], header [false]} are also read. `arguments` is a list of
 // scalars; "${side_inputs.NAME}" inside an argument becomes that side input's
 // absolute path. mini_batch_size must be a file count (mini_batch_size_text
 // keeps it as written). logging_level is stored uppercase and output_action
@@ -95,6 +99,9 @@ absl::StatusOr<v1::JobSpec> ParseJobYaml(const std::string& yaml_text, const std
 //
 // Returns OK or INVALID_ARGUMENT naming the first problem found.
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files);
+
+// True when the job's inputs are type: tabular (all inputs share one type).
+bool IsTabular(const v1::JobSpec& spec);
 
 }  // namespace prs
 

@@ -8,11 +8,13 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/job_config.h"
 #include "common/job_state.h"
@@ -25,6 +27,12 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int64_t kListerFlushTasks = 256;
+
+// The files holding one partition_keys combination, and its records.
+struct KeyGroup {
+  std::vector<std::string> items;
+  int64_t records = 0;
+};
 constexpr absl::Duration kListerFlushInterval = absl::Milliseconds(200);
 constexpr absl::Duration kRateWindow = absl::Seconds(60);
 
@@ -115,6 +123,84 @@ std::string CsvField(const std::string& v) {
 }
 
 // One row of processed_mini-batches.csv.
+// --- Tabular plans (docs/tabular.md) ----------------------------------------
+
+// Splits a descriptor "kind\tA\tB\tC\tpath" into its 5 fields (the path, last,
+// may hold tabs).
+absl::StatusOr<std::vector<std::string>> DescriptorFields(absl::string_view descriptor) {
+  std::vector<std::string> f = absl::StrSplit(descriptor, absl::MaxSplits('\t', 4));
+  if (f.size() != 5) {
+    return absl::InternalError(absl::StrCat("malformed task descriptor '", descriptor, "'"));
+  }
+  return f;
+}
+
+// The mini-batches of a bytes or rows plan: its answer has a line
+// "start\tend\trecords" per mini-batch. Ids are taken from `next_id`.
+absl::StatusOr<std::vector<NewTask>> RangeTasks(absl::string_view descriptor,
+                                                absl::string_view plan, int64_t& next_id) {
+  auto f = DescriptorFields(descriptor);
+  if (!f.ok()) return f.status();
+  const std::string& format = (*f)[2];
+  const std::string& path = (*f)[4];
+  std::vector<NewTask> tasks;
+  int64_t last_end = 0;
+  for (absl::string_view line : absl::StrSplit(plan, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> v = absl::StrSplit(line, '\t');
+    int64_t start = 0, end = 0, records = 0;
+    if (v.size() != 3 || !absl::SimpleAtoi(v[0], &start) || !absl::SimpleAtoi(v[1], &end) ||
+        !absl::SimpleAtoi(v[2], &records) || start < last_end || end <= start || records < 0) {
+      return absl::InternalError(
+          absl::StrCat("the worker's plan of ", path, " has a malformed line '", line, "'"));
+    }
+    last_end = end;
+    NewTask t;
+    t.items.push_back(absl::StrCat("range\t", format, "\t", start, "\t", end, "\t", path));
+    t.item_count = records;
+    tasks.push_back(std::move(t));
+  }
+  for (auto& t : tasks) t.task_id = next_id++;
+  return tasks;
+}
+
+// Adds a partition_keys plan's answer (a line "records\tvalues_json" per key
+// combination in the file) to `groups`, keyed by values_json.
+absl::Status AddKeyPlan(absl::string_view descriptor, absl::string_view plan,
+                        std::map<std::string, KeyGroup>& groups) {
+  auto f = DescriptorFields(descriptor);
+  if (!f.ok()) return f.status();
+  const std::string& format = (*f)[2];
+  const std::string& keys = (*f)[3];
+  const std::string& path = (*f)[4];
+  for (absl::string_view line : absl::StrSplit(plan, '\n', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> v =
+        absl::StrSplit(line, absl::MaxSplits('\t', 1));
+    int64_t records = 0;
+    if (!absl::SimpleAtoi(v.first, &records) || records < 0 || v.second.empty()) {
+      return absl::InternalError(
+          absl::StrCat("the worker's key plan of ", path, " has a malformed line '", line, "'"));
+    }
+    KeyGroup& g = groups[std::string(v.second)];
+    g.items.push_back(absl::StrCat("group\t", format, "\t", keys, "\t", v.second, "\t", path));
+    g.records += records;
+  }
+  return absl::OkStatus();
+}
+
+// One mini-batch per group, in key order. Ids are taken from `next_id`.
+std::vector<NewTask> GroupTasks(std::map<std::string, KeyGroup>& groups, int64_t& next_id) {
+  std::vector<NewTask> tasks;
+  tasks.reserve(groups.size());
+  for (auto& [values, g] : groups) {
+    NewTask t;
+    t.task_id = next_id++;
+    t.items = std::move(g.items);
+    t.item_count = g.records;
+    tasks.push_back(std::move(t));
+  }
+  return tasks;
+}
+
 std::string ReportRow(const AttemptRecord& a, int64_t item_count) {
   const auto& r = a.result;
   const int64_t ok = r.status() == v1::RUN_DONE ? r.items_succeeded() : 0;
@@ -183,6 +269,10 @@ absl::Status JobManager::Recover() {
     job->start_ms = sj.start_ms;
     job->end_ms = sj.end_ms;
     job->counts = sj.counts;
+    job->next_task_id = sj.next_task_id;
+    job->listed = sj.listed;
+    job->plans_pending = sj.plans_pending;
+    job->groups_done = sj.groups_done;
     job->log_dir = (fs::path(options_.state_dir) / "jobs" / sj.job_id / "logs").string();
     if (sj.spec.output_action() == "append_row") {
       job->output_file = (fs::path(sj.spec.output()) / sj.spec.append_row_file_name()).string();
@@ -225,7 +315,7 @@ absl::Status JobManager::Recover() {
     for (Job* job : order_) {
       if (!IsActive(*job)) continue;
       if (!job->counts.listing_done()) {
-        StartLister(job, job->counts.mini_batches_created());
+        StartLister(job);
       } else {
         // The last commit may have landed without the job's end being saved.
         CheckJobLocked(*job);
@@ -234,6 +324,13 @@ absl::Status JobManager::Recover() {
     }
   }
   for (Job* job : ended) PersistState(job);
+  std::vector<Job*> all;
+  {
+    absl::MutexLock lock(&mu_);
+    all = order_;
+  }
+  // The master may have stopped between the last plan and the groups.
+  for (Job* job : all) MaybeMakeGroups(job);
   return absl::OkStatus();
 }
 
@@ -343,38 +440,37 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
     for (const auto& w : warnings) EventLocked(*raw, "WARNING", w);
     order_.push_back(raw);
     jobs_[raw->job_id] = std::move(job);
-    StartLister(raw, 0);
+    StartLister(raw);
   }
   spdlog::info("job submitted job={} name={}", response.job_id(), spec.name());
   return response;
 }
 
-void JobManager::StartLister(Job* job, int64_t already_created) {
-  job->lister = std::thread([this, job, already_created] { ListerMain(job, already_created); });
+void JobManager::StartLister(Job* job) {
+  job->lister = std::thread([this, job] { ListerMain(job); });
 }
 
-void JobManager::ListerMain(Job* job, int64_t already_created) {
-  const std::vector<v1::Input> inputs(job->spec.inputs().begin(), job->spec.inputs().end());
+void JobManager::ListerMain(Job* job) {
   std::vector<NewTask> batch;
-  int64_t created = already_created;
-  int64_t items_total;
+  int64_t already_listed;
   {
     absl::MutexLock lock(&mu_);
-    items_total = job->counts.items_total();
+    already_listed = job->listed;
     EventLocked(*job, "INFO",
                 absl::StrCat("task creation started",
-                             already_created > 0 ? absl::StrCat(" (resuming after mini-batch ",
-                                                                already_created, ")")
-                                                 : ""));
+                             already_listed > 0 ? absl::StrCat(" (resuming after ", already_listed,
+                                                               " mini-batches)")
+                                                : ""));
   }
   absl::Time last_flush = clock_->Now();
-  bool first = already_created == 0;
+  bool first = already_listed == 0;
   absl::Status flush_status;
 
   auto flush = [&](bool done) -> bool {
     if (batch.empty() && !done) return true;
-    // Back-pressure: wait while the job already has plenty of queued work.
+    int64_t items = 0, plans = 0;
     {
+      // Back-pressure: wait while the job already has plenty of queued work.
       absl::MutexLock lock(&mu_);
       auto room = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
         return job->stop_listing.load() ||
@@ -382,24 +478,37 @@ void JobManager::ListerMain(Job* job, int64_t already_created) {
       };
       mu_.Await(absl::Condition(&room));
       if (job->stop_listing) return false;
+      for (auto& t : batch) {
+        t.task_id = job->next_task_id++;
+        items += std::max<int64_t>(0, t.item_count);
+        if (t.kind == TaskKind::kPlan) ++plans;
+      }
+      job->plans_pending += plans;
     }
-    flush_status = store_->InsertTasks(job->seq, batch, created, items_total, done);
+    flush_status = store_->InsertTasks(job->seq, batch, TaskSource::kLister, done);
     if (!flush_status.ok()) return false;
     {
       absl::MutexLock lock(&mu_);
       if (IsActive(*job)) {
         for (const auto& t : batch) job->pending.emplace_back(t.task_id, 0);
       }
-      job->counts.set_mini_batches_created(created);
-      job->counts.set_items_total(items_total);
+      const int64_t n = static_cast<int64_t>(batch.size());
+      job->listed += n;
+      job->counts.set_mini_batches_created(job->counts.mini_batches_created() + n);
+      job->counts.set_items_total(job->counts.items_total() + items);
       if (done) {
         job->counts.set_listing_done(true);
         EventLocked(*job, "INFO",
-                    absl::StrCat("task creation done: ", created, " mini-batches, ", items_total,
-                                 " items"));
+                    absl::StrCat("task creation done: ", job->listed, " mini-batches",
+                                 job->plans_pending > 0 || KeysMode(*job)
+                                     ? " (files to plan included; their mini-batches follow)"
+                                     : "",
+                                 ", ", job->counts.items_total(), " items"));
         CheckJobLocked(*job);
       } else if (first && !batch.empty()) {
-        EventLocked(*job, "INFO", "FIRST_TASK_CREATED: folder 0, offset 0, task_id 0");
+        EventLocked(*job, "INFO",
+                    absl::StrCat("FIRST_TASK_CREATED: folder 0, offset 0, task_id ",
+                                 batch.front().task_id));
       }
       ++job->version;
     }
@@ -410,26 +519,30 @@ void JobManager::ListerMain(Job* job, int64_t already_created) {
     return true;
   };
 
-  absl::Status status = PartitionFileInputs(
-      inputs, job->spec.mini_batch_size(),
-      [&](NewTask task) {
-        if (task.task_id < already_created)
-          return !job->stop_listing.load();  // made before restart
-        items_total += static_cast<int64_t>(task.items.size());
-        ++created;
-        batch.push_back(std::move(task));
-        if (first || static_cast<int64_t>(batch.size()) >= kListerFlushTasks ||
-            clock_->Now() - last_flush >= kListerFlushInterval) {
-          return flush(false);
-        }
-        return true;
-      },
-      job->stop_listing);
+  int64_t position = 0;
+  const auto emit = [&](NewTask task) {
+    // Tasks made before a restart come again in the same order: skip them.
+    if (position++ < already_listed) return !job->stop_listing.load();
+    batch.push_back(std::move(task));
+    if (first || static_cast<int64_t>(batch.size()) >= kListerFlushTasks ||
+        clock_->Now() - last_flush >= kListerFlushInterval) {
+      return flush(false);
+    }
+    return true;
+  };
+  absl::Status status;
+  if (IsTabular(job->spec)) {
+    status = PartitionTabularInputs(job->spec, emit, job->stop_listing);
+  } else {
+    const std::vector<v1::Input> inputs(job->spec.inputs().begin(), job->spec.inputs().end());
+    status = PartitionFileInputs(inputs, job->spec.mini_batch_size(), emit, job->stop_listing);
+  }
   if (job->stop_listing) return;
   if (status.ok() && flush_status.ok()) {
     flush(true);
     if (flush_status.ok()) {
       PersistState(job);  // the last mini-batches may have ended the job already
+      MaybeMakeGroups(job);
       return;
     }
   }
@@ -439,6 +552,65 @@ void JobManager::ListerMain(Job* job, int64_t already_created) {
     if (IsActive(*job)) {
       EndJobLocked(*job, v1::FAILED, absl::StrCat("listing the inputs failed: ", status.message()));
     }
+  }
+  PersistState(job);
+  NotifyWork();
+}
+
+void JobManager::MaybeMakeGroups(Job* job) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!KeysMode(*job) || job->groups_done || job->groups_building || !IsActive(*job) ||
+        !job->counts.listing_done() || job->plans_pending > 0) {
+      return;
+    }
+    job->groups_building = true;
+  }
+  std::map<std::string, KeyGroup> groups;
+  absl::Status status;
+  auto plans = store_->KeyPlans(job->seq);
+  if (plans.ok()) {
+    for (const auto& p : *plans) {
+      status = AddKeyPlan(p.descriptor, p.plan, groups);
+      if (!status.ok()) break;
+    }
+  } else {
+    status = plans.status();
+  }
+  std::vector<NewTask> tasks;
+  int64_t items = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (status.ok()) {
+      tasks = GroupTasks(groups, job->next_task_id);
+      for (const auto& t : tasks) items += t.item_count;
+    }
+  }
+  if (status.ok()) status = store_->InsertTasks(job->seq, tasks, TaskSource::kGroups, true);
+  {
+    absl::MutexLock lock(&mu_);
+    job->groups_building = false;
+    if (!status.ok()) {
+      if (IsActive(*job)) {
+        EndJobLocked(
+            *job, v1::FAILED,
+            absl::StrCat("making the partition_keys mini-batches failed: ", status.message()));
+      }
+    } else {
+      job->groups_done = true;
+      if (IsActive(*job)) {
+        for (const auto& t : tasks) job->pending.emplace_back(t.task_id, 0);
+      }
+      job->counts.set_mini_batches_created(job->counts.mini_batches_created() +
+                                           static_cast<int64_t>(tasks.size()));
+      job->counts.set_items_total(job->counts.items_total() + items);
+      EventLocked(
+          *job, "INFO",
+          absl::StrCat("partition_keys: ", tasks.size(),
+                       " mini-batches, one per distinct key combination, ", items, " records"));
+      CheckJobLocked(*job);
+    }
+    ++job->version;
   }
   PersistState(job);
   NotifyWork();
@@ -578,8 +750,12 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
           *job, "INFO",
           absl::StrCat("job resumed: ", *reset, " failed mini-batches reset, ", job->pending.size(),
                        " to run, output continues at byte ", stored->output_length));
+      job->plans_pending = stored->plans_pending;
+      job->groups_done = stored->groups_done;
+      job->listed = stored->listed;
+      job->next_task_id = stored->next_task_id;
       if (!job->counts.listing_done()) {
-        StartLister(job, job->counts.mini_batches_created());
+        StartLister(job);
       } else {
         CheckJobLocked(*job);
       }
@@ -589,6 +765,7 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
   PersistState(job);
   NotifyWork();
   if (!status.ok()) return status;
+  MaybeMakeGroups(job);
   spdlog::info("job resumed job={}", job_id);
   return GetJob(job_id);
 }
@@ -710,7 +887,8 @@ void JobManager::CheckJobLocked(Job& job) {
     return;
   }
   if (c.listing_done() && job.pending.empty() && job.leased.empty() &&
-      c.mini_batches_processed() >= c.mini_batches_created()) {
+      c.mini_batches_processed() >= c.mini_batches_created() && job.plans_pending == 0 &&
+      (!KeysMode(job) || job.groups_done)) {
     EndJobLocked(job, v1::SUCCEEDED, "");
   }
 }
@@ -996,11 +1174,12 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
   // Items are read outside the lock: they live in the store, not in memory.
   v1::PullTasksResponse response;
   std::vector<int64_t> failed;
+  std::vector<StoredTask> stored;
   for (const auto& g : granted) {
-    auto items = store_->GetTaskItems(job->seq, g.task_id);
-    if (!items.ok()) {
+    auto task = store_->GetTask(job->seq, g.task_id);
+    if (!task.ok()) {
       spdlog::error("reading mini-batch failed job={} task={} error={}", job->job_id, g.task_id,
-                    std::string(items.status().message()));
+                    std::string(task.status().message()));
       failed.push_back(g.task_id);
       continue;
     }
@@ -1009,12 +1188,19 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
     t->set_task_id(g.task_id);
     t->set_lease_id(g.lease_id);
     t->set_attempt(g.attempt);
-    for (auto& item : *items) t->add_items(std::move(item));
+    for (const auto& item : task->items) t->add_items(item);
+    stored.push_back(*std::move(task));
   }
   absl::MutexLock lock(&mu_);
   for (int i = 0; i < response.tasks_size(); ++i) {
     auto it = job->leased.find(response.tasks(i).task_id());
-    if (it != job->leased.end()) it->second.item_count = response.tasks(i).items_size();
+    if (it == job->leased.end()) continue;
+    StoredTask& task = stored[i];
+    it->second.item_count = task.item_count;
+    it->second.kind = task.kind;
+    if (task.kind == TaskKind::kPlan && !task.items.empty()) {
+      it->second.plan_descriptor = std::move(task.items[0]);
+    }
   }
   for (int64_t task_id : failed) {
     auto it = job->leased.find(task_id);
@@ -1051,21 +1237,58 @@ JobManager::Outcome JobManager::MakeOutcomeLocked(Job& job, int64_t task_id, con
   Outcome o;
   o.job = &job;
   o.run = lease.run;
-  o.item_count = lease.item_count;
   o.commit.attempt.task_id = task_id;
   o.commit.attempt.attempt = lease.attempt;
   o.commit.attempt.agent_id = agent.agent_id;
   o.commit.attempt.node_id = agent.node_id;
-  result.set_items_total(lease.item_count);
+  const bool plan = lease.kind == TaskKind::kPlan;
+  // Items: files, or records; a tabular mini-batch's records become known
+  // when its plan or a worker counts them.
+  int64_t count = lease.item_count;
+  if (plan) {
+    count = 0;
+  } else if (count < 0 && result.items_total() >= 0 &&
+             (result.status() == v1::RUN_DONE || result.status() == v1::RUN_EXCEPTION)) {
+    count = result.items_total();
+    o.items_total_delta = count;
+  }
+  if (plan && result.status() == v1::RUN_DONE) {
+    // The plan's answer makes mini-batches; it is never output.
+    absl::Status made;
+    if (KeysMode(job)) {
+      o.commit.plan = result.rows();
+      if (job.groups_done) {
+        // Run again after the groups were made (resume): its own groups.
+        std::map<std::string, KeyGroup> groups;
+        made = AddKeyPlan(lease.plan_descriptor, o.commit.plan, groups);
+        if (made.ok()) o.new_tasks = GroupTasks(groups, job.next_task_id);
+      }
+    } else {
+      auto tasks = RangeTasks(lease.plan_descriptor, result.rows(), job.next_task_id);
+      made = tasks.status();
+      if (tasks.ok()) o.new_tasks = *std::move(tasks);
+    }
+    if (!made.ok()) {
+      result.set_status(v1::RUN_EXCEPTION);
+      result.set_error(std::string(made.message()));
+      o.commit.plan.clear();
+      o.new_tasks.clear();
+    }
+    for (const auto& t : o.new_tasks) o.items_total_delta += t.item_count;
+    result.clear_rows();
+    result.set_row_count(0);
+  }
+  result.set_items_total(count);
   const auto status = result.status();
   if (status == v1::RUN_DONE) {
     o.rows = std::move(*result.mutable_rows());
     o.row_count = result.row_count();
+    o.header = std::move(*result.mutable_header());
     if (job.spec.output_action() != "append_row") {
       o.rows.clear();
       o.row_count = 0;
     }
-    result.set_items_succeeded(std::clamp<int64_t>(result.items_succeeded(), 0, lease.item_count));
+    result.set_items_succeeded(std::clamp<int64_t>(result.items_succeeded(), 0, count));
     o.commit.new_state = TaskState::kSucceeded;
     o.commit.tries = lease.attempt;
   } else if (status == v1::INIT_FAILED || status == v1::LOAD_FAILED || status == v1::RELEASED) {
@@ -1081,7 +1304,18 @@ JobManager::Outcome JobManager::MakeOutcomeLocked(Job& job, int64_t task_id, con
     o.commit.new_state =
         lease.attempt >= job.spec.run_max_try() ? TaskState::kFailed : TaskState::kPending;
   }
+  if (o.commit.new_state == TaskState::kFailed && (plan || count < 0)) {
+    // A file that could not be planned or read: its records are unknown, so
+    // it counts as one failed item (error_threshold 0 still fails the job).
+    count = 1;
+    o.items_total_delta += 1;
+    result.set_items_total(count);
+  }
+  o.item_count = count;
+  o.commit.item_count = plan ? (o.commit.new_state == TaskState::kFailed ? 1 : 0) : count;
+  o.plan_ended = plan && o.commit.new_state != TaskState::kPending;
   result.clear_rows();
+  result.clear_header();
   o.commit.attempt.result = std::move(result);
   return o;
 }
@@ -1127,6 +1361,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     CountDeltas d;
     std::string rows;
     std::vector<TaskCommit> commits;
+    std::vector<NewTask> new_tasks;
     // Held from the run check to the commit, so a resume cannot slip between.
     absl::ReleasableMutexLock commit_lock(&commit_mu_);
     // A result leased before the job was resumed belongs to a run that is over:
@@ -1151,7 +1386,18 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
       } else if (o->counts_try) {
         ++d.retries;
       }
+      d.items_total += o->items_total_delta;
+      for (const auto& t : o->new_tasks) d.items_total -= t.item_count;  // counted on insert
+      new_tasks.insert(new_tasks.end(), o->new_tasks.begin(), o->new_tasks.end());
       commits.push_back(o->commit);
+    }
+    // append_row_format.header: the column names start the output file.
+    if (!rows.empty() && output_lengths_[job->seq] == 0 && job->spec.append_row_format().header()) {
+      for (const Outcome* o : list) {
+        if (o->header.empty() || o->rows.empty()) continue;
+        rows.insert(0, o->header);
+        break;
+      }
     }
     d.output_bytes = static_cast<int64_t>(rows.size());
 
@@ -1169,7 +1415,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
           status = WriteAll(fd, rows);
         }
       }
-      if (status.ok()) status = store_->CommitAttempts(job->seq, commits, d);
+      if (status.ok()) status = store_->CommitAttempts(job->seq, commits, d, new_tasks);
       if (status.ok()) {
         if (fd >= 0) output_lengths_[job->seq] = length + d.output_bytes;
       } else if (fd >= 0 && ::ftruncate(fd, length) != 0) {
@@ -1199,6 +1445,22 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     job->counts.set_items_failed(job->counts.items_failed() + d.items_failed);
     job->counts.set_rows_written(job->counts.rows_written() + d.rows_written);
     job->counts.set_retries(job->counts.retries() + d.retries);
+    int64_t new_items = 0;
+    for (const auto& t : new_tasks) new_items += t.item_count;
+    job->counts.set_items_total(job->counts.items_total() + d.items_total + new_items);
+    job->counts.set_mini_batches_created(job->counts.mini_batches_created() +
+                                         static_cast<int64_t>(new_tasks.size()));
+    if (IsActive(*job)) {
+      for (const auto& t : new_tasks) job->pending.emplace_back(t.task_id, 0);
+    }
+    for (const Outcome* o : list) {
+      if (o->plan_ended) --job->plans_pending;
+    }
+    if (!new_tasks.empty()) {
+      EventLocked(
+          *job, "DEBUG",
+          absl::StrCat(new_tasks.size(), " mini-batches made from plans, ", new_items, " records"));
+    }
     std::string load_error, init_error;
     for (Outcome* o : list) {
       const auto& a = o->commit.attempt;
@@ -1256,6 +1518,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     changed.push_back(job);
   }
   for (Job* job : changed) PersistState(job);
+  for (Job* job : changed) MaybeMakeGroups(job);
   NotifyWork();
 }
 

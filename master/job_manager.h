@@ -117,9 +117,11 @@ class JobManager {
     int64_t lease_id = 0;
     std::string agent_id;
     int32_t attempt = 0;
-    int64_t item_count = 0;
+    int64_t item_count = 0;  // -1: not known yet (tabular)
     absl::Time granted;
     int64_t run = 0;  // the job's run (resumes) the lease belongs to
+    TaskKind kind = TaskKind::kRun;
+    std::string plan_descriptor;  // a plan task's item
   };
   struct Job {
     int64_t seq = 0;
@@ -160,6 +162,15 @@ class JobManager {
     bool result_flushed = false;
     std::atomic<bool> stop_listing{false};
     std::thread lister;
+    // Task ids: the lister and the plans take the next one.
+    int64_t next_task_id = 0;
+    // Mini-batches the lister made; a restarted lister skips that many.
+    int64_t listed = 0;
+    // Plan tasks (tabular) created and not yet ended.
+    int64_t plans_pending = 0;
+    // partition_keys: the groups' mini-batches exist / are being made.
+    bool groups_done = false;
+    bool groups_building = false;
   };
   struct Agent {
     std::string agent_id, node_id, hostname, ip;
@@ -179,12 +190,20 @@ class JobManager {
     bool load_failed = false;  // the entry script cannot be loaded: fail the job
     bool init_failed = false;
     int64_t run = 0;
+    bool plan_ended = false;         // a plan task ended (succeeded or failed)
+    std::vector<NewTask> new_tasks;  // made by a plan
+    int64_t items_total_delta = 0;   // items that became known
+    std::string header;              // append_row_format.header line
   };
 
   JobManager(const JobManagerOptions& options, Clock* clock, std::unique_ptr<Store> store);
   absl::Status Recover();
-  void StartLister(Job* job, int64_t already_created);
-  void ListerMain(Job* job, int64_t already_created);
+  void StartLister(Job* job);
+  void ListerMain(Job* job);
+  // partition_keys: once every plan ended, makes one mini-batch per distinct
+  // key combination over all files.
+  void MaybeMakeGroups(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
+  static bool KeysMode(const Job& job) { return !job.spec.partition_keys().empty(); }
 
   Job* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // FAILED_PRECONDITION when a job other than `self` writes or is about to

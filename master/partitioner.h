@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "master/store.h"
 #include "prs/v1/job.pb.h"
 
@@ -32,6 +33,22 @@ namespace prs::master {
 absl::Status PartitionFileInputs(const std::vector<v1::Input>& inputs, int64_t mini_batch_size,
                                  const std::function<bool(NewTask)>& emit,
                                  const std::atomic<bool>& stop);
+
+// Lists tabular inputs (type: tabular) and makes one task per file
+// (docs/tabular.md): with partition_keys, a plan task that finds the file's key
+// combinations; otherwise a mini-batch of the whole file when it is compressed
+// (.gz) or, in bytes mode, no larger than mini_batch_size; else a plan task
+// that a worker turns into record-aligned mini-batches. Items are descriptors
+// (docs/worker-protocol.md). A top-level input path that is a regular file is a
+// data file when its name has a tabular extension or the input sets `format`,
+// else a list of paths. INVALID_ARGUMENT for a file of unknown format.
+absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
+                                    const std::function<bool(NewTask)>& emit,
+                                    const std::atomic<bool>& stop);
+
+// "csv", "tsv" or "jsonl" from a file name (.csv; .tsv, .tab; .jsonl, .ndjson,
+// .json; each optionally followed by .gz), or "" when it tells nothing.
+std::string TabularFormatOf(absl::string_view path);
 
 }  // namespace prs::master
 

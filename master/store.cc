@@ -33,14 +33,18 @@ CREATE TABLE IF NOT EXISTS jobs(
   items_failed INTEGER NOT NULL DEFAULT 0,
   rows_written INTEGER NOT NULL DEFAULT 0,
   retries INTEGER NOT NULL DEFAULT 0,
-  output_length INTEGER NOT NULL DEFAULT 0);
+  output_length INTEGER NOT NULL DEFAULT 0,
+  mb_listed INTEGER NOT NULL DEFAULT 0,  -- mini-batches made by the lister (not from plans)
+  groups_done INTEGER NOT NULL DEFAULT 0);  -- partition_keys: the groups' mini-batches exist
 CREATE TABLE IF NOT EXISTS tasks(
   job_seq INTEGER NOT NULL,
   task_id INTEGER NOT NULL,
-  items BLOB NOT NULL,  -- the mini-batch's paths, NUL-separated
-  item_count INTEGER NOT NULL,
+  items BLOB NOT NULL,  -- the mini-batch's paths or descriptors, NUL-separated
+  item_count INTEGER NOT NULL,  -- -1 until known (tabular)
   state INTEGER NOT NULL,
   tries INTEGER NOT NULL DEFAULT 0,
+  kind INTEGER NOT NULL DEFAULT 0,  -- TaskKind
+  plan BLOB,  -- a succeeded partition_keys plan: the file's key combinations
   PRIMARY KEY(job_seq, task_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attempts(
   job_seq INTEGER NOT NULL,
@@ -136,7 +140,9 @@ class Transaction {
 constexpr const char* kJobColumns =
     "seq, job_id, spec, state, reason, submit_ms, start_ms, end_ms, mb_created, listing_done, "
     "items_total, mb_processed, mb_failed, items_succeeded, items_failed, rows_written, retries, "
-    "output_length, first_error";
+    "output_length, first_error, mb_listed, groups_done, "
+    "(SELECT COALESCE(MAX(task_id) + 1, 0) FROM tasks WHERE tasks.job_seq = jobs.seq), "
+    "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1 AND state = 0)";
 
 StoredJob ReadJob(const Stmt& s) {
   StoredJob j;
@@ -159,6 +165,10 @@ StoredJob ReadJob(const Stmt& s) {
   j.counts.set_retries(s.Int(16));
   j.output_length = s.Int(17);
   j.first_error = s.Text(18);
+  j.listed = s.Int(19);
+  j.groups_done = s.Int(20) != 0;
+  j.next_task_id = s.Int(21);
+  j.plans_pending = s.Int(22);
   return j;
 }
 
@@ -183,6 +193,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", kSchema}) {
     if (auto s = store->Exec(sql); !s.ok()) return s;
   }
+  // Databases from before tabular inputs: add the columns (an error only means
+  // the column is there already). Every task of such a job came from the lister.
+  if (store->Exec("ALTER TABLE jobs ADD COLUMN mb_listed INTEGER NOT NULL DEFAULT 0").ok()) {
+    if (auto s = store->Exec("UPDATE jobs SET mb_listed = mb_created"); !s.ok()) return s;
+  }
+  (void)store->Exec("ALTER TABLE jobs ADD COLUMN groups_done INTEGER NOT NULL DEFAULT 0");
+  (void)store->Exec("ALTER TABLE tasks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0");
+  (void)store->Exec("ALTER TABLE tasks ADD COLUMN plan BLOB");
   if (auto s = store->Exec("INSERT INTO meta(key, value) VALUES('epoch', 1) "
                            "ON CONFLICT(key) DO UPDATE SET value = value + 1");
       !s.ok()) {
@@ -245,49 +263,87 @@ absl::Status Store::UpdateJobState(int64_t seq, v1::JobState state, const std::s
   return s.Run();
 }
 
-absl::Status Store::InsertTasks(int64_t seq, const std::vector<NewTask>& tasks,
-                                int64_t created_total, int64_t items_total, bool listing_done) {
-  absl::MutexLock lock(&mu_);
-  Transaction tx(db_);
+absl::Status Store::InsertTasksLocked(int64_t seq, const std::vector<NewTask>& tasks) {
   Stmt ins(db_,
-           "INSERT OR IGNORE INTO tasks(job_seq, task_id, items, item_count, state) "
-           "VALUES(?, ?, ?, ?, 0)");
+           "INSERT OR IGNORE INTO tasks(job_seq, task_id, items, item_count, state, kind) "
+           "VALUES(?, ?, ?, ?, 0, ?)");
+  int64_t items = 0;
   for (const auto& t : tasks) {
     ins.Reset();
     ins.Bind(1, seq)
         .Bind(2, t.task_id)
         .BindBlob(3, absl::StrJoin(t.items, std::string(1, '\0')))
-        .Bind(4, static_cast<int64_t>(t.items.size()));
+        .Bind(4, t.item_count)
+        .Bind(5, static_cast<int64_t>(t.kind));
     if (auto s = ins.Run(); !s.ok()) return s;
+    items += std::max<int64_t>(0, t.item_count);
   }
-  Stmt upd(db_, "UPDATE jobs SET mb_created = ?, items_total = ?, listing_done = ? WHERE seq = ?");
-  upd.Bind(1, created_total).Bind(2, items_total).Bind(3, listing_done ? 1 : 0).Bind(4, seq);
-  if (auto s = upd.Run(); !s.ok()) return s;
+  Stmt upd(db_,
+           "UPDATE jobs SET mb_created = mb_created + ?, items_total = items_total + ? "
+           "WHERE seq = ?");
+  upd.Bind(1, static_cast<int64_t>(tasks.size())).Bind(2, items).Bind(3, seq);
+  return upd.Run();
+}
+
+absl::Status Store::InsertTasks(int64_t seq, const std::vector<NewTask>& tasks, TaskSource source,
+                                bool done) {
+  absl::MutexLock lock(&mu_);
+  Transaction tx(db_);
+  if (auto s = InsertTasksLocked(seq, tasks); !s.ok()) return s;
+  if (source == TaskSource::kLister) {
+    Stmt upd(db_,
+             "UPDATE jobs SET mb_listed = mb_listed + ?, listing_done = MAX(listing_done, ?) "
+             "WHERE seq = ?");
+    upd.Bind(1, static_cast<int64_t>(tasks.size())).Bind(2, done ? 1 : 0).Bind(3, seq);
+    if (auto s = upd.Run(); !s.ok()) return s;
+  } else {
+    Stmt upd(db_, "UPDATE jobs SET groups_done = MAX(groups_done, ?) WHERE seq = ?");
+    upd.Bind(1, done ? 1 : 0).Bind(2, seq);
+    if (auto s = upd.Run(); !s.ok()) return s;
+  }
   return tx.Commit();
 }
 
-absl::StatusOr<std::vector<std::string>> Store::GetTaskItems(int64_t seq, int64_t task_id) {
+absl::StatusOr<StoredTask> Store::GetTask(int64_t seq, int64_t task_id) {
   absl::MutexLock lock(&mu_);
-  Stmt q(db_, "SELECT items FROM tasks WHERE job_seq = ? AND task_id = ?");
+  Stmt q(db_, "SELECT items, item_count, kind FROM tasks WHERE job_seq = ? AND task_id = ?");
   q.Bind(1, seq).Bind(2, task_id);
   if (!q.Step()) {
     if (auto s = q.status(); !s.ok()) return s;
     return absl::NotFoundError(absl::StrCat("mini-batch ", task_id, " of job ", seq, " not found"));
   }
+  StoredTask task;
+  task.item_count = q.Int(1);
+  task.kind = static_cast<TaskKind>(q.Int(2));
   const std::string items = q.Text(0);
-  if (items.empty()) return std::vector<std::string>();
   // NUL separates items: it is the one byte a path cannot hold.
-  return std::vector<std::string>(absl::StrSplit(items, '\0'));
+  if (!items.empty()) task.items = absl::StrSplit(items, '\0');
+  return task;
+}
+
+absl::StatusOr<std::vector<StoredPlan>> Store::KeyPlans(int64_t seq) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_,
+         "SELECT task_id, items, plan FROM tasks WHERE job_seq = ? AND kind = 1 AND state = 2 "
+         "ORDER BY task_id");
+  q.Bind(1, seq);
+  std::vector<StoredPlan> out;
+  while (q.Step()) out.push_back(StoredPlan{q.Int(0), q.Text(1), q.Text(2)});
+  if (auto s = q.status(); !s.ok()) return s;
+  return out;
 }
 
 absl::Status Store::CommitAttempts(int64_t seq, const std::vector<TaskCommit>& commits,
-                                   const CountDeltas& d) {
+                                   const CountDeltas& d, const std::vector<NewTask>& new_tasks) {
   absl::MutexLock lock(&mu_);
   Transaction tx(db_);
+  if (auto s = InsertTasksLocked(seq, new_tasks); !s.ok()) return s;
   Stmt att(db_,
            "INSERT INTO attempts(job_seq, task_id, attempt, agent_id, node_id, result) "
            "VALUES(?, ?, ?, ?, ?, ?)");
-  Stmt task(db_, "UPDATE tasks SET state = ?, tries = ? WHERE job_seq = ? AND task_id = ?");
+  Stmt task(db_,
+            "UPDATE tasks SET state = ?, tries = ?, item_count = ?, plan = ? "
+            "WHERE job_seq = ? AND task_id = ?");
   for (const auto& c : commits) {
     v1::TaskResult r = c.attempt.result;
     r.clear_rows();
@@ -302,15 +358,17 @@ absl::Status Store::CommitAttempts(int64_t seq, const std::vector<TaskCommit>& c
     task.Reset();
     task.Bind(1, static_cast<int64_t>(c.new_state))
         .Bind(2, int64_t{c.tries})
-        .Bind(3, seq)
-        .Bind(4, c.attempt.task_id);
+        .Bind(3, c.item_count)
+        .BindBlob(4, c.plan)
+        .Bind(5, seq)
+        .Bind(6, c.attempt.task_id);
     if (auto s = task.Run(); !s.ok()) return s;
   }
   Stmt upd(db_,
            "UPDATE jobs SET mb_processed = mb_processed + ?, mb_failed = mb_failed + ?, "
            "items_succeeded = items_succeeded + ?, items_failed = items_failed + ?, "
            "rows_written = rows_written + ?, retries = retries + ?, "
-           "output_length = output_length + ? WHERE seq = ?");
+           "output_length = output_length + ?, items_total = items_total + ? WHERE seq = ?");
   upd.Bind(1, d.processed)
       .Bind(2, d.failed)
       .Bind(3, d.items_succeeded)
@@ -318,7 +376,8 @@ absl::Status Store::CommitAttempts(int64_t seq, const std::vector<TaskCommit>& c
       .Bind(5, d.rows_written)
       .Bind(6, d.retries)
       .Bind(7, d.output_bytes)
-      .Bind(8, seq);
+      .Bind(8, d.items_total)
+      .Bind(9, seq);
   if (auto s = upd.Run(); !s.ok()) return s;
   return tx.Commit();
 }
@@ -326,20 +385,26 @@ absl::Status Store::CommitAttempts(int64_t seq, const std::vector<TaskCommit>& c
 absl::StatusOr<int64_t> Store::ResetFailedTasks(int64_t seq) {
   absl::MutexLock lock(&mu_);
   Transaction tx(db_);
+  // A failed plan counted one failed item, also in items_total.
   Stmt sum(db_,
-           "SELECT COUNT(*), COALESCE(SUM(item_count), 0) FROM tasks "
+           "SELECT COUNT(*), COALESCE(SUM(MAX(item_count, 0)), 0), "
+           "COALESCE(SUM(CASE WHEN kind = 1 THEN MAX(item_count, 0) ELSE 0 END), 0) FROM tasks "
            "WHERE job_seq = ? AND state = 3");
   sum.Bind(1, seq);
   sum.Step();
   if (auto s = sum.status(); !s.ok()) return s;
-  const int64_t n = sum.Int(0), items = sum.Int(1);
-  Stmt reset(db_, "UPDATE tasks SET state = 0, tries = 0 WHERE job_seq = ? AND state = 3");
+  const int64_t n = sum.Int(0), items = sum.Int(1), plan_items = sum.Int(2);
+  Stmt reset(db_,
+             "UPDATE tasks SET state = 0, tries = 0, "
+             "item_count = CASE WHEN kind = 1 THEN 0 ELSE item_count END "
+             "WHERE job_seq = ? AND state = 3");
   reset.Bind(1, seq);
   if (auto s = reset.Run(); !s.ok()) return s;
   Stmt upd(db_,
            "UPDATE jobs SET mb_processed = mb_processed - ?, mb_failed = mb_failed - ?, "
-           "items_failed = MAX(0, items_failed - ?) WHERE seq = ?");
-  upd.Bind(1, n).Bind(2, n).Bind(3, items).Bind(4, seq);
+           "items_failed = MAX(0, items_failed - ?), items_total = MAX(0, items_total - ?) "
+           "WHERE seq = ?");
+  upd.Bind(1, n).Bind(2, n).Bind(3, items).Bind(4, plan_items).Bind(5, seq);
   if (auto s = upd.Run(); !s.ok()) return s;
   if (auto s = tx.Commit(); !s.ok()) return s;
   return n;

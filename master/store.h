@@ -35,12 +35,35 @@ struct StoredJob {
   int64_t output_length = 0;
   // First error seen, for the root cause.
   std::string first_error;
+  // Mini-batches the lister made (the rest came from plans).
+  int64_t listed = 0;
+  // partition_keys: the groups' mini-batches were made.
+  bool groups_done = false;
+  // One past the largest task id.
+  int64_t next_task_id = 0;
+  // Plan tasks not yet ended.
+  int64_t plans_pending = 0;
 };
 
-// A mini-batch created by the partitioner.
+// What a task does. A plan task is not user work: a worker reads one tabular
+// file and answers with the mini-batches to make of it (docs/tabular.md).
+enum class TaskKind : int { kRun = 0, kPlan = 1 };
+
+// A mini-batch created by the partitioner or from a plan.
 struct NewTask {
   int64_t task_id = 0;
   std::vector<std::string> items;
+  // Items (files or records) in the mini-batch; -1 until a worker counted
+  // them (a tabular file that was not planned).
+  int64_t item_count = -1;
+  TaskKind kind = TaskKind::kRun;
+};
+
+// A stored mini-batch as PullTasks needs it.
+struct StoredTask {
+  std::vector<std::string> items;
+  int64_t item_count = -1;
+  TaskKind kind = TaskKind::kRun;
 };
 
 // One finished attempt as recorded in the attempts table.
@@ -56,8 +79,20 @@ struct AttemptRecord {
 struct TaskCommit {
   AttemptRecord attempt;
   TaskState new_state = TaskState::kPending;
-  int32_t tries = 0;  // tries used so far, including this one when it counts
+  int32_t tries = 0;        // tries used so far, including this one when it counts
+  int64_t item_count = -1;  // the mini-batch's items as now known (-1: unknown)
+  std::string plan;         // a partition_keys plan's answer, kept for the groups
 };
+
+// A succeeded partition_keys plan task.
+struct StoredPlan {
+  int64_t task_id = 0;
+  std::string descriptor;  // the plan task's item
+  std::string plan;        // the worker's answer
+};
+
+// Who makes the tasks of an InsertTasks call.
+enum class TaskSource { kLister, kGroups };
 
 // Deltas of a job's counters applied in the same transaction as a commit.
 struct CountDeltas {
@@ -68,6 +103,7 @@ struct CountDeltas {
   int64_t rows_written = 0;
   int64_t retries = 0;
   int64_t output_bytes = 0;
+  int64_t items_total = 0;  // items that became known (tabular)
 };
 
 // Durable state of the master in one SQLite database (WAL). Thread-safe: a
@@ -89,14 +125,20 @@ class Store {
   absl::Status UpdateJobState(int64_t seq, v1::JobState state, const std::string& reason,
                               const std::string& first_error, int64_t start_ms, int64_t end_ms);
 
-  // Inserts mini-batches and sets the job's creation counters.
-  absl::Status InsertTasks(int64_t seq, const std::vector<NewTask>& tasks, int64_t created_total,
-                           int64_t items_total, bool listing_done);
-  absl::StatusOr<std::vector<std::string>> GetTaskItems(int64_t seq, int64_t task_id);
+  // Inserts mini-batches and adds them to the job's counters. From the lister,
+  // `done` marks the listing done; for the partition_keys groups, it marks the
+  // groups made.
+  absl::Status InsertTasks(int64_t seq, const std::vector<NewTask>& tasks, TaskSource source,
+                           bool done);
+  absl::StatusOr<StoredTask> GetTask(int64_t seq, int64_t task_id);
+  // Succeeded partition_keys plans, by task id.
+  absl::StatusOr<std::vector<StoredPlan>> KeyPlans(int64_t seq);
 
-  // Records attempts, moves their mini-batches and adds `deltas` to the job.
+  // Records attempts, moves their mini-batches, inserts the mini-batches that
+  // plans made and adds `deltas` to the job, in one transaction.
   absl::Status CommitAttempts(int64_t seq, const std::vector<TaskCommit>& commits,
-                              const CountDeltas& deltas);
+                              const CountDeltas& deltas,
+                              const std::vector<NewTask>& new_tasks = {});
 
   // Puts failed mini-batches back to PENDING with their tries reset, and
   // subtracts them from the failure counters (resume).
@@ -112,6 +154,8 @@ class Store {
  private:
   explicit Store(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status InsertTasksLocked(int64_t seq, const std::vector<NewTask>& tasks)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);

@@ -166,7 +166,8 @@ TEST_CASE("Unknown keys are refused with the nearest known key", "[job_config]")
   CHECK(ErrorOf(Minimal("colour: blue\n")) ==
         "unknown key 'colour'; the known keys are name, entry_script, source_directory, inputs, "
         "side_inputs, arguments, output, output_action, append_row_file_name, mini_batch_size, "
-        "error_threshold, allowed_failed_count, allowed_failed_percent, node_count, "
+        "partition_keys, append_row_format, error_threshold, allowed_failed_count, "
+        "allowed_failed_percent, node_count, "
         "process_count_per_node, run_invocation_timeout, run_max_try, logging_level, "
         "resource_monitor_interval, allow_reuse, environment");
 }
@@ -329,11 +330,16 @@ TEST_CASE("inputs take a list of maps, a list of paths, or one path", "[job_conf
 
 TEST_CASE("Bad inputs are refused with the fix", "[job_config]") {
   const std::string head = "name: abc\nentry_script: s.py\nsource_directory: .\noutput: ./o\n";
-  CHECK(ErrorOf(head + "inputs:\n  - {name: t, type: tabular, path: ./x}\n") ==
-        "inputs[0]: type 'tabular': tabular inputs are not supported yet by this version; use "
-        "type: file");
   CHECK(ErrorOf(head + "inputs:\n  - {type: folder, path: ./x}\n") ==
-        "inputs[0]: type 'folder' is not known; use type: file");
+        "inputs[0]: type 'folder' is not known; use type: file or type: tabular");
+  CHECK(ErrorOf(head + "inputs:\n  - {type: tabular, path: ./x}\n  - {path: ./y}\n") ==
+        "inputs[1]: type 'file' differs from inputs[0]'s 'tabular'; a job's inputs are all "
+        "files or all tabular");
+  CHECK(ErrorOf(head + "inputs:\n  - {type: tabular, path: ./x, format: parquet}\n") ==
+        "inputs[0]: format 'parquet' is not known; use csv, tsv or jsonl (or leave it out to go "
+        "by the file extension)");
+  CHECK(ErrorOf(head + "inputs:\n  - {path: ./x, format: csv}\n") ==
+        "inputs[0]: format applies to type: tabular inputs; remove it or set type: tabular");
   CHECK(ErrorOf(head + "inputs:\n  - ./a\n  - {name: images}\n") ==
         "inputs[1]: missing required key 'path': a folder, a glob, or a text file listing paths");
   CHECK(ErrorOf(head + "inputs:\n  - {name: a, path: ./x}\n  - {name: a, path: ./y}\n") ==
@@ -474,9 +480,68 @@ TEST_CASE("v2 names map onto the v1 keys", "[job_config]") {
              Contains("retry_settings.max_retries: -1 is out of range"));
 }
 
-TEST_CASE("partition_keys is refused as not supported yet", "[job_config]") {
+TEST_CASE("Tabular inputs: sizes, rows, partition_keys and append_row_format", "[job_config]") {
+  const std::string head =
+      "name: abc\nentry_script: s.py\nsource_directory: .\noutput: ./o\n"
+      "inputs: [{type: tabular, path: ./data, format: TSV}]\n";
+  {
+    auto spec = Parse(head);
+    REQUIRE(spec.ok());
+    CHECK(IsTabular(*spec));
+    CHECK(spec->inputs(0).format() == "tsv");
+    // ParallelRunStep's default for tabular inputs.
+    CHECK(spec->mini_batch_unit() == v1::MINI_BATCH_BYTES);
+    CHECK(spec->mini_batch_size() == 1 << 20);
+    CHECK(spec->mini_batch_size_text() == "1MB");
+    CHECK_FALSE(spec->has_append_row_format());
+  }
+  {
+    auto spec = Parse(head + "mini_batch_size: 5000 rows\n");
+    REQUIRE(spec.ok());
+    CHECK(spec->mini_batch_unit() == v1::MINI_BATCH_ROWS);
+    CHECK(spec->mini_batch_size() == 5000);
+  }
+  {
+    auto spec = Parse(head +
+                      "mini_batch_size: 2GB\npartition_keys: [store, brand]\n"
+                      "append_row_format: {header: true}\n");
+    REQUIRE(spec.ok());
+    CHECK(spec->mini_batch_size() == int64_t{2} << 30);
+    REQUIRE(spec->partition_keys_size() == 2);
+    CHECK(spec->partition_keys(1) == "brand");
+    CHECK(spec->append_row_format().delimiter() == ",");
+    CHECK(spec->append_row_format().header());
+  }
+  {
+    auto spec = Parse(head + "partition_keys: store\nappend_row_format: {delimiter: \"\\t\"}\n");
+    REQUIRE(spec.ok());
+    CHECK(spec->partition_keys(0) == "store");
+    CHECK(spec->append_row_format().delimiter() == "\t");
+    CHECK_FALSE(spec->append_row_format().header());
+  }
+  CHECK(ErrorOf(head + "mini_batch_size: 10\n") ==
+        "mini_batch_size: '10' is a count of files; for tabular inputs use a size like 1MB or a "
+        "count of rows like '5000 rows'");
+  CHECK(ErrorOf(head + "partition_keys: [a, a]\n") ==
+        "partition_keys[1]: 'a' is listed twice; list each column once");
+  CHECK(ErrorOf(head + "partition_keys: [\"\"]\n") ==
+        "partition_keys[0]: is empty; give a column name");
+  CHECK(ErrorOf(head + "partition_keys: {a: 1}\n") ==
+        "partition_keys: must be a list of column names, e.g. [store, brand, week], got a map");
+  CHECK(ErrorOf(head + "append_row_format: {delimiter: ;;}\n") ==
+        "append_row_format.delimiter: ';;' must be one character other than a quote or a line "
+        "end, e.g. \",\" or \"\\t\"");
+  CHECK(ErrorOf(head + "append_row_format: {header: maybe}\n") ==
+        "append_row_format.header: 'maybe' is not a boolean; use true or false");
+  CHECK(ErrorOf(head + "append_row_format: {quote: none}\n") ==
+        "append_row_format: unknown key 'quote'; the known keys are delimiter, header");
+  CHECK(ErrorOf(head + "output_action: summary_only\nappend_row_format: {header: true}\n") ==
+        "append_row_format: applies to output_action: append_row; remove it for summary_only");
+  // partition_keys and byte sizes belong to tabular inputs.
   CHECK_THAT(ErrorOf(Minimal("partition_keys: [a]\n")),
-             Contains("partition_keys: partitioning by keys applies to tabular inputs"));
+             Contains("partition_keys: partitioning by column values applies to type: tabular"));
+  CHECK_THAT(ErrorOf(Minimal("mini_batch_size: 1MB\n")),
+             Contains("is a size in bytes, which applies to tabular inputs"));
 }
 
 TEST_CASE("Paths are made absolute and normalized against the base folder", "[job_config]") {

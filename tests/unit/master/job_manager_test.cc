@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/unit/test_util.h"
 
@@ -502,6 +503,167 @@ TEST_CASE("resume is refused when a later job has written the same output since"
   auto resumed = f.manager->Resume(a->job_id());  // b has ended, but its rows are in the file
   CHECK(resumed.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK_THAT(std::string(resumed.status().message()), Catch::Contains("has been written by job"));
+}
+
+// A tabular job over `dir`/table, in bytes mode with a size of `size` bytes.
+v1::SubmitJobRequest TabularRequest(const TempDir& dir, int64_t size) {
+  v1::SubmitJobRequest req = MakeRequest(dir, 0, 1);
+  auto* spec = req.mutable_spec();
+  spec->mutable_inputs(0)->set_type("tabular");
+  spec->mutable_inputs(0)->set_path(dir.Sub("table"));
+  spec->set_mini_batch_unit(v1::MINI_BATCH_BYTES);
+  spec->set_mini_batch_size(size);
+  spec->set_mini_batch_size_text(absl::StrCat(size));
+  return req;
+}
+
+// Reports `task` done as a worker does: `records` read, `ok` of them
+// returned, one row each, and the header line.
+bool Answer(Fixture& f, const std::string& agent, const v1::Task& task, int64_t records, int64_t ok,
+            const std::string& rows, const std::string& header = "") {
+  v1::ReportResultsRequest req;
+  req.set_agent_id(agent);
+  auto* r = req.add_results();
+  r->set_job_id(task.job_id());
+  r->set_task_id(task.task_id());
+  r->set_lease_id(task.lease_id());
+  r->set_status(v1::RUN_DONE);
+  r->set_items_total(records);
+  r->set_items_succeeded(ok);
+  r->set_rows(rows);
+  r->set_row_count(ok);
+  r->set_header(header);
+  auto resp = f.manager->Report(req);
+  REQUIRE(resp.ok());
+  return resp->accepted(0);
+}
+
+TEST_CASE("a tabular plan becomes record-aligned mini-batches; the header is written once") {
+  Fixture f;
+  f.Open();
+  f.dir.Write("table/big.csv", "id\n" + std::string(60, 'x'));
+  f.dir.Write("table/small.csv", "id\n1\n2\n");
+  auto req = TabularRequest(f.dir, 50);
+  req.mutable_spec()->mutable_append_row_format()->set_delimiter(",");
+  req.mutable_spec()->mutable_append_row_format()->set_header(true);
+  auto sub = f.manager->Submit(req);
+  REQUIRE(sub.ok());
+  auto st = f.WaitListed(sub->job_id());
+  CHECK(st.counts().mini_batches_created() == 2);
+  CHECK(st.counts().items_total() == 0);  // nothing read yet
+
+  const std::string a = f.Agent("n1");
+  auto tasks = f.Pull(a, 10);
+  REQUIRE(tasks.size() == 2);
+  REQUIRE(tasks[0].items(0) == "plan\tbytes\tcsv\t50\t" + f.dir.Sub("table/big.csv"));
+  // The plan's answer is not output: it makes two mini-batches of 2 and 3 records.
+  CHECK(Answer(f, a, tasks[0], 0, 0, "3\t40\t2\n40\t63\t3\n"));
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::RUNNING);
+  CHECK(st.counts().mini_batches_created() == 4);
+  CHECK(st.counts().items_total() == 5);
+  CHECK(f.OutputLines().empty());
+
+  // The small file: its 2 records are known once it ran; one failed.
+  CHECK(Answer(f, a, tasks[1], 2, 1, "1\n", "id\n"));
+  auto ranges = f.Pull(a, 10);
+  REQUIRE(ranges.size() == 2);
+  CHECK(ranges[0].items(0) == "range\tcsv\t3\t40\t" + f.dir.Sub("table/big.csv"));
+  CHECK(ranges[1].items(0) == "range\tcsv\t40\t63\t" + f.dir.Sub("table/big.csv"));
+  CHECK(Answer(f, a, ranges[0], 2, 2, "a\nb\n", "id\n"));
+  CHECK(Answer(f, a, ranges[1], 3, 3, "c\nd\ne\n", "id\n"));
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::SUCCEEDED);
+  CHECK(st.counts().items_total() == 7);
+  CHECK(st.counts().items_succeeded() == 6);
+  CHECK(st.counts().items_failed() == 1);
+  CHECK(st.counts().rows_written() == 6);
+  CHECK(f.OutputLines() == std::vector<std::string>{"id", "1", "a", "b", "c", "d", "e"});
+}
+
+TEST_CASE("a tabular plan that keeps failing counts one failed item") {
+  Fixture f;
+  f.Open();
+  f.dir.Write("table/big.csv", "id\n" + std::string(60, 'x'));
+  auto req = TabularRequest(f.dir, 50);
+  req.mutable_spec()->set_error_threshold(0);
+  auto sub = f.manager->Submit(req);
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  for (int i = 0; i < 2; ++i) {  // run_max_try is 2
+    auto t = f.Pull(a, 1);
+    REQUIRE(t.size() == 1);
+    CHECK(f.Fail(a, t[0], v1::RUN_EXCEPTION));
+  }
+  auto st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::FAILED);
+  CHECK(st.counts().items_failed() == 1);
+  CHECK(st.counts().mini_batches_failed() == 1);
+  CHECK_THAT(st.reason(), Catch::Contains("error_threshold exceeded: 1 failed items"));
+}
+
+TEST_CASE("partition_keys: one mini-batch per key combination over all files, after every plan") {
+  Fixture f;
+  f.Open();
+  f.dir.Write("table/a.csv", "k,v\n1,x\n");
+  f.dir.Write("table/b.csv", "k,v\n1,y\n2,z\n");
+  auto req = TabularRequest(f.dir, 50);
+  req.mutable_spec()->add_partition_keys("k");
+  auto sub = f.manager->Submit(req);
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto plans = f.Pull(a, 10);
+  REQUIRE(plans.size() == 2);
+  CHECK(plans[0].items(0) == "plan\tkeys\tcsv\t[\"k\"]\t" + f.dir.Sub("table/a.csv"));
+  CHECK(Answer(f, a, plans[0], 0, 0, "1\t[\"1\"]\n"));
+  // One plan is not enough: a key may be in any file.
+  auto st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::RUNNING);
+  CHECK(f.Pull(a, 10).empty());
+  CHECK(Answer(f, a, plans[1], 0, 0, "1\t[\"1\"]\n1\t[\"2\"]\n"));
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.counts().mini_batches_created() == 4);
+  CHECK(st.counts().items_total() == 3);
+  auto groups = f.Pull(a, 10);
+  REQUIRE(groups.size() == 2);
+  REQUIRE(groups[0].items_size() == 2);
+  CHECK(groups[0].items(0) == "group\tcsv\t[\"k\"]\t[\"1\"]\t" + f.dir.Sub("table/a.csv"));
+  CHECK(groups[0].items(1) == "group\tcsv\t[\"k\"]\t[\"1\"]\t" + f.dir.Sub("table/b.csv"));
+  REQUIRE(groups[1].items_size() == 1);
+  CHECK(groups[1].items(0) == "group\tcsv\t[\"k\"]\t[\"2\"]\t" + f.dir.Sub("table/b.csv"));
+  CHECK(Answer(f, a, groups[0], 2, 2, "x\ny\n"));
+  CHECK(Answer(f, a, groups[1], 1, 1, "z\n"));
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::SUCCEEDED);
+  CHECK(st.counts().items_succeeded() == 3);
+  CHECK(f.OutputLines() == std::vector<std::string>{"x", "y", "z"});
+}
+
+TEST_CASE("a restarted master keeps plan-made mini-batches and lists no file twice") {
+  Fixture f;
+  f.Open();
+  f.dir.Write("table/big.csv", "id\n" + std::string(60, 'x'));
+  f.dir.Write("table/small.csv", "id\n1\n");
+  auto sub = f.manager->Submit(TabularRequest(f.dir, 50));
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto tasks = f.Pull(a, 10);
+  REQUIRE(tasks.size() == 2);
+  CHECK(Answer(f, a, tasks[0], 0, 0, "3\t40\t2\n40\t63\t3\n"));
+  f.Open();  // restart
+  auto st = f.WaitListed(sub->job_id());
+  CHECK(st.counts().mini_batches_created() == 4);
+  const std::string b = f.Agent("n1");
+  auto again = f.Pull(b, 10);
+  REQUIRE(again.size() == 3);  // small.csv (its lease was lost) and the two ranges
+  for (const auto& t : again) CHECK(Answer(f, b, t, 1, 1, absl::StrCat(t.task_id(), "\n")));
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::SUCCEEDED);
+  CHECK(st.counts().mini_batches_created() == 4);
+  CHECK(f.OutputLines().size() == 3);
 }
 
 }  // namespace

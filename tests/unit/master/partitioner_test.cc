@@ -100,5 +100,86 @@ TEST_CASE("emit returning false stops the listing") {
   CHECK(calls == 3);
 }
 
+std::vector<NewTask> PartitionTabular(const v1::JobSpec& spec, absl::Status* status) {
+  std::vector<NewTask> tasks;
+  std::atomic<bool> stop{false};
+  *status = PartitionTabularInputs(
+      spec,
+      [&](NewTask t) {
+        tasks.push_back(std::move(t));
+        return true;
+      },
+      stop);
+  return tasks;
+}
+
+v1::JobSpec TabularSpec(const std::string& path, v1::MiniBatchUnit unit, int64_t size) {
+  v1::JobSpec spec;
+  v1::Input* in = spec.add_inputs();
+  in->set_name("table");
+  in->set_type("tabular");
+  in->set_path(path);
+  spec.set_mini_batch_unit(unit);
+  spec.set_mini_batch_size(size);
+  return spec;
+}
+
+TEST_CASE("tabular files become whole-file mini-batches or plans, by size alone") {
+  prs::testing::TempDir dir;
+  dir.Write("t/a.csv", "id\n1\n");                       // small: whole
+  dir.Write("t/b.csv", "id\n" + std::string(100, '1'));  // larger than 50 B: planned
+  dir.Write("t/c.jsonl.gz", std::string(500, 'x'));      // compressed: whole, never split
+  dir.Write("t/d\ttab.tsv", "x\n");                      // a tab in the name survives
+  absl::Status status;
+  auto tasks = PartitionTabular(TabularSpec(dir.Sub("t"), v1::MINI_BATCH_BYTES, 50), &status);
+  REQUIRE(status.ok());
+  REQUIRE(tasks.size() == 4);
+  CHECK(tasks[0].items == std::vector<std::string>{"range\tcsv\t0\t-1\t" + dir.Sub("t/a.csv")});
+  CHECK(tasks[0].kind == TaskKind::kRun);
+  CHECK(tasks[0].item_count == -1);  // records unknown until a worker reads the file
+  CHECK(tasks[1].items == std::vector<std::string>{"plan\tbytes\tcsv\t50\t" + dir.Sub("t/b.csv")});
+  CHECK(tasks[1].kind == TaskKind::kPlan);
+  CHECK(tasks[1].item_count == 0);
+  CHECK(tasks[2].items ==
+        std::vector<std::string>{"range\tjsonl\t0\t-1\t" + dir.Sub("t/c.jsonl.gz")});
+  CHECK(tasks[3].items ==
+        std::vector<std::string>{"range\ttsv\t0\t-1\t" + dir.Sub("t/d\ttab.tsv")});
+
+  // Rows mode plans every file but the compressed one.
+  tasks = PartitionTabular(TabularSpec(dir.Sub("t"), v1::MINI_BATCH_ROWS, 7), &status);
+  REQUIRE(status.ok());
+  CHECK(tasks[0].items == std::vector<std::string>{"plan\trows\tcsv\t7\t" + dir.Sub("t/a.csv")});
+  CHECK(tasks[2].kind == TaskKind::kRun);
+
+  // partition_keys plans every file, compressed too; the keys travel as JSON.
+  v1::JobSpec keys = TabularSpec(dir.Sub("t/a.csv"), v1::MINI_BATCH_BYTES, 50);
+  keys.add_partition_keys("store");
+  keys.add_partition_keys("we\"ek");
+  tasks = PartitionTabular(keys, &status);
+  REQUIRE(status.ok());
+  REQUIRE(tasks.size() == 1);  // a data file named directly, not a list of paths
+  CHECK(tasks[0].items == std::vector<std::string>{"plan\tkeys\tcsv\t[\"store\",\"we\\\"ek\"]\t" +
+                                                   dir.Sub("t/a.csv")});
+}
+
+TEST_CASE("a tabular file of unknown format is refused unless the input sets format") {
+  prs::testing::TempDir dir;
+  dir.Write("t/a.csv", "id\n1\n");
+  dir.Write("t/notes.txt", "id\n1\n");
+  absl::Status status;
+  PartitionTabular(TabularSpec(dir.Sub("t"), v1::MINI_BATCH_BYTES, 50), &status);
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(status.message()),
+             Catch::Contains("cannot tell the format of " + dir.Sub("t/notes.txt")));
+  v1::JobSpec spec = TabularSpec(dir.Sub("t"), v1::MINI_BATCH_BYTES, 50);
+  spec.mutable_inputs(0)->set_format("csv");
+  auto tasks = PartitionTabular(spec, &status);
+  REQUIRE(status.ok());
+  CHECK(tasks.size() == 2);
+  CHECK(TabularFormatOf("/x/a.NDJSON.gz") == "jsonl");
+  CHECK(TabularFormatOf("/x/a.tab") == "tsv");
+  CHECK(TabularFormatOf("/x/a.gz").empty());
+}
+
 }  // namespace
 }  // namespace prs::master
