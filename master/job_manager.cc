@@ -1506,8 +1506,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
       }
     }
     if (!load_error.empty()) {
-      EndJobLocked(*job, v1::FAILED,
-                   absl::StrCat("the entry script cannot be loaded: ", load_error));
+      EndJobLocked(*job, v1::FAILED, absl::StrCat("workers cannot start: ", load_error));
     } else if (!init_error.empty() && EveryNodeGaveUpLocked(*job)) {
       EndJobLocked(*job, v1::FAILED,
                    absl::StrCat("init() failed on every node: ", init_error,

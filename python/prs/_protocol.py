@@ -37,6 +37,10 @@ MAX_FRAME = 1 << 30
 STATUS_OK = "ok"
 STATUS_EXCEPTION = "exception"
 
+# The fields of a RESULT frame, in order (docs/worker-protocol.md).
+RESULT_FIELDS = ("task_id", "status", "succeeded", "row_count", "rows", "error", "traceback",
+                 "run_seconds", "cpu_seconds", "items_total", "header")
+
 _U32 = struct.Struct(">I")
 _HEADER = struct.Struct(">IB")
 
@@ -145,6 +149,23 @@ class FrameReader:
         body = bytes(self._buf[4:4 + length])
         del self._buf[:4 + length]
         return decode_body(body)
+
+
+def encode_result(**fields):
+    """The bytes of a RESULT frame; takes every name of RESULT_FIELDS as a keyword.
+
+    Seconds are floats written with six decimals. ``items_total`` is an int,
+    or None when the worker could not read the mini-batch (an empty field).
+    """
+    if set(fields) != set(RESULT_FIELDS):
+        raise TypeError("encode_result() needs exactly the fields %s, got %s" % (
+            ", ".join(RESULT_FIELDS), ", ".join(sorted(fields))))
+    values = dict(fields)
+    values["run_seconds"] = "%.6f" % fields["run_seconds"]
+    values["cpu_seconds"] = "%.6f" % fields["cpu_seconds"]
+    if fields["items_total"] is None:
+        values["items_total"] = ""
+    return encode_frame(RESULT, [values[name] for name in RESULT_FIELDS])
 
 
 def send_frame(sock, msg_type, fields=()):

@@ -1,30 +1,41 @@
-"""Record-aligned byte ranges of tabular files (CSV, TSV, JSON Lines).
+"""Tabular inputs (CSV, TSV, JSON Lines): record-aligned ranges, split plans, groups.
 
-Groundwork for tabular inputs (issue 5, docs/tabular.md); not yet wired into
-the master or the agent.
+The worker side of issue 5 (docs/tabular.md). The master names a RUN's work
+with descriptors (docs/worker-protocol.md, "Tabular descriptors"):
+:func:`parse_run` turns the items into a :class:`Range`, some :class:`Group`
+descriptors or a :class:`Plan`, and a :class:`TabularReader` reads the first
+two into a pandas DataFrame and answers a plan with split-plan lines.
 
-The master splits a file into byte ranges by size alone, without reading it. A
-record belongs to the range that contains its FIRST byte. Because a quoted CSV
-field may contain newlines, a worker cannot find the next record start from an
-arbitrary offset, so one worker runs a per-file pre-pass,
-:func:`scan_record_starts`, that reads the file once sequentially and maps every
-size boundary to the first record start at or after it. Workers then call
-:func:`read_range` with exact record starts.
+The master never reads the data. A file larger than a mini-batch is planned
+by one worker: :func:`plan_by_bytes` (or :func:`plan_by_rows`) reads it once,
+sequentially, finds every record start and returns record-aligned ranges with
+their record counts. A record belongs to the range that contains its FIRST
+byte. Because a quoted CSV field may contain newlines, a record start cannot
+be found from an arbitrary offset; hence the sequential pass. Workers then
+call :func:`read_range` with exact record starts. With partition keys,
+:func:`plan_by_keys` lists a file's key combinations and each group's
+mini-batch reads the whole file and keeps the group's rows; both use
+:func:`key_columns`, so they agree on what a key value is.
 
 Formats are ``"csv"``, ``"tsv"`` (both with a header line) and ``"jsonl"``.
 Quoting follows RFC 4180: ``"`` opens and closes a quoted field and a doubled
 ``""`` inside one is a literal quote; both keep the parity of the quote count,
 so a newline is a record separator exactly when an even number of ``"`` bytes
 precede it (counted from the file's start). Line ends are ``\\n`` or
-``\\r\\n``. A file whose name ends in ``.gz`` is read whole and never split.
+``\\r\\n``. Empty lines are not records (the parsers skip them). A file whose
+name ends in ``.gz`` is read whole and never split.
 
-numpy is required; :func:`read_range` also needs pandas.
+Needs numpy and pandas.
 """
 
+import collections
+import gzip
 import io
+import json
 import os
 
 import numpy as np
+import pandas as pd
 
 FORMATS = ("csv", "tsv", "jsonl")
 BLOCK_SIZE = 8 * 1024 * 1024
@@ -45,7 +56,8 @@ def _is_gz(path):
 
 def _no_gz(path, what):
     if _is_gz(path):
-        raise ValueError("%s: a .gz file is read whole and cannot be %s" % (os.fspath(path), what))
+        raise ValueError("%s: a .gz file is read whole and cannot be %s; make it one mini-batch "
+                         "(range<TAB>fmt<TAB>0<TAB>-1<TAB>path)" % (os.fspath(path), what))
 
 
 def format_for(path):
@@ -172,45 +184,96 @@ def scan_record_starts(path, boundaries, fmt):
     return [int(x) for x in out]
 
 
-def split_by_rows(path, fmt, rows):
-    """Byte offsets of every ``rows``-th record start: record 0, rows, 2*rows, ...
+def _record_starts(f, fmt):
+    """Yield int64 arrays of the record starts of the open file ``f`` (at offset 0), in order.
 
-    Mini-batch k is the range [result[k], result[k+1]) and the last one ends
-    at the file size. Empty lines are not records (parsers skip them). No
-    records gives an empty list.
+    Covers the whole file; blank lines are left out because the parsers skip
+    them, so the starts are exactly the records a parser returns.
+    """
+    if fmt == "jsonl":
+        first = f.read(1)
+        if not first:
+            return
+        f.seek(0)
+        if first not in (b"\n", b"\r"):
+            yield np.zeros(1, dtype=np.int64)
+        chunks = _iter_starts(f, 0, fmt, skip_header=False)
+    else:
+        chunks = _iter_starts(f, 0, fmt, skip_header=True)
+    for starts, blank in chunks:
+        real = starts[~blank]
+        if real.shape[0]:
+            yield real
+
+
+def _ranges(starts, counts, size):
+    """[(start, end, records)]: each range ends where the next starts, the last at ``size``."""
+    return list(zip(starts, starts[1:] + [size], counts))
+
+
+def plan_by_bytes(path, fmt, size):
+    """Split a file into ranges of about ``size`` bytes: a list of (start, end, records).
+
+    Range k holds the records whose first byte is in [k*size, (k+1)*size);
+    empty ranges are left out. ``start`` and ``end`` are exact record starts
+    (``end`` is the file size for the last range), so the ranges touch and
+    every record is in exactly one. A range spans at most ``size`` bytes plus
+    the rest of its last record (and blank lines after it). A file without
+    records gives []. One sequential read of the file.
+    """
+    _check_fmt(fmt)
+    _no_gz(path, "split")
+    if size < 1:
+        raise ValueError("a plan's size must be at least 1 byte, got %r" % (size,))
+    firsts, counts = [], []
+    last_k = -1  # range number of the last record seen
+    with open(path, "rb") as f:
+        total = os.fstat(f.fileno()).st_size
+        for starts in _record_starts(f, fmt):
+            ks = starts // size
+            new = np.empty(ks.shape[0], dtype=bool)  # true where a record opens a range
+            new[0] = ks[0] != last_k
+            np.not_equal(ks[1:], ks[:-1], out=new[1:])
+            opens = np.flatnonzero(new)
+            carried = int(opens[0]) if opens.shape[0] else ks.shape[0]
+            if carried:  # these records belong to the range the previous chunk opened
+                counts[-1] += carried
+            firsts.extend(starts[opens].tolist())
+            counts.extend(np.diff(np.append(opens, ks.shape[0])).tolist())
+            last_k = int(ks[-1])
+    return _ranges(firsts, counts, total)
+
+
+def plan_by_rows(path, fmt, rows):
+    """Split a file into ranges of ``rows`` records (the last may have fewer).
+
+    Returns a list of (start, end, records) like :func:`plan_by_bytes`.
     """
     _check_fmt(fmt)
     _no_gz(path, "split")
     if rows < 1:
         raise ValueError("rows must be at least 1, got %r" % (rows,))
-    result = []
-    count = 0  # non-blank records seen so far
+    firsts = []
+    count = 0  # records seen so far
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if fmt == "jsonl":
-            if size == 0:
-                return []
-            first = f.read(1)
-            f.seek(0)
-            head = [(np.array([0], dtype=np.int64), np.array([first in (b"\n", b"\r")]))]
-            gen = _iter_starts(f, 0, fmt, skip_header=False)
-        else:
-            head = []
-            gen = _iter_starts(f, 0, fmt, skip_header=True)
+        total = os.fstat(f.fileno()).st_size
+        for starts in _record_starts(f, fmt):
+            # records whose number (from 0, over the file) is a multiple of rows
+            firsts.extend(starts[(-count) % rows::rows].tolist())
+            count += starts.shape[0]
+    counts = [rows] * len(firsts)
+    if firsts:
+        counts[-1] = count - rows * (len(firsts) - 1)
+    return _ranges(firsts, counts, total)
 
-        def chunks():
-            yield from head
-            yield from gen
 
-        for starts, blank in chunks():
-            real = starts[~blank]
-            if not real.shape[0]:
-                continue
-            # indices (within this chunk) of records whose global number is a multiple of rows
-            first_idx = (-count) % rows
-            result.extend(int(x) for x in real[first_idx::rows])
-            count += real.shape[0]
-    return result
+def split_by_rows(path, fmt, rows):
+    """Byte offsets of every ``rows``-th record start: record 0, rows, 2*rows, ...
+
+    Mini-batch k is the range [result[k], result[k+1]) and the last one ends
+    at the file size. No records gives an empty list.
+    """
+    return [start for start, _, _ in plan_by_rows(path, fmt, rows)]
 
 
 def _record_end(f, start, end, fmt, size):
@@ -252,7 +315,7 @@ def _record_end(f, start, end, fmt, size):
         parts.append(block)
 
 
-def _header_columns(f, fmt, delimiter, pd):
+def _header_columns(f, fmt, delimiter):
     """(column names, data start) of a CSV/TSV file; ([], size) when there is no header."""
     f.seek(0)
     ds = None
@@ -270,49 +333,341 @@ def _header_columns(f, fmt, delimiter, pd):
     return list(cols), ds
 
 
+def _file_bytes(path):
+    """The whole content of a file, decompressed when its name ends in .gz."""
+    if _is_gz(path):
+        with gzip.open(path, "rb") as g:
+            return g.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _parse_whole(data, fmt, sep):
+    """A DataFrame of a whole file's bytes; no content at all gives one without columns."""
+    if not data.strip():
+        return pd.DataFrame()
+    if fmt == "jsonl":
+        return pd.read_json(io.BytesIO(data), lines=True)
+    return pd.read_csv(io.BytesIO(data), sep=sep)
+
+
 def read_range(path, start, end, fmt, delimiter=None):
     """A pandas DataFrame of the records whose first byte is in [start, end).
 
-    ``start`` must be an exact record start (from :func:`scan_record_starts`,
-    :func:`split_by_rows` or :func:`data_start`); a ``start`` inside the
-    header is moved to the data start. ``end`` may be any offset: the last
+    ``start`` must be an exact record start (from :func:`plan_by_bytes`,
+    :func:`plan_by_rows`, :func:`scan_record_starts` or :func:`data_start`);
+    a ``start`` inside the header (such as 0) is moved to the data start.
+    ``end`` may be any offset, or None for the end of the file: the last
     record read is the one containing byte ``end - 1``. CSV/TSV columns come
     from the header line; an empty file gives a DataFrame without columns.
     A ``.gz`` file is read whole and ``start``/``end`` are ignored.
     """
     _check_fmt(fmt)
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("tabular inputs need pandas: pip install pandas") from None
     sep = _default_delimiter(fmt, delimiter)
-
     if _is_gz(path):
-        import gzip
-
-        with gzip.open(path, "rb") as g:
-            data = g.read()
-        if not data.strip():
-            return pd.DataFrame()
-        if fmt == "jsonl":
-            return pd.read_json(io.BytesIO(data), lines=True)
-        return pd.read_csv(io.BytesIO(data), sep=sep)
+        return _parse_whole(_file_bytes(path), fmt, sep)
 
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
+        if end is None:
+            end = size
         if fmt == "jsonl":
             cols, ds = None, 0
         else:
-            cols, ds = _header_columns(f, fmt, sep, pd)
+            cols, ds = _header_columns(f, fmt, sep)
             if not cols:
                 return pd.DataFrame()
         start = max(start, ds)
         if start >= end or start >= size:
-            return pd.DataFrame(columns=cols) if cols is not None else pd.DataFrame()
+            return pd.DataFrame(columns=cols)
         data = _record_end(f, start, end, fmt, size)
 
     if not data.strip():
-        return pd.DataFrame(columns=cols) if cols is not None else pd.DataFrame()
+        return pd.DataFrame(columns=cols)
     if fmt == "jsonl":
         return pd.read_json(io.BytesIO(data), lines=True)
     return pd.read_csv(io.BytesIO(data), sep=sep, header=None, names=cols)
+
+
+# ---------------------------------------------------------------------------
+# partition keys
+
+
+def _json_key_string(value):
+    """A JSON Lines key value as a string: strings as they are, null (or no key) as "",
+    anything else as its compact JSON text (1 -> "1", 1.5 -> "1.5", true -> "true")."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _missing_key(key, path, columns):
+    return ValueError(
+        "key column %r is not in %s, which has the columns %s; partition_keys must name "
+        "columns that every file of the input has" % (
+            key, os.fsdecode(path), ", ".join(repr(c) for c in columns) or "(none)"))
+
+
+def _jsonl_records(data, path):
+    """Yield the JSON object of each non-blank line of JSON Lines bytes."""
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as e:
+            raise ValueError("line %d of %s is not valid JSON: %s" % (
+                number, os.fsdecode(path), e)) from None
+        if not isinstance(record, dict):
+            raise ValueError("line %d of %s is a JSON %s, not an object; JSON Lines records "
+                             "must be objects" % (number, os.fsdecode(path),
+                                                   type(record).__name__))
+        yield record
+
+
+def key_columns(data, fmt, keys, path):
+    """The key values of every record of a whole file, as strings: one list per key.
+
+    ``data`` is the file's content (decompressed); ``path`` is only for
+    messages. This one function decides what a key value is, for both the
+    plan (:func:`plan_by_keys`) and the group's rows (:class:`TabularReader`):
+
+    - CSV/TSV: the field's text exactly as written (read with ``dtype=str``
+      and no NA conversion), so ``1`` stays ``"1"``, ``01`` stays ``"01"``
+      and an empty or missing field is ``""``.
+    - JSON Lines: see :func:`_json_key_string`; a record without the key
+      counts as null (``""``).
+
+    A key that is no column of the file raises ValueError naming the key,
+    the file and the columns it has. A file without records gives empty lists.
+    """
+    if not data.strip():
+        return [[] for _ in keys]
+    if fmt == "jsonl":
+        columns = [[] for _ in keys]
+        seen = set()
+        for record in _jsonl_records(data, path):
+            for column, key in zip(columns, keys):
+                if key in record:
+                    seen.add(key)
+                column.append(_json_key_string(record.get(key)))
+        for key in keys:
+            if key not in seen:
+                names = dict.fromkeys(name for record in _jsonl_records(data, path)
+                                      for name in record)
+                raise _missing_key(key, path, list(names))
+        return columns
+    sep = _default_delimiter(fmt, None)
+    names = list(pd.read_csv(io.BytesIO(data), sep=sep, nrows=0).columns)
+    for key in keys:
+        if key not in names:
+            raise _missing_key(key, path, names)
+    frame = pd.read_csv(io.BytesIO(data), sep=sep, usecols=list(dict.fromkeys(keys)),
+                        dtype=str, keep_default_na=False)
+    return [frame[key].tolist() for key in keys]
+
+
+def group_rows(columns):
+    """{tuple of key strings: numpy array of the row positions holding it} for key columns."""
+    frame = pd.DataFrame(dict(enumerate(columns)))
+    if len(columns) == 1:
+        return {(value,): rows for value, rows in frame.groupby(0, sort=False).indices.items()}
+    return frame.groupby(list(range(len(columns))), sort=False).indices
+
+
+def values_json(values):
+    """The text that names a group: a compact JSON list of its key strings, ASCII only
+    (so it never holds a tab or a newline)."""
+    return json.dumps(list(values), ensure_ascii=True, separators=(",", ":"))
+
+
+def plan_by_keys(path, fmt, keys):
+    """The distinct key combinations of a whole file: a list of (records, values_json),
+    sorted by values_json."""
+    _check_fmt(fmt)
+    groups = group_rows(key_columns(_file_bytes(path), fmt, keys, path))
+    return sorted(((len(rows), values_json(values)) for values, rows in groups.items()),
+                  key=lambda group: group[1])
+
+
+# ---------------------------------------------------------------------------
+# descriptors (docs/worker-protocol.md, "Tabular descriptors")
+
+class Range(collections.namedtuple("Range", "fmt start end path")):
+    """Records [start, end) of one file; start 0 is the data start, end None the file's end."""
+    __slots__ = ()
+
+
+class Group(collections.namedtuple("Group", "fmt keys values path")):
+    """The rows of one file whose key strings (a tuple per key) equal values (a tuple)."""
+    __slots__ = ()
+
+
+class Plan(collections.namedtuple("Plan", "unit fmt arg path")):
+    """A split plan of one file: unit "bytes" or "rows" (arg an int) or "keys" (arg a
+    tuple of column names)."""
+    __slots__ = ()
+
+
+_SHAPES = {
+    "range": "range<TAB>fmt<TAB>start<TAB>end<TAB>path",
+    "group": "group<TAB>fmt<TAB>keys_json<TAB>values_json<TAB>path",
+    "plan": "plan<TAB>bytes|rows|keys<TAB>fmt<TAB>size|rows|keys_json<TAB>path",
+}
+
+
+class DescriptorError(ValueError):
+    """A RUN item that is not a well-formed tabular descriptor."""
+
+
+def _fields(item, kind):
+    """The five tab-separated fields of a descriptor; the path (last) may hold tabs."""
+    fields = item.split("\t", 4)
+    if len(fields) != 5 or not fields[4]:
+        raise DescriptorError("malformed %s descriptor %r: expected %s" % (
+            kind, item, _SHAPES[kind]))
+    return fields
+
+
+def _int_field(item, kind, name, text, minimum):
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise DescriptorError("malformed %s descriptor %r: %s must be an integer >= %d, got %r"
+                              % (kind, item, name, minimum, text))
+    return value
+
+
+def _strings_field(item, kind, name, text):
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, str) for v in value)):
+        raise DescriptorError("malformed %s descriptor %r: %s must be a non-empty JSON list of "
+                              "strings, got %r" % (kind, item, name, text))
+    return tuple(value)
+
+
+def _fmt_field(item, kind, text):
+    if text not in FORMATS:
+        raise DescriptorError("malformed %s descriptor %r: unknown format %r (expected one of "
+                              "%s)" % (kind, item, text, ", ".join(FORMATS)))
+    return text
+
+
+def parse_descriptor(item):
+    """A RUN item (str) as a :class:`Range`, :class:`Group` or :class:`Plan`."""
+    kind = item.split("\t", 1)[0]
+    if kind == "range":
+        _, fmt, start, end, path = _fields(item, kind)
+        end = _int_field(item, kind, "end", end, -1)
+        return Range(_fmt_field(item, kind, fmt), _int_field(item, kind, "start", start, 0),
+                     None if end == -1 else end, path)
+    if kind == "group":
+        _, fmt, keys, values, path = _fields(item, kind)
+        keys = _strings_field(item, kind, "keys_json", keys)
+        values = _strings_field(item, kind, "values_json", values)
+        if len(keys) != len(values):
+            raise DescriptorError("malformed group descriptor %r: %d keys but %d values" % (
+                item, len(keys), len(values)))
+        return Group(_fmt_field(item, kind, fmt), keys, values, path)
+    if kind == "plan":
+        _, unit, fmt, arg, path = _fields(item, kind)
+        if unit == "keys":
+            arg = _strings_field(item, kind, "keys_json", arg)
+        elif unit in ("bytes", "rows"):
+            arg = _int_field(item, kind, "size" if unit == "bytes" else "rows", arg, 1)
+        else:
+            raise DescriptorError("malformed plan descriptor %r: unknown unit %r (expected "
+                                  "bytes, rows or keys)" % (item, unit))
+        return Plan(unit, _fmt_field(item, kind, fmt), arg, path)
+    raise DescriptorError("RUN item %r is neither an absolute file path nor a tabular "
+                          "descriptor (range, group or plan)" % (item,))
+
+
+def parse_run(items):
+    """The descriptors of one RUN: a single Range, a single Plan, or Groups of one group.
+
+    Raises DescriptorError for anything else (a path among descriptors,
+    several ranges, groups with different keys or values).
+    """
+    descriptors = []
+    for item in items:
+        if item.startswith("/"):
+            raise DescriptorError("RUN mixes the file path %r with tabular descriptors; a "
+                                  "mini-batch is either file paths or descriptors" % (item,))
+        descriptors.append(parse_descriptor(item))
+    first = descriptors[0]
+    if isinstance(first, Group):
+        for d in descriptors[1:]:
+            if not isinstance(d, Group) or (d.keys, d.values) != (first.keys, first.values):
+                raise DescriptorError(
+                    "a RUN of group descriptors must name one group (the same keys and "
+                    "values) in each item; got %r and %r" % (first, d))
+    elif len(descriptors) != 1:
+        raise DescriptorError("a RUN carries exactly one %s descriptor, got %d items" % (
+            type(first).__name__.lower(), len(descriptors)))
+    return descriptors
+
+
+class TabularReader:
+    """Reads a RUN's descriptors into a DataFrame, or answers a plan descriptor.
+
+    For groups it keeps the last :attr:`CACHED_FILES` files it parsed, with
+    their rows by key values, keyed by (path, size, mtime_ns, format, keys),
+    because one worker usually gets many groups of the same file. A file that
+    changed is read again and replaces its old entry.
+    """
+
+    CACHED_FILES = 2
+
+    def __init__(self):
+        self._parsed = collections.OrderedDict()  # key -> (DataFrame, group_rows dict)
+
+    def read(self, descriptors):
+        """The DataFrame of a Range, or of Groups concatenated in item order."""
+        first = descriptors[0]
+        if isinstance(first, Range):
+            return read_range(first.path, first.start, first.end, first.fmt)
+        parts = []
+        for group in descriptors:
+            frame, groups = self._grouped(group)
+            parts.append(frame.iloc[groups.get(group.values, [])])
+        return pd.concat(parts, ignore_index=True)
+
+    def _grouped(self, group):
+        st = os.stat(group.path)
+        key = (group.path, st.st_size, st.st_mtime_ns, group.fmt, group.keys)
+        if key in self._parsed:
+            self._parsed.move_to_end(key)
+            return self._parsed[key]
+        for stale in [k for k in self._parsed if k[0] == group.path]:
+            del self._parsed[stale]  # an older version of the file, or other keys
+        data = _file_bytes(group.path)
+        frame = _parse_whole(data, group.fmt, _default_delimiter(group.fmt, None))
+        columns = key_columns(data, group.fmt, group.keys, group.path)
+        del data
+        if len(columns[0]) != len(frame):
+            raise RuntimeError("%s: pandas read %d records but the key columns have %d; the "
+                               "file has lines the two readers see differently" % (
+                                   os.fsdecode(group.path), len(frame), len(columns[0])))
+        groups = group_rows(columns)
+        self._parsed[key] = (frame, groups)
+        while len(self._parsed) > self.CACHED_FILES:
+            self._parsed.popitem(last=False)
+        return frame, groups
+
+    @staticmethod
+    def plan(plan):
+        """The plan's lines (docs/worker-protocol.md): ``start\\tend\\trecords\\n`` for
+        bytes and rows, ``records\\tvalues_json\\n`` for keys."""
+        if plan.unit == "keys":
+            return ["%d\t%s\n" % group for group in plan_by_keys(plan.path, plan.fmt, plan.arg)]
+        split = plan_by_bytes if plan.unit == "bytes" else plan_by_rows
+        return ["%d\t%d\t%d\n" % r for r in split(plan.path, plan.fmt, plan.arg)]

@@ -4,7 +4,10 @@ An agent starts this module as a child process and talks to it over one end of
 a socketpair whose file descriptor is in ``PRS_WORKER_FD`` (the protocol is
 docs/worker-protocol.md). The worker loads the user's entry script, calls
 ``init()`` once, answers every ``RUN`` with exactly one ``RESULT`` and on
-``SHUTDOWN`` calls ``shutdown()`` and says ``BYE``.
+``SHUTDOWN`` calls ``shutdown()`` and says ``BYE``. A RUN's items are absolute
+file paths, which run() gets as a list, or tabular descriptors
+(``prs._tabular``): run() gets a pandas DataFrame of the records, or, for a
+split plan, the worker answers with the plan without calling run().
 
 The process's stdout and stderr belong to the user's script; the worker never
 writes protocol data there, and writes to stderr only for its own fatal
@@ -14,6 +17,7 @@ Exit codes: 0 after SHUTDOWN or when the agent closes the socket, 2 for a
 missing or bad PRS_WORKER_FD, 3 after INIT_FAILED, 4 on a protocol error.
 """
 
+import collections
 import faulthandler
 import importlib.util
 import os
@@ -126,12 +130,61 @@ def _encode_text(text):
         return text.encode("utf-8", "backslashreplace")
 
 
-def build_rows(result, n_inputs, want_rows):
-    """Apply the Result rules of docs/worker-protocol.md.
+def _is_missing(value):
+    """None, NaN, pandas.NA and NaT: written as an empty value, as DataFrame.to_csv does."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    try:
+        return bool(value != value)  # NaN is not equal to itself
+    except Exception:  # arrays and odd objects are values
+        return False
 
-    Returns (items_succeeded, row_count, rows_bytes, error); error is None when
-    the result is acceptable, else the one-line error for status ``exception``.
+
+def _csv_field(value, delimiter):
+    """One value in CSV quoting: quoted when it holds the delimiter, a quote, \\n or \\r."""
+    text = "" if _is_missing(value) else _safe_str(value)
+    if delimiter in text or '"' in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+class RowFormat:
+    """How append_row writes a DataFrame's rows (PRS_APPEND_ROW_DELIMITER, PRS_APPEND_ROW_HEADER).
+
+    Without a delimiter a row is its values joined by a space (ParallelRunStep's
+    format). With one, a row is a CSV line: values separated by the delimiter,
+    quoted when they hold it, a ``"`` (doubled inside) or a line end, a missing
+    value (None, NaN, NA, NaT) as an empty one; like ``csv.writer(quoting=QUOTE_MINIMAL,
+    lineterminator="\\n")``, except that a lone ``\\r`` is quoted too, so
+    ``pandas.read_csv`` reads the lines back. ``header`` asks for the column
+    names as a line in the same format.
     """
+
+    def __init__(self, delimiter=None, header=False):
+        self.delimiter = delimiter
+        self.header = header
+
+    def line(self, values):
+        if self.delimiter is None:
+            return " ".join(_safe_str(v) for v in values)
+        fields = [_csv_field(v, self.delimiter) for v in values]
+        if fields == [""]:
+            return '""'  # an empty line would be skipped by a reader
+        return self.delimiter.join(fields)
+
+    def header_line(self, frame):
+        return self.line(frame.columns) + "\n" if self.header else ""
+
+
+Rows = collections.namedtuple("Rows", "succeeded row_count rows header error",
+                              defaults=(0, 0, b"", b"", None))
+Rows.__doc__ = """run()'s result as RESULT fields; error is None when the result is
+acceptable, else the one-line error for status ``exception``."""
+
+
+def build_rows(result, n_inputs, want_rows, row_format):
+    """Apply the Result rules of docs/worker-protocol.md to what run() returned."""
+    header = ""
     if isinstance(result, (list, tuple)):
         count = len(result)
         lines = (_safe_line(e) for e in result) if want_rows else None
@@ -139,23 +192,24 @@ def build_rows(result, n_inputs, want_rows):
         import pandas  # only a DataFrame-returning script pays for pandas
 
         if not isinstance(result, pandas.DataFrame):
-            return 0, 0, b"", "run() returned %s, which is not a pandas DataFrame" % (
-                _type_name(type(result)))
+            return Rows(error="run() returned %s, which is not a pandas DataFrame" % (
+                _type_name(type(result))))
         count = len(result)
-        lines = (" ".join(_safe_str(v) for v in row)
-                 for row in result.itertuples(index=False, name=None)) if want_rows else None
+        if want_rows:
+            lines = (row_format.line(row) for row in result.itertuples(index=False, name=None))
+            header = row_format.header_line(result)
     else:
-        return 0, 0, b"", (
+        return Rows(error=(
             "run() returned %s; it must return a list (or tuple) with one element per "
-            "succeeded input, or a pandas DataFrame" % _type_name(type(result)))
+            "succeeded input, or a pandas DataFrame" % _type_name(type(result))))
     if count > n_inputs:
-        return 0, 0, b"", (
+        return Rows(error=(
             "run() returned %d elements for %d inputs; return at most one element per input"
-            % (count, n_inputs))
+            % (count, n_inputs)))
     if not want_rows:
-        return count, 0, b"", None
+        return Rows(succeeded=count)
     text = "".join(line + "\n" for line in lines)
-    return count, count, _encode_text(text), None
+    return Rows(count, count, _encode_text(text), _encode_text(header))
 
 
 def _safe_line(element):
@@ -207,6 +261,37 @@ def _module_name_for(path):
     return name
 
 
+def _import_tabular():
+    """prs._tabular, which needs pandas and numpy; ImportError says how to install them."""
+    try:
+        from prs import _tabular
+    except ImportError as e:
+        raise ImportError(
+            "tabular inputs need pandas, which %s cannot import (%s): install it for that "
+            "interpreter, e.g. apt-get install python3-pandas or %s -m pip install pandas" % (
+                sys.executable, _one_line(_safe_str(e)), sys.executable)) from e
+    return _tabular
+
+
+def _result(**fields):
+    """The RESULT fields after the task id: status ok and nothing done, unless overridden."""
+    result = dict(status=P.STATUS_OK, succeeded=0, row_count=0, rows=b"", error="",
+                  traceback="", run_seconds=0.0, cpu_seconds=0.0, items_total=None, header=b"")
+    result.update(fields)
+    return result
+
+
+def _failed(error, exc=None, **fields):
+    """RESULT fields of status exception; the traceback is exc's, if there is one."""
+    return _result(status=P.STATUS_EXCEPTION, error=error,
+                   traceback=format_traceback(exc) if exc is not None else "", **fields)
+
+
+def _unreadable(exc):
+    """RESULT fields when a RUN's data could not be read: no items total, run() not called."""
+    return _failed("reading the mini-batch failed: %s" % describe(exc), exc)
+
+
 class Worker:
     def __init__(self, sock, args, environ=None):
         self.sock = sock
@@ -214,12 +299,43 @@ class Worker:
         self.env = os.environ if environ is None else environ
         self.reader = P.FrameReader(sock)
         self.want_rows = self.env.get("PRS_OUTPUT_ACTION", "append_row") != "summary_only"
+        self.row_format = RowFormat()
+        self.tabular = None  # the prs._tabular module, imported for the first tabular item
+        self.tabular_reader = None  # its TabularReader, which caches parsed files
         self.module = None
         self.run_fn = None
         self.shutdown_fn = None
         self.script_label = "entry script"
 
     # -- start-up ---------------------------------------------------------
+
+    def configure(self):
+        """Read PRS_INPUT_TYPE and the append_row format; import pandas for tabular
+        inputs. Raises _InitFailed."""
+        input_type = self.env.get("PRS_INPUT_TYPE") or "file"
+        if input_type not in ("file", "tabular"):
+            raise _InitFailed("PRS_INPUT_TYPE=%r is neither file nor tabular; the agent sets "
+                              "it from the job input's type" % input_type)
+        delimiter = self.env.get("PRS_APPEND_ROW_DELIMITER") or None
+        if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+            raise _InitFailed("PRS_APPEND_ROW_DELIMITER=%r must be one character other than "
+                              "a quote or a line end, such as , or a tab" % delimiter)
+        header = self.env.get("PRS_APPEND_ROW_HEADER") or "0"
+        if header not in ("0", "1"):
+            raise _InitFailed("PRS_APPEND_ROW_HEADER=%r must be 1 (send the column names) or "
+                              "0" % header)
+        self.row_format = RowFormat(delimiter, header == "1")
+        if input_type == "tabular":
+            try:
+                self.load_tabular()
+            except ImportError as e:
+                raise _InitFailed(str(e), format_traceback(e))
+
+    def load_tabular(self):
+        """Import prs._tabular (pandas, numpy) unless done; ImportError says how to install."""
+        if self.tabular is None:
+            self.tabular = _import_tabular()
+            self.tabular_reader = self.tabular.TabularReader()
 
     def load(self):
         """Import the entry script and call init(). Raises _InitFailed."""
@@ -302,46 +418,75 @@ class Worker:
             raise P.ProtocolError("RUN frame without a task id")
         task_id = fields[0]
         items = [os.fsdecode(f) for f in fields[1:]]
+        if all(item.startswith("/") for item in items):
+            result = self.call_run(items, len(items))
+        else:
+            result = self.run_tabular(items)
+        try:
+            frame = P.encode_result(task_id=task_id, **result)
+        except P.ProtocolError:
+            frame = P.encode_result(task_id=task_id, **_failed(
+                "run() returned %d bytes of rows, more than one RESULT frame holds (1 GiB); "
+                "use a smaller mini_batch_size" % len(result["rows"]),
+                run_seconds=result["run_seconds"], cpu_seconds=result["cpu_seconds"],
+                items_total=result["items_total"]))
+        self.sock.sendall(frame)
 
-        status, error, tb = P.STATUS_OK, "", ""
-        succeeded, row_count, rows = 0, 0, b""
-        result = None
+    def call_run(self, mini_batch, n_inputs):
+        """Call run(mini_batch); the RESULT fields of what it did with n_inputs inputs."""
         cpu0 = time.process_time()
         t0 = time.perf_counter()
         try:
-            result = self.run_fn(items)
-            ok = True
+            returned = self.run_fn(mini_batch)
+            failure = None
         except (Exception, SystemExit) as e:
-            ok = False
-            status, error, tb = P.STATUS_EXCEPTION, describe(e), format_traceback(e)
+            failure = e
         finally:
-            elapsed = time.perf_counter() - t0
-            cpu = time.process_time() - cpu0
+            timing = dict(run_seconds=time.perf_counter() - t0,
+                          cpu_seconds=time.process_time() - cpu0, items_total=n_inputs)
             _flush_stdio()
-
-        if ok:
-            try:
-                succeeded, row_count, rows, problem = build_rows(result, len(items),
-                                                                 self.want_rows)
-                if problem is not None:
-                    status, error = P.STATUS_EXCEPTION, problem
-            except Exception as e:
-                succeeded, row_count, rows = 0, 0, b""
-                status = P.STATUS_EXCEPTION
-                error = "turning run()'s result into rows raised %s" % describe(e)
-                tb = format_traceback(e)
-        del result
-
-        timing = ["%.6f" % elapsed, "%.6f" % cpu]
+        if failure is not None:
+            return _failed(describe(failure), failure, **timing)
         try:
-            frame = P.encode_frame(P.RESULT, [task_id, status, succeeded, row_count, rows,
-                                              error, tb] + timing)
-        except P.ProtocolError:
-            frame = P.encode_frame(P.RESULT, [
-                task_id, P.STATUS_EXCEPTION, 0, 0, b"",
-                "run() returned %d bytes of rows, more than one RESULT frame holds (1 GiB); "
-                "use a smaller mini_batch_size" % len(rows), ""] + timing)
-        self.sock.sendall(frame)
+            rows = build_rows(returned, n_inputs, self.want_rows, self.row_format)
+        except Exception as e:
+            return _failed("turning run()'s result into rows raised %s" % describe(e), e,
+                           **timing)
+        if rows.error is not None:
+            return _failed(rows.error, **timing)
+        return _result(succeeded=rows.succeeded, row_count=rows.row_count, rows=rows.rows,
+                       header=rows.header, **timing)
+
+    def run_tabular(self, items):
+        """RESULT fields of a RUN of tabular descriptors: a plan, or run() on a DataFrame."""
+        try:
+            self.load_tabular()
+            descriptors = self.tabular.parse_run(items)
+        except Exception as e:
+            return _unreadable(e)
+        if isinstance(descriptors[0], self.tabular.Plan):
+            return self.make_plan(descriptors[0])
+        try:
+            frame = self.tabular_reader.read(descriptors)
+        except Exception as e:
+            return _unreadable(e)
+        return self.call_run(frame, len(frame))
+
+    def make_plan(self, plan):
+        """RESULT fields of a plan descriptor: its lines as rows; no items."""
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        try:
+            lines = self.tabular_reader.plan(plan)
+            failure = None
+        except Exception as e:
+            failure = e
+        timing = dict(run_seconds=time.perf_counter() - t0,
+                      cpu_seconds=time.process_time() - cpu0, items_total=0)
+        if failure is not None:
+            return _failed("planning %s failed: %s" % (plan.path, describe(failure)), failure,
+                           **timing)
+        return _result(row_count=len(lines), rows=_encode_text("".join(lines)), **timing)
 
     def handle_shutdown(self):
         if self.shutdown_fn is not None:
@@ -363,6 +508,7 @@ class Worker:
     def serve(self):
         try:
             try:
+                self.configure()
                 self.load()
             except _InitFailed as e:
                 self._report_init_failure(e)

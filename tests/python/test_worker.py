@@ -28,6 +28,20 @@ def test_protocol_module_matches_the_documented_bytes():
     assert (P.RUN, P.SHUTDOWN, P.READY, P.INIT_FAILED, P.RESULT, P.BYE) == (1, 2, 64, 65, 66, 67)
 
 
+def test_result_frame_has_eleven_fields_in_the_documented_order():
+    from prs import _protocol as P
+
+    fields = dict(task_id=b"7", status="ok", succeeded=2, row_count=2, rows=b"a\nb\n", error="",
+                  traceback="", run_seconds=0.5, cpu_seconds=0.25, items_total=3, header=b"h\n")
+    assert P.decode_frame(P.encode_result(**fields)) == (66, [
+        b"7", b"ok", b"2", b"2", b"a\nb\n", b"", b"", b"0.500000", b"0.250000", b"3", b"h\n"])
+    fields["items_total"] = None  # the data could not be read
+    assert P.decode_frame(P.encode_result(**fields))[1][9] == b""
+    del fields["header"]
+    with pytest.raises(TypeError, match="header"):
+        P.encode_result(**fields)
+
+
 def test_protocol_module_refuses_bad_frames():
     from prs import _protocol as P
 
@@ -93,6 +107,7 @@ def test_ready_then_one_row_per_returned_element(start_worker, tmp_path):
     assert (r.succeeded, r.row_count) == (3, 3)
     assert r.rows == "a.png: 1 True\nb.png: 1 True\nc.png: 1 True\n"
     assert (r.error, r.traceback) == ("", "")
+    assert (r.items_total, r.header) == ("3", "")  # the number of items; no header for lists
     assert 0.05 <= r.run_seconds < TIMEOUT
     assert 0.02 <= r.cpu_seconds < TIMEOUT
     # RESULTs answer RUNs one for one, in order, and the module state persists.
@@ -201,7 +216,7 @@ def test_exception_in_run_is_reported_and_the_worker_goes_on(start_worker):
             return [helper(p) for p in mini_batch]
     """).expect_ready()
     r = w.run(10, ["/x/ok", "/x/bad"])
-    assert r.status == "exception"
+    assert (r.status, r.items_total) == ("exception", "2")
     assert r.error == "ValueError: cannot read /x/bad second line"
     assert (r.succeeded, r.row_count, r.rows) == (0, 0, "")
     assert r.traceback.startswith("Traceback (most recent call last):")

@@ -19,7 +19,7 @@ TIMEOUT = 30.0  # seconds; a deadline for every socket read and process wait
 RUN, SHUTDOWN, READY, INIT_FAILED, RESULT, BYE = 1, 2, 64, 65, 66, 67
 
 RESULT_FIELDS = ("task_id", "status", "succeeded", "row_count", "rows", "error", "traceback",
-                 "run_seconds", "cpu_seconds")
+                 "run_seconds", "cpu_seconds", "items_total", "header")
 
 
 def encode(msg_type, fields=()):

@@ -219,7 +219,7 @@ TEST_CASE("an entry script that cannot load fails the job at once") {
   CHECK(f.Fail(a, t[0], v1::LOAD_FAILED));
   auto st = *f.manager->GetJob(sub->job_id());
   CHECK(st.state() == v1::FAILED);
-  CHECK_THAT(st.reason(), Catch::Contains("the entry script cannot be loaded"));
+  CHECK_THAT(st.reason(), Catch::Contains("workers cannot start: "));
 }
 
 TEST_CASE("a silent agent is lost: its leases go back with the try counted") {
