@@ -319,3 +319,24 @@ def test_worker_without_pandas_fails_at_start_saying_what_to_install(bins, tmp_p
     assert r.returncode != 0
     assert "tabular inputs need pandas" in r.stderr, r.stderr
     assert "apt-get install python3-pandas" in r.stderr, r.stderr
+
+
+def test_sales_example_one_model_per_store_and_brand(bins, tmp_path):
+    example = bins.source_dir / "examples" / "sales"
+    prep = subprocess.run([PYTHON, str(example / "prep.py")], capture_output=True, text=True,
+                          timeout=120)
+    assert prep.returncode == 0, prep.stderr
+    out_dir = tmp_path / "out"
+    r = prs_run(bins, tmp_path, example / "job.yaml", "--set", "output=%s" % out_dir)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().splitlines()[-1] == str(out_dir / "forecast.csv")
+    with open(out_dir / "forecast.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1080
+    keys = [(row["date"], row["store"], row["brand"]) for row in rows]
+    assert len(set(keys)) == 1080, "each input row once"
+    # One model per pair: one trend per (store, brand), 12 pairs.
+    trends = {}
+    for row in rows:
+        trends.setdefault((row["store"], row["brand"]), set()).add(row["trend_per_day"])
+    assert len(trends) == 12 and all(len(t) == 1 for t in trends.values()), trends
