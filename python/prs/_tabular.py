@@ -39,6 +39,10 @@ import pandas as pd
 
 FORMATS = ("csv", "tsv", "jsonl")
 BLOCK_SIZE = 8 * 1024 * 1024
+# For reads of about one line (a header, the end of a range's last record).
+_SMALL_BLOCK = 64 * 1024
+# (path, size, mtime_ns, inode, fmt, delimiter) -> (columns, data start)
+_HEADER_CACHE = {}
 
 _NL = 0x0A
 _CR = 0x0D
@@ -78,7 +82,7 @@ def _default_delimiter(fmt, delimiter):
     return "\t" if fmt == "tsv" else ","
 
 
-def _iter_starts(f, begin, fmt, skip_header):
+def _iter_starts(f, begin, fmt, skip_header, block_size=BLOCK_SIZE):
     """Yield (starts, blank) numpy arrays of record starts after ``begin``, in order.
 
     ``f`` is positioned at ``begin``, which must be outside quotes (a record
@@ -93,7 +97,7 @@ def _iter_starts(f, begin, fmt, skip_header):
     offset = begin
     pending = None  # a start at the end of the previous block; its first byte is unknown
     while True:
-        block = f.read(BLOCK_SIZE)
+        block = f.read(block_size)
         if not block:
             return  # a pending start equal to the file size is not a record
         arr = np.frombuffer(block, dtype=np.uint8)
@@ -296,7 +300,7 @@ def _record_end(f, start, end, fmt, size):
     f.seek(end)  # the file position is already here; explicit for clarity
     quoted = fmt != "jsonl"
     while True:
-        block = f.read(1024 * 1024)
+        block = f.read(_SMALL_BLOCK)  # usually one record: read little at a time
         if not block:
             return b"".join(parts)
         a = np.frombuffer(block, dtype=np.uint8)
@@ -316,10 +320,27 @@ def _record_end(f, start, end, fmt, size):
 
 
 def _header_columns(f, fmt, delimiter):
-    """(column names, data start) of a CSV/TSV file; ([], size) when there is no header."""
+    """(column names, data start) of a CSV/TSV file; ([], size) when there is no header.
+
+    Every range of a file needs its header, so the answer is cached per file
+    version (path, size, mtime) for the worker's life.
+    """
+    st = os.fstat(f.fileno())
+    key = (f.name, st.st_size, st.st_mtime_ns, st.st_ino, fmt, delimiter)
+    cached = _HEADER_CACHE.get(key)
+    if cached is not None:
+        return list(cached[0]), cached[1]
+    result = _read_header_columns(f, fmt, delimiter)
+    if len(_HEADER_CACHE) >= 64:
+        _HEADER_CACHE.pop(next(iter(_HEADER_CACHE)))
+    _HEADER_CACHE[key] = (tuple(result[0]), result[1])
+    return result
+
+
+def _read_header_columns(f, fmt, delimiter):
     f.seek(0)
     ds = None
-    for starts, _ in _iter_starts(f, 0, fmt, skip_header=True):
+    for starts, _ in _iter_starts(f, 0, fmt, skip_header=True, block_size=_SMALL_BLOCK):
         ds = int(starts[0])
         break
     size = os.fstat(f.fileno()).st_size
