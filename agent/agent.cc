@@ -377,6 +377,7 @@ class Agent::Impl {
     job->env["PRS_OUTPUT_ACTION"] = job->spec.output_action();
     job->env["PRS_INPUT_TYPE"] = IsTabular(job->spec) ? "tabular" : "file";
     if (job->spec.has_append_row_format()) {
+      // Empty: ParallelRunStep's space-joined rows.
       job->env["PRS_APPEND_ROW_DELIMITER"] = job->spec.append_row_format().delimiter();
       job->env["PRS_APPEND_ROW_HEADER"] = job->spec.append_row_format().header() ? "1" : "0";
     }

@@ -842,6 +842,30 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
   }
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadPartitionKeys(node_of("partition_keys"), spec));
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadAppendRowFormat(node_of("append_row_format"), spec));
+  // ParallelRunStep's runtime option for the same thing, passed as an argument:
+  // its rows (values joined by a space, unquoted), with the header line.
+  if (!spec.has_append_row_format()) {
+    const auto is_false = [](absl::string_view v) {
+      return absl::EqualsIgnoreCase(v, "false") || v == "0";
+    };
+    const auto& args = spec.arguments();
+    for (int i = 0; i < args.size(); ++i) {
+      absl::string_view arg = args[i];
+      if (!absl::ConsumePrefix(&arg, "--append_row_dataframe_header")) continue;
+      bool on;
+      if (arg.empty()) {  // a flag, or a flag and its value
+        on = i + 1 >= args.size() || !is_false(args[i + 1]);
+      } else if (absl::ConsumePrefix(&arg, "=")) {
+        on = !is_false(arg);
+      } else {
+        continue;  // another option
+      }
+      if (on) {
+        spec.mutable_append_row_format()->set_delimiter("");
+        spec.mutable_append_row_format()->set_header(true);
+      }
+    }
+  }
 
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateJobSpec(spec, /*check_files=*/false));
   return spec;
@@ -993,7 +1017,7 @@ absl::Status CheckTabularKeys(const v1::JobSpec& spec) {
           "append_row_format: applies to output_action: append_row; remove it for summary_only");
     }
     const std::string& d = spec.append_row_format().delimiter();
-    if (d.size() != 1 || d == "\"" || d == "\n" || d == "\r") {
+    if (d.size() > 1 || d == "\"" || d == "\n" || d == "\r") {
       return InvalidArgument(absl::StrCat(
           "append_row_format.delimiter: '", d,
           "' must be one character other than a quote or a line end, e.g. \",\" or \"\\t\""));

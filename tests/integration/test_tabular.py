@@ -340,3 +340,14 @@ def test_sales_example_one_model_per_store_and_brand(bins, tmp_path):
     for row in rows:
         trends.setdefault((row["store"], row["brand"]), set()).add(row["trend_per_day"])
     assert len(trends) == 12 and all(len(t) == 1 for t in trends.values()), trends
+
+
+def test_parallelrunstep_header_argument_keeps_its_row_format(bins, tmp_path):
+    root = tmp_path / "job"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "a.csv").write_text("id,city\n1,New York\n2,Oslo\n")
+    job_file = write_job(root, ECHO_SCRIPT, arguments=["--append_row_dataframe_header"])
+    r = prs_run(bins, tmp_path, job_file)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = (root / "out" / "parallel_run_step.txt").read_text().splitlines()
+    assert lines == ["id city", "1 New York", "2 Oslo"], lines

@@ -537,6 +537,22 @@ TEST_CASE("Tabular inputs: sizes, rows, partition_keys and append_row_format", "
         "append_row_format: unknown key 'quote'; the known keys are delimiter, header");
   CHECK(ErrorOf(head + "output_action: summary_only\nappend_row_format: {header: true}\n") ==
         "append_row_format: applies to output_action: append_row; remove it for summary_only");
+  // ParallelRunStep's argument asks for the header with its space-separated rows.
+  {
+    auto spec = Parse(head + "arguments: [--append_row_dataframe_header, \"True\"]\n");
+    REQUIRE(spec.ok());
+    CHECK(spec->append_row_format().delimiter().empty());  // space-joined, unquoted
+    CHECK(spec->append_row_format().header());
+    spec = Parse(head + "arguments: [--append_row_dataframe_header=False]\n");
+    REQUIRE(spec.ok());
+    CHECK_FALSE(spec->has_append_row_format());
+    spec = Parse(head + "arguments: [--append_row_dataframe_header, \"false\", --x, \"1\"]\n");
+    REQUIRE(spec.ok());
+    CHECK_FALSE(spec->has_append_row_format());
+    spec = Parse(head + "arguments: [--append_row_dataframe_header]\n");
+    REQUIRE(spec.ok());
+    CHECK(spec->append_row_format().header());
+  }
   // partition_keys and byte sizes belong to tabular inputs.
   CHECK_THAT(ErrorOf(Minimal("partition_keys: [a]\n")),
              Contains("partition_keys: partitioning by column values applies to type: tabular"));
