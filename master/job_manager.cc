@@ -673,6 +673,9 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
     if (job->resuming) {
       return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is being resumed"));
     }
+    // partition_keys groups being inserted as the job ended: let that finish.
+    auto groups_settled = [job]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !job->groups_building; };
+    mu_.Await(absl::Condition(&groups_settled));
     if (!job->output_file.empty()) {
       if (auto s = OutputInUseLocked(job->output_file, job); !s.ok()) return s;
       // Resuming cuts the file to this job's committed length: never do that
@@ -698,15 +701,10 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
   };
   // The old lister was told to stop when the job ended.
   if (job->lister.joinable()) job->lister.join();
-  auto reset = store_->ResetFailedTasks(job->seq);
-  absl::StatusOr<StoredJob> stored =
-      reset.ok() ? store_->LoadJob(job->seq) : absl::StatusOr<StoredJob>(reset.status());
-  absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> pending =
-      stored.ok() ? store_->PendingTasks(job->seq) : stored.status();
-  absl::StatusOr<int> fd = 0;
   int64_t run;
   {
-    // A new run: results leased before now are dropped at commit time.
+    // A new run, before the store is read: a commit of the old run either
+    // landed already (and is read below) or is dropped at commit time.
     absl::MutexLock lock(&commit_mu_);
     run = ++output_runs_[job->seq];
     auto it = output_fds_.find(job->seq);
@@ -715,6 +713,12 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
       output_fds_.erase(it);
     }
   }
+  auto reset = store_->ResetFailedTasks(job->seq);
+  absl::StatusOr<StoredJob> stored =
+      reset.ok() ? store_->LoadJob(job->seq) : absl::StatusOr<StoredJob>(reset.status());
+  absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> pending =
+      stored.ok() ? store_->PendingTasks(job->seq) : stored.status();
+  absl::StatusOr<int> fd = 0;
   if (pending.ok() && !job->output_file.empty()) {
     // Continue the same output file from its committed length.
     fd = OpenOutput(job->output_file, stored->output_length);
@@ -877,7 +881,10 @@ void JobManager::CheckJobLocked(Job& job) {
                                          spec.allowed_failed_count())));
     return;
   }
-  if (c.listing_done() && spec.allowed_failed_percent() < 100 && c.mini_batches_created() > 0 &&
+  // Tabular plans make more mini-batches: the percentage waits for all of them.
+  const bool all_created =
+      c.listing_done() && job.plans_pending == 0 && (!KeysMode(job) || job.groups_done);
+  if (all_created && spec.allowed_failed_percent() < 100 && c.mini_batches_created() > 0 &&
       c.mini_batches_failed() * 100 > spec.allowed_failed_percent() * c.mini_batches_created()) {
     EndJobLocked(
         job, v1::FAILED,
@@ -886,9 +893,8 @@ void JobManager::CheckJobLocked(Job& job) {
                                 spec.allowed_failed_percent(), "%")));
     return;
   }
-  if (c.listing_done() && job.pending.empty() && job.leased.empty() &&
-      c.mini_batches_processed() >= c.mini_batches_created() && job.plans_pending == 0 &&
-      (!KeysMode(job) || job.groups_done)) {
+  if (all_created && job.pending.empty() && job.leased.empty() &&
+      c.mini_batches_processed() >= c.mini_batches_created()) {
     EndJobLocked(job, v1::SUCCEEDED, "");
   }
 }
@@ -1242,15 +1248,16 @@ JobManager::Outcome JobManager::MakeOutcomeLocked(Job& job, int64_t task_id, con
   o.commit.attempt.agent_id = agent.agent_id;
   o.commit.attempt.node_id = agent.node_id;
   const bool plan = lease.kind == TaskKind::kPlan;
-  // Items: files, or records; a tabular mini-batch's records become known
-  // when its plan or a worker counts them.
+  // Items: files, or records. A tabular mini-batch's records are known from
+  // its plan, and exactly from the worker that parsed them (the plan counts a
+  // line of blanks that the parser skips), whose count wins.
   int64_t count = lease.item_count;
   if (plan) {
     count = 0;
-  } else if (count < 0 && result.items_total() >= 0 &&
+  } else if (IsTabular(job.spec) && result.items_total() >= 0 && result.items_total() != count &&
              (result.status() == v1::RUN_DONE || result.status() == v1::RUN_EXCEPTION)) {
+    o.items_total_delta = result.items_total() - std::max<int64_t>(count, 0);
     count = result.items_total();
-    o.items_total_delta = count;
   }
   if (plan && result.status() == v1::RUN_DONE) {
     // The plan's answer makes mini-batches; it is never output.
@@ -1304,15 +1311,18 @@ JobManager::Outcome JobManager::MakeOutcomeLocked(Job& job, int64_t task_id, con
     o.commit.new_state =
         lease.attempt >= job.spec.run_max_try() ? TaskState::kFailed : TaskState::kPending;
   }
+  // Stored: the records as known, -1 while unknown.
+  o.commit.item_count = plan ? 0 : count;
   if (o.commit.new_state == TaskState::kFailed && (plan || count < 0)) {
     // A file that could not be planned or read: its records are unknown, so
-    // it counts as one failed item (error_threshold 0 still fails the job).
+    // it counts as one failed item (error_threshold 0 still fails the job);
+    // the store keeps -1, which a resume takes back out of the counters.
+    o.commit.item_count = -1;
     count = 1;
     o.items_total_delta += 1;
     result.set_items_total(count);
   }
   o.item_count = count;
-  o.commit.item_count = plan ? (o.commit.new_state == TaskState::kFailed ? 1 : 0) : count;
   o.plan_ended = plan && o.commit.new_state != TaskState::kPending;
   result.clear_rows();
   result.clear_header();

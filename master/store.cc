@@ -193,14 +193,27 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", kSchema}) {
     if (auto s = store->Exec(sql); !s.ok()) return s;
   }
-  // Databases from before tabular inputs: add the columns (an error only means
-  // the column is there already). Every task of such a job came from the lister.
-  if (store->Exec("ALTER TABLE jobs ADD COLUMN mb_listed INTEGER NOT NULL DEFAULT 0").ok()) {
-    if (auto s = store->Exec("UPDATE jobs SET mb_listed = mb_created"); !s.ok()) return s;
+  // A database from before tabular inputs gets the new columns in one
+  // transaction. Every task of its jobs came from the lister.
+  bool old_schema = false;
+  {
+    Stmt columns(db, "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'mb_listed'");
+    if (columns.Step()) old_schema = columns.Int(0) == 0;
+    if (auto s = columns.status(); !s.ok()) return s;
   }
-  (void)store->Exec("ALTER TABLE jobs ADD COLUMN groups_done INTEGER NOT NULL DEFAULT 0");
-  (void)store->Exec("ALTER TABLE tasks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0");
-  (void)store->Exec("ALTER TABLE tasks ADD COLUMN plan BLOB");
+  if (old_schema) {
+    if (auto s = store->Exec("BEGIN IMMEDIATE;"
+                             "ALTER TABLE jobs ADD COLUMN mb_listed INTEGER NOT NULL DEFAULT 0;"
+                             "ALTER TABLE jobs ADD COLUMN groups_done INTEGER NOT NULL DEFAULT 0;"
+                             "ALTER TABLE tasks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
+                             "ALTER TABLE tasks ADD COLUMN plan BLOB;"
+                             "UPDATE jobs SET mb_listed = mb_created;"
+                             "COMMIT;");
+        !s.ok()) {
+      (void)store->Exec("ROLLBACK");
+      return s;
+    }
+  }
   if (auto s = store->Exec("INSERT INTO meta(key, value) VALUES('epoch', 1) "
                            "ON CONFLICT(key) DO UPDATE SET value = value + 1");
       !s.ok()) {
@@ -265,7 +278,7 @@ absl::Status Store::UpdateJobState(int64_t seq, v1::JobState state, const std::s
 
 absl::Status Store::InsertTasksLocked(int64_t seq, const std::vector<NewTask>& tasks) {
   Stmt ins(db_,
-           "INSERT OR IGNORE INTO tasks(job_seq, task_id, items, item_count, state, kind) "
+           "INSERT INTO tasks(job_seq, task_id, items, item_count, state, kind) "
            "VALUES(?, ?, ?, ?, 0, ?)");
   int64_t items = 0;
   for (const auto& t : tasks) {
@@ -385,15 +398,16 @@ absl::Status Store::CommitAttempts(int64_t seq, const std::vector<TaskCommit>& c
 absl::StatusOr<int64_t> Store::ResetFailedTasks(int64_t seq) {
   absl::MutexLock lock(&mu_);
   Transaction tx(db_);
-  // A failed plan counted one failed item, also in items_total.
+  // A failed mini-batch of unknown records (item_count -1: a plan, or a file
+  // never read) counted as one failed item, also added to items_total.
   Stmt sum(db_,
            "SELECT COUNT(*), COALESCE(SUM(MAX(item_count, 0)), 0), "
-           "COALESCE(SUM(CASE WHEN kind = 1 THEN MAX(item_count, 0) ELSE 0 END), 0) FROM tasks "
-           "WHERE job_seq = ? AND state = 3");
+           "COALESCE(SUM(item_count < 0), 0) FROM tasks WHERE job_seq = ? AND state = 3");
   sum.Bind(1, seq);
   sum.Step();
   if (auto s = sum.status(); !s.ok()) return s;
-  const int64_t n = sum.Int(0), items = sum.Int(1), plan_items = sum.Int(2);
+  const int64_t n = sum.Int(0), unknown = sum.Int(2);
+  const int64_t items = sum.Int(1) + unknown;
   Stmt reset(db_,
              "UPDATE tasks SET state = 0, tries = 0, "
              "item_count = CASE WHEN kind = 1 THEN 0 ELSE item_count END "
@@ -404,7 +418,7 @@ absl::StatusOr<int64_t> Store::ResetFailedTasks(int64_t seq) {
            "UPDATE jobs SET mb_processed = mb_processed - ?, mb_failed = mb_failed - ?, "
            "items_failed = MAX(0, items_failed - ?), items_total = MAX(0, items_total - ?) "
            "WHERE seq = ?");
-  upd.Bind(1, n).Bind(2, n).Bind(3, items).Bind(4, plan_items).Bind(5, seq);
+  upd.Bind(1, n).Bind(2, n).Bind(3, items).Bind(4, unknown).Bind(5, seq);
   if (auto s = upd.Run(); !s.ok()) return s;
   if (auto s = tx.Commit(); !s.ok()) return s;
   return n;

@@ -28,6 +28,7 @@ name ends in ``.gz`` is read whole and never split.
 Needs numpy and pandas.
 """
 
+import codecs
 import collections
 import gzip
 import io
@@ -363,12 +364,20 @@ def _file_bytes(path):
         return f.read()
 
 
+def _read_json_lines(data):
+    """A DataFrame of JSON Lines bytes. Values keep their JSON types: the string
+    "007" stays a string, and nothing is turned into a date."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    return pd.read_json(io.BytesIO(data), lines=True, dtype=False, convert_dates=False)
+
+
 def _parse_whole(data, fmt, sep):
     """A DataFrame of a whole file's bytes; no content at all gives one without columns."""
     if not data.strip():
         return pd.DataFrame()
     if fmt == "jsonl":
-        return pd.read_json(io.BytesIO(data), lines=True)
+        return _read_json_lines(data)
     return pd.read_csv(io.BytesIO(data), sep=sep)
 
 
@@ -406,7 +415,7 @@ def read_range(path, start, end, fmt, delimiter=None):
     if not data.strip():
         return pd.DataFrame(columns=cols)
     if fmt == "jsonl":
-        return pd.read_json(io.BytesIO(data), lines=True)
+        return _read_json_lines(data)
     return pd.read_csv(io.BytesIO(data), sep=sep, header=None, names=cols)
 
 
@@ -640,13 +649,16 @@ def parse_run(items):
 class TabularReader:
     """Reads a RUN's descriptors into a DataFrame, or answers a plan descriptor.
 
-    For groups it keeps the last :attr:`CACHED_FILES` files it parsed, with
-    their rows by key values, keyed by (path, size, mtime_ns, format, keys),
-    because one worker usually gets many groups of the same file. A file that
-    changed is read again and replaces its old entry.
+    For groups it keeps the files it parsed, with their rows by key values,
+    keyed by (path, size, mtime_ns, format, keys), least recently used first
+    out once they hold more than :attr:`CACHE_BYTES` of file (the newest file
+    always stays). A group usually spans every file of the input (a store's
+    rows in each month), and one worker gets many groups, so each file should
+    be parsed once per worker, not once per group. A file that changed is
+    read again and replaces its old entry.
     """
 
-    CACHED_FILES = 2
+    CACHE_BYTES = 512 << 20
 
     def __init__(self):
         self._parsed = collections.OrderedDict()  # key -> (DataFrame, group_rows dict)
@@ -680,7 +692,7 @@ class TabularReader:
                                    os.fsdecode(group.path), len(frame), len(columns[0])))
         groups = group_rows(columns)
         self._parsed[key] = (frame, groups)
-        while len(self._parsed) > self.CACHED_FILES:
+        while len(self._parsed) > 1 and sum(k[1] for k in self._parsed) > self.CACHE_BYTES:
             self._parsed.popitem(last=False)
         return frame, groups
 

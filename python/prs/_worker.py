@@ -470,6 +470,10 @@ class Worker:
             frame = self.tabular_reader.read(descriptors)
         except Exception as e:
             return _unreadable(e)
+        if len(frame) == 0:
+            # An empty or header-only file, or a range of blank lines: there is
+            # nothing to give run(), which never sees an empty mini-batch.
+            return _result(items_total=0)
         return self.call_run(frame, len(frame))
 
     def make_plan(self, plan):

@@ -437,7 +437,8 @@ def test_group_over_several_files_in_item_order(tmp_path):
     assert list(got.columns) == ["k", "id", "extra"]
 
 
-def test_group_cache_keeps_two_files_and_sees_changes(tmp_path, monkeypatch):
+def test_group_cache_parses_each_file_once_within_its_budget_and_sees_changes(tmp_path,
+                                                                              monkeypatch):
     reads = []
     real = tab._file_bytes
     monkeypatch.setattr(tab, "_file_bytes", lambda path: reads.append(path) or real(path))
@@ -452,18 +453,35 @@ def test_group_cache_keeps_two_files_and_sees_changes(tmp_path, monkeypatch):
         item = 'group\tcsv\t["k"]\t["%s"]\t%s' % (value, path)
         return reader.read(tab.parse_run([item]))
 
-    for p in paths[:2] + paths[:2]:
-        read(p)
-        read(p, "y")
-    assert reads == paths[:2]
-    read(paths[2])  # pushes out a.csv
+    # Groups that span every file: each file is parsed once.
+    for value in "xyxy":
+        for p in paths:
+            read(p, value)
+    assert reads == paths
+    # Over the budget, the least recently used file goes first.
+    monkeypatch.setattr(tab.TabularReader, "CACHE_BYTES", 2 * os.path.getsize(paths[0]))
+    d = tmp_path / "d.csv"
+    d.write_bytes(b"k,v\nx,1\ny,2\n")
     read(paths[1])
+    read(paths[2])
+    read(str(d))  # over budget: a.csv and b.csv, used longest ago, go
+    read(paths[2])
     read(paths[0])
-    assert reads == paths + [paths[0]]
+    assert reads == paths + [str(d), paths[0]]
     with open(paths[0], "wb") as f:  # another size: read again
         f.write(b"k,v\nx,1\nx,3\ny,2\n")
     assert list(read(paths[0])["v"]) == [1, 3]
-    assert len(reads) == 5
+    assert len(reads) == 6
+
+
+def test_json_lines_keep_json_types_and_may_start_with_a_bom(tmp_path):
+    j = tmp_path / "bom.jsonl"
+    j.write_bytes(b'\xef\xbb\xbf{"id": "007", "n": 1, "d": "2026-01-01"}\n{"id": "8", "n": 2, "d": "x"}\n')
+    df = tab.read_range(str(j), 0, None, "jsonl")
+    assert list(df["id"]) == ["007", "8"]  # strings stay strings
+    assert list(df["n"]) == [1, 2]
+    assert list(df["d"]) == ["2026-01-01", "x"]  # no date guessing
+    assert tab.plan_by_bytes(str(j), "jsonl", 1 << 20) == [(0, j.stat().st_size, 2)]
 
 
 def test_missing_key_names_the_key_the_file_and_its_columns(tmp_path):

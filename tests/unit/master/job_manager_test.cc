@@ -666,5 +666,69 @@ TEST_CASE("a restarted master keeps plan-made mini-batches and lists no file twi
   CHECK(f.OutputLines().size() == 3);
 }
 
+TEST_CASE("a failed tabular file of unknown records counts one item until a resume reads it") {
+  Fixture f;
+  f.Open();
+  f.dir.Write("table/small.csv", "id\n1\n2\n");
+  auto req = TabularRequest(f.dir, 50);
+  req.mutable_spec()->set_allowed_failed_count(0);
+  auto sub = f.manager->Submit(req);
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  for (int i = 0; i < 2; ++i) {
+    auto t = f.Pull(a, 1);
+    REQUIRE(t.size() == 1);
+    CHECK(f.Fail(a, t[0], v1::WORKER_DIED));  // no record count
+  }
+  auto st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::FAILED);
+  CHECK(st.counts().items_failed() == 1);
+  CHECK(st.counts().items_total() == 1);
+  REQUIRE(f.manager->Resume(sub->job_id()).ok());
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.counts().items_failed() == 0);
+  CHECK(st.counts().items_total() == 0);
+  auto t = f.Pull(a, 1);
+  REQUIRE(t.size() == 1);
+  CHECK(Answer(f, a, t[0], 2, 2, "1\n2\n"));
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::SUCCEEDED);
+  CHECK(st.counts().items_total() == 2);
+  CHECK(st.counts().items_succeeded() == 2);
+  CHECK(st.counts().items_failed() == 0);
+}
+
+TEST_CASE("allowed_failed_percent waits for the mini-batches that plans make") {
+  Fixture f;
+  f.Open();
+  f.dir.Write("table/a.csv", "id\n1\n");
+  f.dir.Write("table/big.csv", "id\n" + std::string(60, 'x'));
+  auto req = TabularRequest(f.dir, 50);
+  req.mutable_spec()->set_allowed_failed_percent(10);
+  auto sub = f.manager->Submit(req);
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto tasks = f.Pull(a, 2);
+  REQUIRE(tasks.size() == 2);
+  const v1::Task plan_task = tasks[1];
+  REQUIRE(plan_task.items(0).rfind("plan\t", 0) == 0);
+  CHECK(f.Fail(a, tasks[0], v1::RUN_EXCEPTION));  // a.csv, try 1 of 2
+  tasks = f.Pull(a, 1);
+  REQUIRE(tasks.size() == 1);
+  CHECK(f.Fail(a, tasks[0], v1::RUN_EXCEPTION));  // a.csv failed for good: 1 of 2 so far
+  CHECK(f.manager->GetJob(sub->job_id())->state() == v1::RUNNING);
+  // The plan makes 20 more mini-batches: 1 failed of 22 is within 10%.
+  std::string plan;
+  for (int i = 0; i < 20; ++i) absl::StrAppend(&plan, 3 + i, "\t", 4 + i, "\t1\n");
+  CHECK(Answer(f, a, plan_task, 0, 0, plan));
+  for (const auto& t : f.Pull(a, 100)) CHECK(Answer(f, a, t, 1, 1, "r\n"));
+  auto st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::SUCCEEDED);
+  CHECK(st.counts().mini_batches_created() == 22);
+  CHECK(st.counts().mini_batches_failed() == 1);
+}
+
 }  // namespace
 }  // namespace prs::master
