@@ -213,13 +213,14 @@ std::string StatusJson(const v1::JobStatus& st) {
       "\"items_per_second\": %.3f, \"counts\": {\"mini_batches_created\": %d, "
       "\"mini_batches_processed\": %d, \"mini_batches_failed\": %d, \"items_total\": %d, "
       "\"items_succeeded\": %d, \"items_failed\": %d, \"rows_written\": %d, \"retries\": %d, "
-      "\"listing_done\": %s}}",
+      "\"listing_done\": %s, \"plans\": %d}}",
       JsonEscape(st.job_id()), JsonEscape(st.name()), JobStateName(st.state()),
       JsonEscape(st.reason()), JsonEscape(st.first_error()), JsonEscape(st.output_file()),
       JsonEscape(st.log_dir()), st.submit_time_ms(), st.start_time_ms(), st.end_time_ms(),
       st.active_agents(), st.items_per_second(), c.mini_batches_created(),
       c.mini_batches_processed(), c.mini_batches_failed(), c.items_total(), c.items_succeeded(),
-      c.items_failed(), c.rows_written(), c.retries(), c.listing_done() ? "true" : "false");
+      c.items_failed(), c.rows_written(), c.retries(), c.listing_done() ? "true" : "false",
+      c.plans());
 }
 
 std::string StatusText(const v1::JobStatus& st) {
@@ -229,9 +230,10 @@ std::string StatusText(const v1::JobStatus& st) {
   if (!st.first_error().empty() && st.reason().find(st.first_error()) == std::string::npos) {
     absl::StrAppend(&out, "  first error: ", st.first_error(), "\n");
   }
-  absl::StrAppendFormat(&out, "  mini-batches: %d processed, %d failed of %d%s\n",
-                        c.mini_batches_processed(), c.mini_batches_failed(),
-                        c.mini_batches_created(), c.listing_done() ? "" : " (still listing)");
+  absl::StrAppendFormat(
+      &out, "  mini-batches: %d processed, %d failed of %d%s%s\n", c.mini_batches_processed(),
+      c.mini_batches_failed(), c.mini_batches_created(), c.listing_done() ? "" : " (still listing)",
+      c.plans() > 0 ? absl::StrCat(" (", c.plans(), " plans of tabular files)") : "");
   absl::StrAppendFormat(&out, "  items: %d succeeded, %d failed of %d\n", c.items_succeeded(),
                         c.items_failed(), c.items_total());
   if (!st.output_file().empty()) {

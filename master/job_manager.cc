@@ -495,6 +495,7 @@ void JobManager::ListerMain(Job* job) {
       const int64_t n = static_cast<int64_t>(batch.size());
       job->listed += n;
       job->counts.set_mini_batches_created(job->counts.mini_batches_created() + n);
+      job->counts.set_plans(job->counts.plans() + plans);
       job->counts.set_items_total(job->counts.items_total() + items);
       if (done) {
         job->counts.set_listing_done(true);
@@ -1642,6 +1643,14 @@ void JobManager::FlushFiles() {
       } else if (job->rate > 0) {
         eta = FormatDuration(static_cast<double>(remaining) / job->rate);
       }
+      std::string created_note = !c.listing_done()        ? " (listing inputs...)"
+                                 : job->plans_pending > 0 ? " (files being planned...)"
+                                 : KeysMode(*job) && !job->groups_done
+                                     ? " (making the partition_keys mini-batches...)"
+                                     : " (all)";
+      if (c.plans() > 0) {
+        absl::StrAppend(&created_note, ", ", c.plans(), " of them plans of tabular files");
+      }
       p.overview = absl::StrFormat(
           "Job: %s (%s)\nState: %s\nUpdated: %s UTC\n\n"
           "Mini-batches created: %d%s\nMini-batches processed: %d\nMini-batches failed: %d\n"
@@ -1649,10 +1658,9 @@ void JobManager::FlushFiles() {
           "Items total: %d\nItems succeeded: %d\nItems failed: %d\nRows written: %d\n\n"
           "Agents: %d\nRate: %.1f items/s\nETA: %s\n",
           job->job_id, job->spec.name(), JobStateName(job->state), FormatTimestamp(now),
-          c.mini_batches_created(), c.listing_done() ? " (all)" : " (listing inputs...)",
-          c.mini_batches_processed(), c.mini_batches_failed(), job->leased.size(), c.retries(),
-          c.items_total(), c.items_succeeded(), c.items_failed(), c.rows_written(),
-          job->agents.size(), rate, eta);
+          c.mini_batches_created(), created_note, c.mini_batches_processed(),
+          c.mini_batches_failed(), job->leased.size(), c.retries(), c.items_total(),
+          c.items_succeeded(), c.items_failed(), c.rows_written(), job->agents.size(), rate, eta);
       if (!active) {
         absl::StrAppend(&p.overview, "\nResult: ", JobStateName(job->state),
                         job->reason.empty() ? "" : ": ", job->reason, "\n");

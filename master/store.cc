@@ -142,7 +142,8 @@ constexpr const char* kJobColumns =
     "items_total, mb_processed, mb_failed, items_succeeded, items_failed, rows_written, retries, "
     "output_length, first_error, mb_listed, groups_done, "
     "(SELECT COALESCE(MAX(task_id) + 1, 0) FROM tasks WHERE tasks.job_seq = jobs.seq), "
-    "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1 AND state = 0)";
+    "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1 AND state = 0), "
+    "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1)";
 
 StoredJob ReadJob(const Stmt& s) {
   StoredJob j;
@@ -169,6 +170,7 @@ StoredJob ReadJob(const Stmt& s) {
   j.groups_done = s.Int(20) != 0;
   j.next_task_id = s.Int(21);
   j.plans_pending = s.Int(22);
+  j.counts.set_plans(s.Int(23));
   return j;
 }
 

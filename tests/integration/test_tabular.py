@@ -121,7 +121,11 @@ def test_50mb_csv_at_1mb_two_agents_each_record_once(master, start_agent, prs, t
     assert c["items_succeeded"] == next_id, c
     assert c["items_failed"] == 0, c
     # Two plans, then about 50 mini-batches of 1 MB.
+    assert c["plans"] == 2, c
     assert 48 <= c["mini_batches_created"] - 2 <= 55, c
+    overview = open(os.path.join(st["log_dir"], "job_progress_overview.txt")).read()
+    assert "Mini-batches created: %d (all), 2 of them plans of tabular files" % (
+        c["mini_batches_created"]) in overview, overview
 
     rows = (root / "out" / "parallel_run_step.txt").read_text().splitlines()
     parsed = [r.split(" ") for r in rows]

@@ -561,6 +561,7 @@ TEST_CASE("a tabular plan becomes record-aligned mini-batches; the header is wri
   st = *f.manager->GetJob(sub->job_id());
   CHECK(st.state() == v1::RUNNING);
   CHECK(st.counts().mini_batches_created() == 4);
+  CHECK(st.counts().plans() == 1);
   CHECK(st.counts().items_total() == 5);
   CHECK(f.OutputLines().empty());
 
