@@ -1,6 +1,10 @@
 #include "master/partitioner.h"
 
 #include <glob.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <filesystem>
@@ -113,6 +117,16 @@ class TabularSink : public Sink {
           " from its name; tabular files must end in .csv, .tsv, .jsonl (or .json, .ndjson), "
           "optionally followed by .gz; or set format: csv|tsv|jsonl on the input"));
     }
+    // The file's version goes with every descriptor made from it, so a worker
+    // refuses to read a file that changed since (docs/tabular.md).
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      return absl::NotFoundError(absl::StrCat("input '", input_->name(), "': cannot read ", path,
+                                              ": ", std::strerror(errno)));
+    }
+    const int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+    format = absl::StrCat(format, ":", st.st_size, ":", mtime_ns);
+    const int64_t size = st.st_size;
     const bool gz = absl::EndsWith(path, ".gz");
     NewTask task;
     task.task_id = next_id_++;
@@ -121,10 +135,8 @@ class TabularSink : public Sink {
       task.item_count = 0;
       task.items.push_back(absl::StrCat("plan\tkeys\t", format, "\t", keys_json_, "\t", path));
     } else {
-      std::error_code ec;
-      const auto size = fs::file_size(path, ec);
-      const bool whole = gz || (spec_.mini_batch_unit() == v1::MINI_BATCH_BYTES && !ec &&
-                                static_cast<int64_t>(size) <= spec_.mini_batch_size());
+      const bool whole = gz || (spec_.mini_batch_unit() == v1::MINI_BATCH_BYTES &&
+                                size <= spec_.mini_batch_size());
       if (whole) {
         task.items.push_back(absl::StrCat("range\t", format, "\t0\t-1\t", path));
       } else {

@@ -41,7 +41,10 @@ absl::Status PartitionFileInputs(const std::vector<v1::Input>& inputs, int64_t m
 // that a worker turns into record-aligned mini-batches. Items are descriptors
 // (docs/worker-protocol.md). A top-level input path that is a regular file is a
 // data file when its name has a tabular extension or the input sets `format`,
-// else a list of paths. INVALID_ARGUMENT for a file of unknown format.
+// else a list of paths. Each descriptor's format field carries the file's
+// version, "csv:SIZE:MTIME_NS", which workers check before reading.
+// INVALID_ARGUMENT for a file of unknown format, NOT_FOUND for one that
+// vanished while it was listed.
 absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
                                     const std::function<bool(NewTask)>& emit,
                                     const std::atomic<bool>& stop);

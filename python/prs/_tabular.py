@@ -525,20 +525,43 @@ def plan_by_keys(path, fmt, keys):
 # ---------------------------------------------------------------------------
 # descriptors (docs/worker-protocol.md, "Tabular descriptors")
 
-class Range(collections.namedtuple("Range", "fmt start end path")):
+class Range(collections.namedtuple("Range", "fmt start end path stamp", defaults=(None,))):
     """Records [start, end) of one file; start 0 is the data start, end None the file's end."""
     __slots__ = ()
 
 
-class Group(collections.namedtuple("Group", "fmt keys values path")):
+class Group(collections.namedtuple("Group", "fmt keys values path stamp", defaults=(None,))):
     """The rows of one file whose key strings (a tuple per key) equal values (a tuple)."""
     __slots__ = ()
 
 
-class Plan(collections.namedtuple("Plan", "unit fmt arg path")):
+class Plan(collections.namedtuple("Plan", "unit fmt arg path stamp", defaults=(None,))):
     """A split plan of one file: unit "bytes" or "rows" (arg an int) or "keys" (arg a
     tuple of column names)."""
     __slots__ = ()
+
+
+class InputChangedError(RuntimeError):
+    """A file is not the version the master listed (its size or mtime differ)."""
+
+
+def check_unchanged(descriptor):
+    """Raise InputChangedError (or FileNotFoundError) unless the descriptor's file still has
+    the size and mtime the master saw when it listed it (its stamp; None: not checked).
+
+    Ranges and groups point at byte offsets and key combinations of that version: read
+    from another one, records would be cut, skipped or repeated without a word.
+    """
+    if descriptor.stamp is None:
+        return
+    size, mtime_ns = descriptor.stamp
+    st = os.stat(descriptor.path)
+    if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+        raise InputChangedError(
+            "input file %s changed since the job listed it (size %d -> %d bytes, mtime %d -> "
+            "%d ns): prs reads each file as it was when listed; leave inputs unchanged while a "
+            "job reads them, or submit the job again" % (
+                os.fsdecode(descriptor.path), size, st.st_size, mtime_ns, st.st_mtime_ns))
 
 
 _SHAPES = {
@@ -585,10 +608,17 @@ def _strings_field(item, kind, name, text):
 
 
 def _fmt_field(item, kind, text):
-    if text not in FORMATS:
+    """(format, stamp) of a descriptor's format field: "csv", or "csv:SIZE:MTIME_NS" with the
+    file's size and mtime when the master listed it."""
+    fmt, sep, stamp = text.partition(":")
+    if fmt not in FORMATS:
         raise DescriptorError("malformed %s descriptor %r: unknown format %r (expected one of "
-                              "%s)" % (kind, item, text, ", ".join(FORMATS)))
-    return text
+                              "%s)" % (kind, item, fmt, ", ".join(FORMATS)))
+    if not sep:
+        return fmt, None
+    size, _, mtime_ns = stamp.partition(":")
+    return fmt, (_int_field(item, kind, "size", size, 0),
+                 _int_field(item, kind, "mtime", mtime_ns, -(1 << 62)))
 
 
 def parse_descriptor(item):
@@ -597,8 +627,9 @@ def parse_descriptor(item):
     if kind == "range":
         _, fmt, start, end, path = _fields(item, kind)
         end = _int_field(item, kind, "end", end, -1)
-        return Range(_fmt_field(item, kind, fmt), _int_field(item, kind, "start", start, 0),
-                     None if end == -1 else end, path)
+        fmt, stamp = _fmt_field(item, kind, fmt)
+        return Range(fmt, _int_field(item, kind, "start", start, 0), None if end == -1 else end,
+                     path, stamp)
     if kind == "group":
         _, fmt, keys, values, path = _fields(item, kind)
         keys = _strings_field(item, kind, "keys_json", keys)
@@ -606,7 +637,8 @@ def parse_descriptor(item):
         if len(keys) != len(values):
             raise DescriptorError("malformed group descriptor %r: %d keys but %d values" % (
                 item, len(keys), len(values)))
-        return Group(_fmt_field(item, kind, fmt), keys, values, path)
+        fmt, stamp = _fmt_field(item, kind, fmt)
+        return Group(fmt, keys, values, path, stamp)
     if kind == "plan":
         _, unit, fmt, arg, path = _fields(item, kind)
         if unit == "keys":
@@ -616,7 +648,8 @@ def parse_descriptor(item):
         else:
             raise DescriptorError("malformed plan descriptor %r: unknown unit %r (expected "
                                   "bytes, rows or keys)" % (item, unit))
-        return Plan(unit, _fmt_field(item, kind, fmt), arg, path)
+        fmt, stamp = _fmt_field(item, kind, fmt)
+        return Plan(unit, fmt, arg, path, stamp)
     raise DescriptorError("RUN item %r is neither an absolute file path nor a tabular "
                           "descriptor (range, group or plan)" % (item,))
 
@@ -643,6 +676,8 @@ def parse_run(items):
     elif len(descriptors) != 1:
         raise DescriptorError("a RUN carries exactly one %s descriptor, got %d items" % (
             type(first).__name__.lower(), len(descriptors)))
+    for d in descriptors:
+        check_unchanged(d)
     return descriptors
 
 

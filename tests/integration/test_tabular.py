@@ -357,3 +357,34 @@ def test_parallelrunstep_header_argument_keeps_its_row_format(bins, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     lines = (root / "out" / "parallel_run_step.txt").read_text().splitlines()
     assert lines == ["id city", "1 New York", "2 Oslo"], lines
+
+
+# The first mini-batch (a.csv) changes b.csv and deletes c.csv, which were listed already.
+SABOTAGE_SCRIPT = """\
+import os
+
+def run(df):
+    if int(df["id"].iloc[0]) == 0:
+        with open(os.path.join(DATA, "b.csv"), "a") as f:
+            f.write("999,late\\n")
+        os.remove(os.path.join(DATA, "c.csv"))
+    return df[["id"]]
+"""
+
+
+def test_input_changed_or_vanished_mid_job_is_an_error_not_silent(bins, tmp_path):
+    root = tmp_path / "job"
+    data = root / "data"
+    data.mkdir(parents=True)
+    (data / "a.csv").write_text("id,text\n0,first\n")
+    (data / "b.csv").write_text("id,text\n" + "".join("%d,b\n" % i for i in range(1, 200)))
+    (data / "c.csv").write_text("id,text\n500,c\n")
+    job_file = write_job(root, "DATA = %r\n" % str(data) + SABOTAGE_SCRIPT,
+                         mini_batch_size="1KB", run_max_try=1, error_threshold=-1)
+    r = prs_run(bins, tmp_path, job_file)
+    assert r.returncode == 0, r.stderr[-3000:]  # error_threshold -1: the job ends SUCCEEDED
+    ids = (root / "out" / "parallel_run_step.txt").read_text().split()
+    assert ids == ["0"], "nothing of the changed or vanished files is read: %r" % ids
+    errors = next((tmp_path / "state" / "jobs").glob("*/logs/user/error.txt")).read_text()
+    assert "input file %s changed since the job listed it" % (data / "b.csv") in errors, errors
+    assert "FileNotFoundError" in errors and str(data / "c.csv") in errors, errors

@@ -540,3 +540,23 @@ def test_malformed_descriptors_say_what_is_wrong(item, message):
 def test_runs_that_are_not_one_mini_batch(items, message):
     with pytest.raises(tab.DescriptorError, match=message):
         tab.parse_run(items)
+
+
+def test_a_stamped_descriptor_refuses_a_file_that_changed(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_bytes(b"id\n1\n2\n")
+    st = p.stat()
+    stamp = "csv:%d:%d" % (st.st_size, st.st_mtime_ns)
+    [r] = tab.parse_run(["range\t%s\t0\t-1\t%s" % (stamp, p)])
+    assert (r.fmt, r.stamp) == ("csv", (st.st_size, st.st_mtime_ns))
+    assert list(tab.TabularReader().read([r])["id"]) == [1, 2]
+    with open(p, "ab") as f:
+        f.write(b"3\n")
+    with pytest.raises(tab.InputChangedError, match="changed since the job listed it "
+                                                    r"\(size 7 -> 9 bytes"):
+        tab.parse_run(["range\t%s\t0\t-1\t%s" % (stamp, p)])
+    p.unlink()
+    with pytest.raises(FileNotFoundError):
+        tab.parse_run(["plan\tbytes\t%s\t10\t%s" % (stamp, p)])
+    with pytest.raises(tab.DescriptorError, match="mtime must be an integer"):
+        tab.parse_run(["range\tcsv:1:x\t0\t-1\t%s" % p])

@@ -1,5 +1,7 @@
 #include "master/job_manager.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
@@ -505,6 +507,14 @@ TEST_CASE("resume is refused when a later job has written the same output since"
   CHECK_THAT(std::string(resumed.status().message()), Catch::Contains("has been written by job"));
 }
 
+// The format field of a CSV file's descriptors: "csv:SIZE:MTIME_NS".
+std::string Stamped(const std::string& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return absl::StrCat("csv:", st.st_size, ":",
+                      int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec);
+}
+
 // A tabular job over `dir`/table, in bytes mode with a size of `size` bytes.
 v1::SubmitJobRequest TabularRequest(const TempDir& dir, int64_t size) {
   v1::SubmitJobRequest req = MakeRequest(dir, 0, 1);
@@ -555,7 +565,8 @@ TEST_CASE("a tabular plan becomes record-aligned mini-batches; the header is wri
   const std::string a = f.Agent("n1");
   auto tasks = f.Pull(a, 10);
   REQUIRE(tasks.size() == 2);
-  REQUIRE(tasks[0].items(0) == "plan\tbytes\tcsv\t50\t" + f.dir.Sub("table/big.csv"));
+  REQUIRE(tasks[0].items(0) == "plan\tbytes\t" + Stamped(f.dir.Sub("table/big.csv")) + "\t50\t" +
+                                   f.dir.Sub("table/big.csv"));
   // The plan's answer is not output: it makes two mini-batches of 2 and 3 records.
   CHECK(Answer(f, a, tasks[0], 0, 0, "3\t40\t2\n40\t63\t3\n"));
   st = *f.manager->GetJob(sub->job_id());
@@ -569,8 +580,10 @@ TEST_CASE("a tabular plan becomes record-aligned mini-batches; the header is wri
   CHECK(Answer(f, a, tasks[1], 2, 1, "1\n", "id\n"));
   auto ranges = f.Pull(a, 10);
   REQUIRE(ranges.size() == 2);
-  CHECK(ranges[0].items(0) == "range\tcsv\t3\t40\t" + f.dir.Sub("table/big.csv"));
-  CHECK(ranges[1].items(0) == "range\tcsv\t40\t63\t" + f.dir.Sub("table/big.csv"));
+  CHECK(ranges[0].items(0) ==
+        "range\t" + Stamped(f.dir.Sub("table/big.csv")) + "\t3\t40\t" + f.dir.Sub("table/big.csv"));
+  CHECK(ranges[1].items(0) == "range\t" + Stamped(f.dir.Sub("table/big.csv")) + "\t40\t63\t" +
+                                  f.dir.Sub("table/big.csv"));
   CHECK(Answer(f, a, ranges[0], 2, 2, "a\nb\n", "id\n"));
   CHECK(Answer(f, a, ranges[1], 3, 3, "c\nd\ne\n", "id\n"));
   st = *f.manager->GetJob(sub->job_id());
@@ -617,7 +630,8 @@ TEST_CASE("partition_keys: one mini-batch per key combination over all files, af
   const std::string a = f.Agent("n1");
   auto plans = f.Pull(a, 10);
   REQUIRE(plans.size() == 2);
-  CHECK(plans[0].items(0) == "plan\tkeys\tcsv\t[\"k\"]\t" + f.dir.Sub("table/a.csv"));
+  CHECK(plans[0].items(0) == "plan\tkeys\t" + Stamped(f.dir.Sub("table/a.csv")) + "\t[\"k\"]\t" +
+                                 f.dir.Sub("table/a.csv"));
   CHECK(Answer(f, a, plans[0], 0, 0, "1\t[\"1\"]\n"));
   // One plan is not enough: a key may be in any file.
   auto st = *f.manager->GetJob(sub->job_id());
@@ -630,10 +644,13 @@ TEST_CASE("partition_keys: one mini-batch per key combination over all files, af
   auto groups = f.Pull(a, 10);
   REQUIRE(groups.size() == 2);
   REQUIRE(groups[0].items_size() == 2);
-  CHECK(groups[0].items(0) == "group\tcsv\t[\"k\"]\t[\"1\"]\t" + f.dir.Sub("table/a.csv"));
-  CHECK(groups[0].items(1) == "group\tcsv\t[\"k\"]\t[\"1\"]\t" + f.dir.Sub("table/b.csv"));
+  CHECK(groups[0].items(0) == "group\t" + Stamped(f.dir.Sub("table/a.csv")) +
+                                  "\t[\"k\"]\t[\"1\"]\t" + f.dir.Sub("table/a.csv"));
+  CHECK(groups[0].items(1) == "group\t" + Stamped(f.dir.Sub("table/b.csv")) +
+                                  "\t[\"k\"]\t[\"1\"]\t" + f.dir.Sub("table/b.csv"));
   REQUIRE(groups[1].items_size() == 1);
-  CHECK(groups[1].items(0) == "group\tcsv\t[\"k\"]\t[\"2\"]\t" + f.dir.Sub("table/b.csv"));
+  CHECK(groups[1].items(0) == "group\t" + Stamped(f.dir.Sub("table/b.csv")) +
+                                  "\t[\"k\"]\t[\"2\"]\t" + f.dir.Sub("table/b.csv"));
   CHECK(Answer(f, a, groups[0], 2, 2, "x\ny\n"));
   CHECK(Answer(f, a, groups[1], 1, 1, "z\n"));
   st = *f.manager->GetJob(sub->job_id());

@@ -1,6 +1,10 @@
 #include "master/partitioner.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
+
+#include "absl/strings/str_cat.h"
 
 #include "tests/unit/test_util.h"
 
@@ -124,6 +128,14 @@ v1::JobSpec TabularSpec(const std::string& path, v1::MiniBatchUnit unit, int64_t
   return spec;
 }
 
+// "fmt:SIZE:MTIME_NS" of `path`, as the partitioner stamps it.
+std::string Stamped(const std::string& format, const std::string& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return absl::StrCat(format, ":", st.st_size, ":",
+                      int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec);
+}
+
 TEST_CASE("tabular files become whole-file mini-batches or plans, by size alone") {
   prs::testing::TempDir dir;
   dir.Write("t/a.csv", "id\n1\n");                       // small: whole
@@ -134,21 +146,28 @@ TEST_CASE("tabular files become whole-file mini-batches or plans, by size alone"
   auto tasks = PartitionTabular(TabularSpec(dir.Sub("t"), v1::MINI_BATCH_BYTES, 50), &status);
   REQUIRE(status.ok());
   REQUIRE(tasks.size() == 4);
-  CHECK(tasks[0].items == std::vector<std::string>{"range\tcsv\t0\t-1\t" + dir.Sub("t/a.csv")});
+  CHECK(tasks[0].items == std::vector<std::string>{"range\t" + Stamped("csv", dir.Sub("t/a.csv")) +
+                                                   "\t0\t-1\t" + dir.Sub("t/a.csv")});
   CHECK(tasks[0].kind == TaskKind::kRun);
   CHECK(tasks[0].item_count == -1);  // records unknown until a worker reads the file
-  CHECK(tasks[1].items == std::vector<std::string>{"plan\tbytes\tcsv\t50\t" + dir.Sub("t/b.csv")});
+  CHECK(tasks[1].items ==
+        std::vector<std::string>{"plan\tbytes\t" + Stamped("csv", dir.Sub("t/b.csv")) + "\t50\t" +
+                                 dir.Sub("t/b.csv")});
   CHECK(tasks[1].kind == TaskKind::kPlan);
   CHECK(tasks[1].item_count == 0);
   CHECK(tasks[2].items ==
-        std::vector<std::string>{"range\tjsonl\t0\t-1\t" + dir.Sub("t/c.jsonl.gz")});
+        std::vector<std::string>{"range\t" + Stamped("jsonl", dir.Sub("t/c.jsonl.gz")) +
+                                 "\t0\t-1\t" + dir.Sub("t/c.jsonl.gz")});
   CHECK(tasks[3].items ==
-        std::vector<std::string>{"range\ttsv\t0\t-1\t" + dir.Sub("t/d\ttab.tsv")});
+        std::vector<std::string>{"range\t" + Stamped("tsv", dir.Sub("t/d\ttab.tsv")) + "\t0\t-1\t" +
+                                 dir.Sub("t/d\ttab.tsv")});
 
   // Rows mode plans every file but the compressed one.
   tasks = PartitionTabular(TabularSpec(dir.Sub("t"), v1::MINI_BATCH_ROWS, 7), &status);
   REQUIRE(status.ok());
-  CHECK(tasks[0].items == std::vector<std::string>{"plan\trows\tcsv\t7\t" + dir.Sub("t/a.csv")});
+  CHECK(tasks[0].items ==
+        std::vector<std::string>{"plan\trows\t" + Stamped("csv", dir.Sub("t/a.csv")) + "\t7\t" +
+                                 dir.Sub("t/a.csv")});
   CHECK(tasks[2].kind == TaskKind::kRun);
 
   // partition_keys plans every file, compressed too; the keys travel as JSON.
@@ -158,8 +177,9 @@ TEST_CASE("tabular files become whole-file mini-batches or plans, by size alone"
   tasks = PartitionTabular(keys, &status);
   REQUIRE(status.ok());
   REQUIRE(tasks.size() == 1);  // a data file named directly, not a list of paths
-  CHECK(tasks[0].items == std::vector<std::string>{"plan\tkeys\tcsv\t[\"store\",\"we\\\"ek\"]\t" +
-                                                   dir.Sub("t/a.csv")});
+  CHECK(tasks[0].items ==
+        std::vector<std::string>{"plan\tkeys\t" + Stamped("csv", dir.Sub("t/a.csv")) +
+                                 "\t[\"store\",\"we\\\"ek\"]\t" + dir.Sub("t/a.csv")});
 }
 
 TEST_CASE("a tabular file of unknown format is refused unless the input sets format") {
