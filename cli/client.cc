@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/job_config.h"
 #include "common/job_state.h"
+#include "common/json.h"
 #include "common/snapshot.h"
 #include "common/status_grpc.h"
 #include "prs/v1/job_service.grpc.pb.h"
@@ -171,36 +172,6 @@ absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
   *req.mutable_spec() = *std::move(spec);
   *req.mutable_snapshot() = *std::move(snapshot);
   return req;
-}
-
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
 }
 
 std::string StatusJson(const v1::JobStatus& st) {

@@ -44,8 +44,6 @@ class JobClient {
 absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
                                                    const std::vector<std::string>& overrides);
 
-// `s` escaped for a JSON string.
-std::string JsonEscape(const std::string& s);
 // The status as one JSON object.
 std::string StatusJson(const v1::JobStatus& status);
 // A human summary of several lines.

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "agent/agent.h"
 #include "cli/client.h"
+#include "common/json.h"
 #include "common/logging.h"
 #include "common/paths.h"
 #include "master/master_server.h"
@@ -310,14 +311,14 @@ int main(int argc, char** argv) {
       std::string out = "[";
       for (int i = 0; i < agents->agents_size(); ++i) {
         const auto& a = agents->agents(i);
-        absl::StrAppendFormat(
-            &out,
-            "%s{\"node_id\": \"%s\", \"agent_id\": \"%s\", \"hostname\": "
-            "\"%s\", \"ip\": \"%s\", \"pid\": %d, \"last_seen_ms_ago\": %d, "
-            "\"job_id\": \"%s\", \"leases\": %d}",
-            i ? ", " : "", prs::cli::JsonEscape(a.node_id()), prs::cli::JsonEscape(a.agent_id()),
-            prs::cli::JsonEscape(a.hostname()), prs::cli::JsonEscape(a.ip()), a.pid(),
-            a.last_seen_ms_ago(), prs::cli::JsonEscape(a.job_id()), a.leases());
+        absl::StrAppendFormat(&out,
+                              "%s{\"node_id\": \"%s\", \"agent_id\": \"%s\", \"hostname\": "
+                              "\"%s\", \"ip\": \"%s\", \"pid\": %d, \"last_seen_ms_ago\": %d, "
+                              "\"job_id\": \"%s\", \"leases\": %d}",
+                              i ? ", " : "", prs::JsonEscape(a.node_id()),
+                              prs::JsonEscape(a.agent_id()), prs::JsonEscape(a.hostname()),
+                              prs::JsonEscape(a.ip()), a.pid(), a.last_seen_ms_ago(),
+                              prs::JsonEscape(a.job_id()), a.leases());
       }
       std::printf("%s]\n", out.c_str());
       return 0;

@@ -434,18 +434,28 @@ absl::Status ApplyOverride(YAML::Node& root, const std::string& text) {
   return absl::OkStatus();
 }
 
-absl::Status ReadInputs(const YAML::Node& node, const fs::path& base, v1::JobSpec& spec) {
-  if (IsUnset(node)) return absl::OkStatus();  // ValidateJobSpec reports it missing.
+// The items of a key that takes one value or a list of them; nullopt for a map.
+std::optional<std::vector<YAML::Node>> OneOrList(const YAML::Node& node) {
   std::vector<YAML::Node> items;
   if (node.IsScalar()) {
     items.push_back(node);
   } else if (node.IsSequence()) {
     for (const YAML::Node& item : node) items.push_back(item);
   } else {
+    return std::nullopt;
+  }
+  return items;
+}
+
+absl::Status ReadInputs(const YAML::Node& node, const fs::path& base, v1::JobSpec& spec) {
+  if (IsUnset(node)) return absl::OkStatus();  // ValidateJobSpec reports it missing.
+  const std::optional<std::vector<YAML::Node>> list = OneOrList(node);
+  if (!list) {
     return InvalidArgument(
         "inputs: must be a list of {name, type, path} or a single path, got a map; e.g. "
         "inputs: [{name: images, type: file, path: ./data}]");
   }
+  const std::vector<YAML::Node>& items = *list;
   for (size_t i = 0; i < items.size(); ++i) {
     const std::string where = absl::StrCat("inputs[", i, "]");
     const YAML::Node& item = items[i];
@@ -708,18 +718,14 @@ absl::Status ReadMiniBatchSize(const std::string& text, v1::JobSpec& spec) {
 // partition_keys: a column name or a list of them.
 absl::Status ReadPartitionKeys(const YAML::Node& node, v1::JobSpec& spec) {
   if (IsUnset(node)) return absl::OkStatus();
-  std::vector<YAML::Node> items;
-  if (node.IsScalar()) {
-    items.push_back(node);
-  } else if (node.IsSequence()) {
-    for (const YAML::Node& item : node) items.push_back(item);
-  } else {
+  const std::optional<std::vector<YAML::Node>> items = OneOrList(node);
+  if (!items) {
     return InvalidArgument(
         "partition_keys: must be a list of column names, e.g. [store, brand, week], got a map");
   }
-  for (size_t i = 0; i < items.size(); ++i) {
+  for (size_t i = 0; i < items->size(); ++i) {
     absl::StatusOr<std::optional<std::string>> key =
-        ReadScalar(items[i], absl::StrCat("partition_keys[", i, "]"));
+        ReadScalar((*items)[i], absl::StrCat("partition_keys[", i, "]"));
     if (!key.ok()) return key.status();
     spec.add_partition_keys(key->value_or(""));
   }

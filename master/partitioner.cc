@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/json.h"
 
 namespace prs::master {
 namespace {
@@ -58,39 +59,6 @@ class Batcher : public Sink {
   int64_t next_id_ = 0;
 };
 
-// A JSON string literal: quotes, backslashes and control characters are
-// escaped, UTF-8 passes through (the worker parses it with json.loads).
-std::string JsonString(absl::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);  // UTF-8 passes through
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 // Tabular files: a mini-batch per file, or a plan task that a worker turns
 // into record-aligned mini-batches (docs/tabular.md).
 class TabularSink : public Sink {
@@ -101,7 +69,7 @@ class TabularSink : public Sink {
       keys_json_ = "[";
       for (int i = 0; i < spec.partition_keys_size(); ++i) {
         if (i > 0) keys_json_ += ",";
-        keys_json_ += JsonString(spec.partition_keys(i));
+        absl::StrAppend(&keys_json_, "\"", JsonEscape(spec.partition_keys(i)), "\"");
       }
       keys_json_ += "]";
     }

@@ -466,6 +466,7 @@ class Worker:
             return _unreadable(e)
         if isinstance(descriptors[0], self.tabular.Plan):
             return self.make_plan(descriptors[0])
+        cpu0 = time.process_time()
         try:
             frame = self.tabular_reader.read(descriptors)
         except Exception as e:
@@ -473,8 +474,11 @@ class Worker:
         if len(frame) == 0:
             # An empty or header-only file, or a range of blank lines: there is
             # nothing to give run(), which never sees an empty mini-batch.
-            return _result(items_total=0)
-        return self.call_run(frame, len(frame))
+            return _result(items_total=0, cpu_seconds=time.process_time() - cpu0)
+        result = self.call_run(frame, len(frame))
+        # The worker's CPU for the mini-batch includes reading it.
+        result["cpu_seconds"] = time.process_time() - cpu0
+        return result
 
     def make_plan(self, plan):
         """RESULT fields of a plan descriptor: its lines as rows; no items."""
