@@ -136,22 +136,45 @@ absl::StatusOr<std::vector<std::string>> DescriptorFields(absl::string_view desc
 }
 
 // The mini-batches of a bytes or rows plan: its answer has a line
-// "start\tend\trecords" per mini-batch. Ids are taken from `next_id`.
+// "start\tend\trecords" per mini-batch, and a last line "next\tOFFSET" when
+// the worker planned one chunk of the file: that becomes a plan of the rest
+// ("N@OFFSET"). Ids are taken from `next_id`.
 absl::StatusOr<std::vector<NewTask>> RangeTasks(absl::string_view descriptor,
                                                 absl::string_view plan, int64_t& next_id) {
   auto f = DescriptorFields(descriptor);
   if (!f.ok()) return f.status();
+  const std::string& unit = (*f)[1];
   const std::string& format = (*f)[2];
+  const absl::string_view size = absl::string_view((*f)[3]).substr(0, (*f)[3].find('@'));
   const std::string& path = (*f)[4];
+  const auto malformed = [&](absl::string_view line) {
+    return absl::InternalError(
+        absl::StrCat("the worker's plan of ", path, " has a malformed line '", line, "'"));
+  };
   std::vector<NewTask> tasks;
   int64_t last_end = 0;
+  bool continued = false;
   for (absl::string_view line : absl::StrSplit(plan, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> v = absl::StrSplit(line, '\t');
+    if (continued) return malformed(line);  // "next" comes last
+    if (v.size() == 2 && v[0] == "next") {
+      int64_t offset = 0;
+      if (!absl::SimpleAtoi(v[1], &offset) || offset <= 0 || offset != last_end) {
+        return malformed(line);
+      }
+      NewTask t;
+      t.kind = TaskKind::kPlan;
+      t.item_count = 0;
+      t.items.push_back(
+          absl::StrCat("plan\t", unit, "\t", format, "\t", size, "@", offset, "\t", path));
+      tasks.push_back(std::move(t));
+      continued = true;
+      continue;
+    }
     int64_t start = 0, end = 0, records = 0;
     if (v.size() != 3 || !absl::SimpleAtoi(v[0], &start) || !absl::SimpleAtoi(v[1], &end) ||
         !absl::SimpleAtoi(v[2], &records) || start < last_end || end <= start || records < 0) {
-      return absl::InternalError(
-          absl::StrCat("the worker's plan of ", path, " has a malformed line '", line, "'"));
+      return malformed(line);
     }
     last_end = end;
     NewTask t;
@@ -1461,8 +1484,18 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     job->counts.set_items_total(job->counts.items_total() + d.items_total + new_items);
     job->counts.set_mini_batches_created(job->counts.mini_batches_created() +
                                          static_cast<int64_t>(new_tasks.size()));
+    for (const auto& t : new_tasks) {
+      if (t.kind != TaskKind::kPlan) continue;
+      // The rest of a file planned in chunks: first in line, so its ranges
+      // keep coming while the first ones run.
+      ++job->plans_pending;
+      job->counts.set_plans(job->counts.plans() + 1);
+      if (IsActive(*job)) job->pending.emplace_front(t.task_id, 0);
+    }
     if (IsActive(*job)) {
-      for (const auto& t : new_tasks) job->pending.emplace_back(t.task_id, 0);
+      for (const auto& t : new_tasks) {
+        if (t.kind == TaskKind::kRun) job->pending.emplace_back(t.task_id, 0);
+      }
     }
     for (const Outcome* o : list) {
       if (o->plan_ended) --job->plans_pending;

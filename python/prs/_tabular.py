@@ -83,7 +83,7 @@ def _default_delimiter(fmt, delimiter):
     return "\t" if fmt == "tsv" else ","
 
 
-def _iter_starts(f, begin, fmt, skip_header, block_size=BLOCK_SIZE):
+def _iter_starts(f, begin, fmt, skip_header, block_size=None):
     """Yield (starts, blank) numpy arrays of record starts after ``begin``, in order.
 
     ``f`` is positioned at ``begin``, which must be outside quotes (a record
@@ -97,6 +97,7 @@ def _iter_starts(f, begin, fmt, skip_header, block_size=BLOCK_SIZE):
     parity = 0
     offset = begin
     pending = None  # a start at the end of the previous block; its first byte is unknown
+    block_size = block_size or BLOCK_SIZE
     while True:
         block = f.read(block_size)
         if not block:
@@ -189,12 +190,22 @@ def scan_record_starts(path, boundaries, fmt):
     return [int(x) for x in out]
 
 
-def _record_starts(f, fmt):
-    """Yield int64 arrays of the record starts of the open file ``f`` (at offset 0), in order.
+def _record_starts(f, fmt, begin=0):
+    """Yield int64 arrays of the record starts of the open file ``f``, in order.
 
-    Covers the whole file; blank lines are left out because the parsers skip
-    them, so the starts are exactly the records a parser returns.
+    Covers the file from ``begin``: 0, or a record start (which is yielded
+    first). Blank lines are left out because the parsers skip them, so the
+    starts are exactly the records a parser returns.
     """
+    if begin > 0:
+        f.seek(begin)
+        yield np.array([begin], dtype=np.int64)
+        for starts, blank in _iter_starts(f, begin, fmt, skip_header=False):
+            real = starts[~blank]
+            if real.shape[0]:
+                yield real
+        return
+    f.seek(0)
     if fmt == "jsonl":
         first = f.read(1)
         if not first:
@@ -216,7 +227,13 @@ def _ranges(starts, counts, size):
     return list(zip(starts, starts[1:] + [size], counts))
 
 
-def plan_by_bytes(path, fmt, size):
+def _cut(firsts, starts, begin, limit):
+    """True when a chunked plan has read past ``begin + limit`` and has a complete range:
+    the last range opened (``firsts[-1]``) is left for the next plan."""
+    return limit is not None and len(firsts) >= 2 and int(starts[-1]) >= begin + limit
+
+
+def plan_by_bytes(path, fmt, size, begin=0, limit=None):
     """Split a file into ranges of about ``size`` bytes: a list of (start, end, records).
 
     Range k holds the records whose first byte is in [k*size, (k+1)*size);
@@ -225,6 +242,12 @@ def plan_by_bytes(path, fmt, size):
     every record is in exactly one. A range spans at most ``size`` bytes plus
     the rest of its last record (and blank lines after it). A file without
     records gives []. One sequential read of the file.
+
+    Chunked: from ``begin`` (0, or where an earlier chunk said to go on) and,
+    with ``limit``, stopping once about ``limit`` bytes were read; then the
+    result is ``(ranges, next)`` where ``next`` is the start of the first
+    range not planned (None at the end of the file). Without ``limit`` it is
+    just the ranges.
     """
     _check_fmt(fmt)
     _no_gz(path, "split")
@@ -232,9 +255,10 @@ def plan_by_bytes(path, fmt, size):
         raise ValueError("a plan's size must be at least 1 byte, got %r" % (size,))
     firsts, counts = [], []
     last_k = -1  # range number of the last record seen
+    cut = None
     with open(path, "rb") as f:
         total = os.fstat(f.fileno()).st_size
-        for starts in _record_starts(f, fmt):
+        for starts in _record_starts(f, fmt, begin):
             ks = starts // size
             new = np.empty(ks.shape[0], dtype=bool)  # true where a record opens a range
             new[0] = ks[0] != last_k
@@ -246,30 +270,45 @@ def plan_by_bytes(path, fmt, size):
             firsts.extend(starts[opens].tolist())
             counts.extend(np.diff(np.append(opens, ks.shape[0])).tolist())
             last_k = int(ks[-1])
-    return _ranges(firsts, counts, total)
+            if _cut(firsts, starts, begin, limit):
+                cut = firsts.pop()
+                counts.pop()
+                break
+    return _chunk_result(firsts, counts, total, cut, limit)
 
 
-def plan_by_rows(path, fmt, rows):
+def _chunk_result(firsts, counts, total, cut, limit):
+    ranges = _ranges(firsts, counts, total if cut is None else cut)
+    return ranges if limit is None else (ranges, cut)
+
+
+def plan_by_rows(path, fmt, rows, begin=0, limit=None):
     """Split a file into ranges of ``rows`` records (the last may have fewer).
 
-    Returns a list of (start, end, records) like :func:`plan_by_bytes`.
+    Returns a list of (start, end, records) like :func:`plan_by_bytes`, and is
+    chunked the same way (``begin`` is then the start of a range).
     """
     _check_fmt(fmt)
     _no_gz(path, "split")
     if rows < 1:
         raise ValueError("rows must be at least 1, got %r" % (rows,))
     firsts = []
-    count = 0  # records seen so far
+    count = 0  # records seen so far (from begin)
+    cut = None
     with open(path, "rb") as f:
         total = os.fstat(f.fileno()).st_size
-        for starts in _record_starts(f, fmt):
-            # records whose number (from 0, over the file) is a multiple of rows
+        for starts in _record_starts(f, fmt, begin):
+            # records whose number (from 0 at begin) is a multiple of rows
             firsts.extend(starts[(-count) % rows::rows].tolist())
             count += starts.shape[0]
+            if _cut(firsts, starts, begin, limit):
+                cut = firsts.pop()
+                count = rows * len(firsts)
+                break
     counts = [rows] * len(firsts)
     if firsts:
         counts[-1] = count - rows * (len(firsts) - 1)
-    return _ranges(firsts, counts, total)
+    return _chunk_result(firsts, counts, total, cut, limit)
 
 
 def split_by_rows(path, fmt, rows):
@@ -535,9 +574,10 @@ class Group(collections.namedtuple("Group", "fmt keys values path stamp", defaul
     __slots__ = ()
 
 
-class Plan(collections.namedtuple("Plan", "unit fmt arg path stamp", defaults=(None,))):
+class Plan(collections.namedtuple("Plan", "unit fmt arg path stamp begin",
+                                  defaults=(None, 0))):
     """A split plan of one file: unit "bytes" or "rows" (arg an int) or "keys" (arg a
-    tuple of column names)."""
+    tuple of column names). A bytes or rows plan is made in chunks from ``begin``."""
     __slots__ = ()
 
 
@@ -567,7 +607,7 @@ def check_unchanged(descriptor):
 _SHAPES = {
     "range": "range<TAB>fmt<TAB>start<TAB>end<TAB>path",
     "group": "group<TAB>fmt<TAB>keys_json<TAB>values_json<TAB>path",
-    "plan": "plan<TAB>bytes|rows|keys<TAB>fmt<TAB>size|rows|keys_json<TAB>path",
+    "plan": "plan<TAB>bytes|rows|keys<TAB>fmt<TAB>size[@begin]|rows[@begin]|keys_json<TAB>path",
 }
 
 
@@ -641,15 +681,19 @@ def parse_descriptor(item):
         return Group(fmt, keys, values, path, stamp)
     if kind == "plan":
         _, unit, fmt, arg, path = _fields(item, kind)
+        begin = 0
         if unit == "keys":
             arg = _strings_field(item, kind, "keys_json", arg)
         elif unit in ("bytes", "rows"):
+            arg, at, begin_text = arg.partition("@")
             arg = _int_field(item, kind, "size" if unit == "bytes" else "rows", arg, 1)
+            if at:
+                begin = _int_field(item, kind, "begin", begin_text, 0)
         else:
             raise DescriptorError("malformed plan descriptor %r: unknown unit %r (expected "
                                   "bytes, rows or keys)" % (item, unit))
         fmt, stamp = _fmt_field(item, kind, fmt)
-        return Plan(unit, fmt, arg, path, stamp)
+        return Plan(unit, fmt, arg, path, stamp, begin)
     raise DescriptorError("RUN item %r is neither an absolute file path nor a tabular "
                           "descriptor (range, group or plan)" % (item,))
 
@@ -731,11 +775,23 @@ class TabularReader:
             self._parsed.popitem(last=False)
         return frame, groups
 
+    # A bytes or rows plan reads about this much of its file (at least one
+    # 8 MiB block; environment variable PRS_PLAN_CHUNK_BYTES), then hands the
+    # rest to a new plan, so mini-batches of a large file start after the first
+    # chunk is planned instead of after the whole file.
+    PLAN_CHUNK_BYTES = 64 << 20
+
     @staticmethod
     def plan(plan):
         """The plan's lines (docs/worker-protocol.md): ``start\\tend\\trecords\\n`` for
-        bytes and rows, ``records\\tvalues_json\\n`` for keys."""
+        bytes and rows, then ``next\\tOFFSET\\n`` when the plan stopped after a chunk;
+        ``records\\tvalues_json\\n`` for keys."""
         if plan.unit == "keys":
             return ["%d\t%s\n" % group for group in plan_by_keys(plan.path, plan.fmt, plan.arg)]
         split = plan_by_bytes if plan.unit == "bytes" else plan_by_rows
-        return ["%d\t%d\t%d\n" % r for r in split(plan.path, plan.fmt, plan.arg)]
+        limit = int(os.environ.get("PRS_PLAN_CHUNK_BYTES") or TabularReader.PLAN_CHUNK_BYTES)
+        ranges, cut = split(plan.path, plan.fmt, plan.arg, begin=plan.begin, limit=max(1, limit))
+        lines = ["%d\t%d\t%d\n" % r for r in ranges]
+        if cut is not None:
+            lines.append("next\t%d\n" % cut)
+        return lines

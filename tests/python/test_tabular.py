@@ -560,3 +560,40 @@ def test_a_stamped_descriptor_refuses_a_file_that_changed(tmp_path):
         tab.parse_run(["plan\tbytes\t%s\t10\t%s" % (stamp, p)])
     with pytest.raises(tab.DescriptorError, match="mtime must be an integer"):
         tab.parse_run(["range\tcsv:1:x\t0\t-1\t%s" % p])
+
+
+@pytest.mark.parametrize("unit", ["bytes", "rows"])
+def test_a_plan_made_in_chunks_equals_the_plan_made_at_once(tmp_path, monkeypatch, unit):
+    monkeypatch.setattr(tab, "BLOCK_SIZE", 4096)  # many blocks, so many chunks
+    rng = random.Random(11)
+    p = tmp_path / "t.csv"
+    with open(p, "w", newline="") as f:
+        f.write('id,"multi\nline header"\n')
+        for i in range(3000):
+            f.write('%d,"%s"\n' % (i, 'q,""\n' * rng.randint(0, 4) + "z" * rng.randint(0, 90)))
+            if i % 97 == 0:
+                f.write("\n")  # blank lines are no records
+    split, arg = (tab.plan_by_bytes, 3000) if unit == "bytes" else (tab.plan_by_rows, 41)
+    whole = split(str(p), "csv", arg)
+    for limit in (1, 10000, 50000):
+        got, begin, chunks = [], 0, 0
+        while True:
+            ranges, cut = split(str(p), "csv", arg, begin=begin, limit=limit)
+            got += ranges
+            chunks += 1
+            if cut is None:
+                break
+            assert ranges and ranges[-1][1] == cut, "a chunk ends where the next begins"
+            begin = cut
+        assert got == whole
+        assert chunks > 3
+    # Through the descriptor and the reader: the answer names where to go on.
+    monkeypatch.setattr(tab.TabularReader, "PLAN_CHUNK_BYTES", 10000)
+    lines = tab.TabularReader.plan(tab.parse_run(["plan\t%s\tcsv\t%d\t%s" % (unit, arg, p)])[0])
+    assert lines[-1].startswith("next\t")
+    cut = int(lines[-1].split("\t")[1])
+    more = tab.TabularReader.plan(
+        tab.parse_run(["plan\t%s\tcsv\t%d@%d\t%s" % (unit, arg, cut, p)])[0])
+    first = [tuple(map(int, line.split("\t"))) for line in lines[:-1]]
+    assert first + [tuple(map(int, line.split("\t"))) for line in more
+                    if not line.startswith("next")][:2] == whole[:len(first) + 2]

@@ -748,5 +748,44 @@ TEST_CASE("allowed_failed_percent waits for the mini-batches that plans make") {
   CHECK(st.counts().mini_batches_failed() == 1);
 }
 
+TEST_CASE("a file planned in chunks: each chunk's ranges run while the rest is planned") {
+  Fixture f;
+  f.Open();
+  f.dir.Write("table/big.csv", "id\n" + std::string(60, 'x'));
+  auto sub = f.manager->Submit(TabularRequest(f.dir, 10));
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto tasks = f.Pull(a, 1);
+  REQUIRE(tasks.size() == 1);
+  // The first chunk: two ranges, then the rest from byte 23.
+  CHECK(Answer(f, a, tasks[0], 0, 0, "3\t13\t1\n13\t23\t1\nnext\t23\n"));
+  auto st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.counts().plans() == 2);
+  CHECK(st.counts().mini_batches_created() == 4);
+  auto next = f.Pull(a, 1);  // the rest of the plan comes first
+  REQUIRE(next.size() == 1);
+  const std::string big = f.dir.Sub("table/big.csv");
+  CHECK(next[0].items(0) == "plan\tbytes\t" + Stamped(big) + "\t10@23\t" + big);
+  // A "next" that does not continue where the ranges end is refused.
+  CHECK(Answer(f, a, next[0], 0, 0, "23\t43\t2\nnext\t50\n"));
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.counts().mini_batches_created() == 4);
+  CHECK(st.counts().retries() == 1);
+  // Tried again (from the back of the queue, behind the first two ranges).
+  auto rest = f.Pull(a, 10);
+  REQUIRE(rest.size() == 3);
+  CHECK(rest[2].items(0) == "plan\tbytes\t" + Stamped(big) + "\t10@23\t" + big);
+  CHECK(Answer(f, a, rest[2], 0, 0, "23\t43\t2\n43\t63\t2\n"));
+  rest.pop_back();
+  for (const auto& t : f.Pull(a, 10)) rest.push_back(t);
+  REQUIRE(rest.size() == 4);
+  for (const auto& t : rest) CHECK(Answer(f, a, t, 1, 1, absl::StrCat(t.task_id(), "\n")));
+  st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::SUCCEEDED);
+  CHECK(st.counts().items_total() == 4);  // the worker's counts win over the plan's
+  CHECK(f.OutputLines().size() == 4);
+}
+
 }  // namespace
 }  // namespace prs::master
