@@ -849,27 +849,29 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadPartitionKeys(node_of("partition_keys"), spec));
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadAppendRowFormat(node_of("append_row_format"), spec));
   // ParallelRunStep's runtime option for the same thing, passed as an argument:
-  // its rows (values joined by a space, unquoted), with the header line.
-  if (!spec.has_append_row_format()) {
+  // its rows (values joined by a space, unquoted), with the header line. The
+  // last occurrence wins; it means nothing without an output file.
+  if (!spec.has_append_row_format() && spec.output_action() == "append_row") {
     const auto is_false = [](absl::string_view v) {
-      return absl::EqualsIgnoreCase(v, "false") || v == "0";
+      for (absl::string_view no : {"false", "no", "off", "n", "0"}) {
+        if (absl::EqualsIgnoreCase(v, no)) return true;
+      }
+      return false;
     };
     const auto& args = spec.arguments();
+    bool on = false;
     for (int i = 0; i < args.size(); ++i) {
       absl::string_view arg = args[i];
       if (!absl::ConsumePrefix(&arg, "--append_row_dataframe_header")) continue;
-      bool on;
       if (arg.empty()) {  // a flag, or a flag and its value
-        on = i + 1 >= args.size() || !is_false(args[i + 1]);
+        on = i + 1 >= args.size() || absl::StartsWith(args[i + 1], "-") || !is_false(args[i + 1]);
       } else if (absl::ConsumePrefix(&arg, "=")) {
         on = !is_false(arg);
-      } else {
-        continue;  // another option
-      }
-      if (on) {
-        spec.mutable_append_row_format()->set_delimiter("");
-        spec.mutable_append_row_format()->set_header(true);
-      }
+      }  // else another option that starts with the same name
+    }
+    if (on) {
+      spec.mutable_append_row_format()->set_delimiter("");
+      spec.mutable_append_row_format()->set_header(true);
     }
   }
 
@@ -1026,7 +1028,8 @@ absl::Status CheckTabularKeys(const v1::JobSpec& spec) {
     if (d.size() > 1 || d == "\"" || d == "\n" || d == "\r") {
       return InvalidArgument(absl::StrCat(
           "append_row_format.delimiter: '", d,
-          "' must be one character other than a quote or a line end, e.g. \",\" or \"\\t\""));
+          "' must be one character other than a quote or a line end, e.g. \",\" or \"\\t\" "
+          "(or empty for values joined by a space, unquoted)"));
     }
   }
   return absl::OkStatus();

@@ -1677,6 +1677,7 @@ void JobManager::FlushFiles() {
         eta = FormatDuration(static_cast<double>(remaining) / job->rate);
       }
       std::string created_note = !c.listing_done()        ? " (listing inputs...)"
+                                 : !active                ? ""
                                  : job->plans_pending > 0 ? " (files being planned...)"
                                  : KeysMode(*job) && !job->groups_done
                                      ? " (making the partition_keys mini-batches...)"

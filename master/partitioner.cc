@@ -86,15 +86,16 @@ class TabularSink : public Sink {
           "optionally followed by .gz; or set format: csv|tsv|jsonl on the input"));
     }
     // The file's version goes with every descriptor made from it, so a worker
-    // refuses to read a file that changed since (docs/tabular.md).
+    // refuses to read a file that changed since (docs/tabular.md). A file that
+    // cannot be stat'ed (gone, a dangling link) is one mini-batch without a
+    // version: its worker fails it with the reason, counted like any failure.
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-      return absl::NotFoundError(absl::StrCat("input '", input_->name(), "': cannot read ", path,
-                                              ": ", std::strerror(errno)));
+    int64_t size = -1;
+    if (::stat(path.c_str(), &st) == 0) {
+      const int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+      format = absl::StrCat(format, ":", st.st_size, ":", mtime_ns);
+      size = st.st_size;
     }
-    const int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
-    format = absl::StrCat(format, ":", st.st_size, ":", mtime_ns);
-    const int64_t size = st.st_size;
     const bool gz = absl::EndsWith(path, ".gz");
     NewTask task;
     task.task_id = next_id_++;
@@ -103,8 +104,9 @@ class TabularSink : public Sink {
       task.item_count = 0;
       task.items.push_back(absl::StrCat("plan\tkeys\t", format, "\t", keys_json_, "\t", path));
     } else {
-      const bool whole = gz || (spec_.mini_batch_unit() == v1::MINI_BATCH_BYTES &&
-                                size <= spec_.mini_batch_size());
+      const bool whole =
+          gz || size < 0 ||
+          (spec_.mini_batch_unit() == v1::MINI_BATCH_BYTES && size <= spec_.mini_batch_size());
       if (whole) {
         task.items.push_back(absl::StrCat("range\t", format, "\t0\t-1\t", path));
       } else {

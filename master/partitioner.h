@@ -43,8 +43,9 @@ absl::Status PartitionFileInputs(const std::vector<v1::Input>& inputs, int64_t m
 // data file when its name has a tabular extension or the input sets `format`,
 // else a list of paths. Each descriptor's format field carries the file's
 // version, "csv:SIZE:MTIME_NS", which workers check before reading.
-// INVALID_ARGUMENT for a file of unknown format, NOT_FOUND for one that
-// vanished while it was listed.
+// INVALID_ARGUMENT for a file of unknown format. A file that vanished while it
+// was listed becomes a whole-file mini-batch without a version, which its
+// worker fails.
 absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
                                     const std::function<bool(NewTask)>& emit,
                                     const std::atomic<bool>& stop);

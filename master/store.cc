@@ -463,7 +463,10 @@ absl::StatusOr<v1::SourceSnapshot> Store::GetSnapshot(int64_t seq) {
 
 absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> Store::PendingTasks(int64_t seq) {
   absl::MutexLock lock(&mu_);
-  Stmt q(db_, "SELECT task_id, tries FROM tasks WHERE job_seq = ? AND state = 0 ORDER BY task_id");
+  // Plans first: they make the mini-batches the workers will need next.
+  Stmt q(db_,
+         "SELECT task_id, tries FROM tasks WHERE job_seq = ? AND state = 0 "
+         "ORDER BY kind DESC, task_id");
   q.Bind(1, seq);
   std::vector<std::pair<int64_t, int32_t>> out;
   while (q.Step()) out.emplace_back(q.Int(0), static_cast<int32_t>(q.Int(1)));

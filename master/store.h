@@ -147,7 +147,7 @@ class Store {
   absl::StatusOr<std::vector<StoredJob>> LoadJobs();
   absl::StatusOr<StoredJob> LoadJob(int64_t seq);
   absl::StatusOr<v1::SourceSnapshot> GetSnapshot(int64_t seq);
-  // PENDING mini-batches of a job, in id order, with their tries.
+  // PENDING mini-batches of a job with their tries: plans first, then by id.
   absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> PendingTasks(int64_t seq);
   absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(int64_t seq);
 

@@ -227,10 +227,11 @@ def _ranges(starts, counts, size):
     return list(zip(starts, starts[1:] + [size], counts))
 
 
-def _cut(firsts, starts, begin, limit):
-    """True when a chunked plan has read past ``begin + limit`` and has a complete range:
-    the last range opened (``firsts[-1]``) is left for the next plan."""
-    return limit is not None and len(firsts) >= 2 and int(starts[-1]) >= begin + limit
+def _cut(f, total, firsts, starts, begin, limit):
+    """True when a chunked plan has read past ``begin + limit``, has a complete range and
+    the file goes on: the last range opened (``firsts[-1]``) is left for the next plan."""
+    return (limit is not None and len(firsts) >= 2 and int(starts[-1]) >= begin + limit
+            and f.tell() < total)
 
 
 def plan_by_bytes(path, fmt, size, begin=0, limit=None):
@@ -270,7 +271,7 @@ def plan_by_bytes(path, fmt, size, begin=0, limit=None):
             firsts.extend(starts[opens].tolist())
             counts.extend(np.diff(np.append(opens, ks.shape[0])).tolist())
             last_k = int(ks[-1])
-            if _cut(firsts, starts, begin, limit):
+            if _cut(f, total, firsts, starts, begin, limit):
                 cut = firsts.pop()
                 counts.pop()
                 break
@@ -301,7 +302,7 @@ def plan_by_rows(path, fmt, rows, begin=0, limit=None):
             # records whose number (from 0 at begin) is a multiple of rows
             firsts.extend(starts[(-count) % rows::rows].tolist())
             count += starts.shape[0]
-            if _cut(firsts, starts, begin, limit):
+            if _cut(f, total, firsts, starts, begin, limit):
                 cut = firsts.pop()
                 count = rows * len(firsts)
                 break
@@ -595,7 +596,14 @@ def check_unchanged(descriptor):
     if descriptor.stamp is None:
         return
     size, mtime_ns = descriptor.stamp
-    st = os.stat(descriptor.path)
+    # open + fstat, not stat: on NFS an open revalidates cached attributes.
+    fd = os.open(descriptor.path, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if os.environ.get("PRS_CHECK_INPUT_MTIME", "1") == "0":
+        mtime_ns = st.st_mtime_ns  # nodes with their own copies of the data: size only
     if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
         raise InputChangedError(
             "input file %s changed since the job listed it (size %d -> %d bytes, mtime %d -> "

@@ -597,3 +597,22 @@ def test_a_plan_made_in_chunks_equals_the_plan_made_at_once(tmp_path, monkeypatc
     first = [tuple(map(int, line.split("\t"))) for line in lines[:-1]]
     assert first + [tuple(map(int, line.split("\t"))) for line in more
                     if not line.startswith("next")][:2] == whole[:len(first) + 2]
+
+
+def test_a_chunk_that_reaches_the_end_of_the_file_plans_it_to_the_end(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("id\n" + "".join("%d\n" % i for i in range(1000)))
+    ranges, cut = tab.plan_by_bytes(str(p), "csv", 300, limit=100)  # one block holds it all
+    assert cut is None
+    assert ranges == tab.plan_by_bytes(str(p), "csv", 300)
+
+
+def test_size_only_input_check_for_nodes_with_their_own_copies(tmp_path, monkeypatch):
+    p = tmp_path / "a.csv"
+    p.write_bytes(b"id\n1\n")
+    st = p.stat()
+    item = "range\tcsv:%d:%d\t0\t-1\t%s" % (st.st_size, st.st_mtime_ns + 1, p)
+    with pytest.raises(tab.InputChangedError):
+        tab.parse_run([item])
+    monkeypatch.setenv("PRS_CHECK_INPUT_MTIME", "0")
+    assert tab.parse_run([item])[0].path == str(p)

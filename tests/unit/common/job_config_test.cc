@@ -530,7 +530,7 @@ TEST_CASE("Tabular inputs: sizes, rows, partition_keys and append_row_format", "
         "partition_keys: must be a list of column names, e.g. [store, brand, week], got a map");
   CHECK(ErrorOf(head + "append_row_format: {delimiter: ;;}\n") ==
         "append_row_format.delimiter: ';;' must be one character other than a quote or a line "
-        "end, e.g. \",\" or \"\\t\"");
+        "end, e.g. \",\" or \"\\t\" (or empty for values joined by a space, unquoted)");
   CHECK(ErrorOf(head + "append_row_format: {header: maybe}\n") ==
         "append_row_format.header: 'maybe' is not a boolean; use true or false");
   CHECK(ErrorOf(head + "append_row_format: {quote: none}\n") ==
@@ -552,6 +552,22 @@ TEST_CASE("Tabular inputs: sizes, rows, partition_keys and append_row_format", "
     spec = Parse(head + "arguments: [--append_row_dataframe_header]\n");
     REQUIRE(spec.ok());
     CHECK(spec->append_row_format().header());
+    spec = Parse(head + "arguments: [--append_row_dataframe_header, --x, \"1\"]\n");
+    REQUIRE(spec.ok());
+    CHECK(spec->append_row_format().header());
+    // YAML's no, and the last occurrence wins.
+    spec = Parse(head + "arguments: [--append_row_dataframe_header, \"no\"]\n");
+    REQUIRE(spec.ok());
+    CHECK_FALSE(spec->has_append_row_format());
+    spec = Parse(head +
+                 "arguments: [--append_row_dataframe_header, --append_row_dataframe_header=off]\n");
+    REQUIRE(spec.ok());
+    CHECK_FALSE(spec->has_append_row_format());
+    // Without an output file it means nothing, and is no error.
+    spec =
+        Parse(head + "output_action: summary_only\narguments: [--append_row_dataframe_header]\n");
+    REQUIRE(spec.ok());
+    CHECK_FALSE(spec->has_append_row_format());
   }
   // partition_keys and byte sizes belong to tabular inputs.
   CHECK_THAT(ErrorOf(Minimal("partition_keys: [a]\n")),

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
+
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -180,6 +182,23 @@ TEST_CASE("tabular files become whole-file mini-batches or plans, by size alone"
   CHECK(tasks[0].items ==
         std::vector<std::string>{"plan\tkeys\t" + Stamped("csv", dir.Sub("t/a.csv")) +
                                  "\t[\"store\",\"we\\\"ek\"]\t" + dir.Sub("t/a.csv")});
+}
+
+TEST_CASE("a tabular file that vanished while listed is one mini-batch its worker fails") {
+  prs::testing::TempDir dir;
+  dir.Write("t/a.csv", "id\n1\n");
+  std::filesystem::create_symlink(dir.Sub("t/nowhere.csv"), dir.Sub("t/b.csv"));
+  dir.Write("list.txt", dir.Sub("t/gone.csv") + "\n");
+  absl::Status status;
+  // A glob matches the dangling link (a folder walk skips what is not a file).
+  auto tasks = PartitionTabular(TabularSpec(dir.Sub("t/*.csv"), v1::MINI_BATCH_BYTES, 50), &status);
+  REQUIRE(status.ok());
+  REQUIRE(tasks.size() == 2);
+  CHECK(tasks[1].items == std::vector<std::string>{"range\tcsv\t0\t-1\t" + dir.Sub("t/b.csv")});
+  tasks = PartitionTabular(TabularSpec(dir.Sub("list.txt"), v1::MINI_BATCH_ROWS, 5), &status);
+  REQUIRE(status.ok());
+  CHECK(tasks.at(0).items ==
+        std::vector<std::string>{"range\tcsv\t0\t-1\t" + dir.Sub("t/gone.csv")});
 }
 
 TEST_CASE("a tabular file of unknown format is refused unless the input sets format") {
