@@ -1676,12 +1676,13 @@ void JobManager::FlushFiles() {
       } else if (job->rate > 0) {
         eta = FormatDuration(static_cast<double>(remaining) / job->rate);
       }
-      std::string created_note = !c.listing_done()        ? " (listing inputs...)"
-                                 : !active                ? ""
-                                 : job->plans_pending > 0 ? " (files being planned...)"
-                                 : KeysMode(*job) && !job->groups_done
-                                     ? " (making the partition_keys mini-batches...)"
-                                     : " (all)";
+      const bool planned = job->plans_pending == 0 && (!KeysMode(*job) || job->groups_done);
+      std::string created_note = !c.listing_done() ? " (listing inputs...)"
+                                 : planned         ? " (all)"
+                                 : !active         ? ""
+                                 : job->plans_pending > 0
+                                     ? " (files being planned...)"
+                                     : " (making the partition_keys mini-batches...)";
       if (c.plans() > 0) {
         absl::StrAppend(&created_note, ", ", c.plans(), " of them plans of tabular files");
       }
