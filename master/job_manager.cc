@@ -603,12 +603,15 @@ void JobManager::MaybeMakeGroups(Job* job) {
   }
   std::vector<NewTask> tasks;
   int64_t items = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    if (status.ok()) {
-      tasks = GroupTasks(groups, job->next_task_id);
-      for (const auto& t : tasks) items += t.item_count;
+  if (status.ok()) {
+    int64_t first_id;
+    {
+      absl::MutexLock lock(&mu_);  // only to reserve the ids
+      first_id = job->next_task_id;
+      job->next_task_id += static_cast<int64_t>(groups.size());
     }
+    tasks = GroupTasks(groups, first_id);
+    for (const auto& t : tasks) items += t.item_count;
   }
   if (status.ok()) status = store_->InsertTasks(job->seq, tasks, TaskSource::kGroups, true);
   {

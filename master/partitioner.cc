@@ -89,12 +89,10 @@ class TabularSink : public Sink {
     // refuses to read a file that changed since (docs/tabular.md). A file that
     // cannot be stat'ed (gone, a dangling link) is one mini-batch without a
     // version: its worker fails it with the reason, counted like any failure.
-    struct stat st {};
     int64_t size = -1;
-    if (::stat(path.c_str(), &st) == 0) {
-      const int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
-      format = absl::StrCat(format, ":", st.st_size, ":", mtime_ns);
-      size = st.st_size;
+    if (std::optional<std::string> version = FileVersion(path)) {
+      absl::StrAppend(&format, ":", *version);
+      size = std::stoll(*version);  // "SIZE:MTIME_NS"
     }
     const bool gz = absl::EndsWith(path, ".gz");
     NewTask task;
@@ -252,6 +250,13 @@ absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
   const std::vector<v1::Input> inputs(spec.inputs().begin(), spec.inputs().end());
   TabularSink sink(spec, emit);
   return PartitionInputs(inputs, sink, &sink, stop);
+}
+
+std::optional<std::string> FileVersion(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return absl::StrCat(st.st_size, ":",
+                      int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec);
 }
 
 std::string TabularFormatOf(absl::string_view path) {

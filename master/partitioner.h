@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,10 @@ absl::Status PartitionFileInputs(const std::vector<v1::Input>& inputs, int64_t m
 absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
                                     const std::function<bool(NewTask)>& emit,
                                     const std::atomic<bool>& stop);
+
+// A file's version as tabular descriptors carry it, "SIZE:MTIME_NS", or
+// nullopt when the file cannot be stat'ed.
+std::optional<std::string> FileVersion(const std::string& path);
 
 // "csv", "tsv" or "jsonl" from a file name (.csv; .tsv, .tab; .jsonl, .ndjson,
 // .json; each optionally followed by .gz), or "" when it tells nothing.

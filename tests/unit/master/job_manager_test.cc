@@ -1,13 +1,12 @@
 #include "master/job_manager.h"
 
-#include <sys/stat.h>
-
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "master/partitioner.h"
 #include "tests/unit/test_util.h"
 
 namespace prs::master {
@@ -81,6 +80,14 @@ struct Fixture {
       if (st->counts().listing_done() || absl::Now() > deadline) return *st;
       absl::SleepFor(absl::Milliseconds(5));  // polling the lister thread
     }
+  }
+
+  // Submits `req` and waits until its inputs are listed; returns the job id.
+  std::string SubmitListed(const v1::SubmitJobRequest& req) {
+    auto sub = manager->Submit(req);
+    REQUIRE(sub.ok());
+    WaitListed(sub->job_id());
+    return sub->job_id();
   }
 
   std::vector<v1::Task> Pull(const std::string& agent, int n) {
@@ -509,10 +516,9 @@ TEST_CASE("resume is refused when a later job has written the same output since"
 
 // The format field of a CSV file's descriptors: "csv:SIZE:MTIME_NS".
 std::string Stamped(const std::string& path) {
-  struct stat st {};
-  REQUIRE(::stat(path.c_str(), &st) == 0);
-  return absl::StrCat("csv:", st.st_size, ":",
-                      int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec);
+  std::optional<std::string> version = FileVersion(path);
+  REQUIRE(version.has_value());
+  return absl::StrCat("csv:", *version);
 }
 
 // A tabular job over `dir`/table, in bytes mode with a size of `size` bytes.
@@ -556,9 +562,8 @@ TEST_CASE("a tabular plan becomes record-aligned mini-batches; the header is wri
   auto req = TabularRequest(f.dir, 50);
   req.mutable_spec()->mutable_append_row_format()->set_delimiter(",");
   req.mutable_spec()->mutable_append_row_format()->set_header(true);
-  auto sub = f.manager->Submit(req);
-  REQUIRE(sub.ok());
-  auto st = f.WaitListed(sub->job_id());
+  const std::string job_id = f.SubmitListed(req);
+  auto st = *f.manager->GetJob(job_id);
   CHECK(st.counts().mini_batches_created() == 2);
   CHECK(st.counts().items_total() == 0);  // nothing read yet
 
@@ -569,7 +574,7 @@ TEST_CASE("a tabular plan becomes record-aligned mini-batches; the header is wri
                                    f.dir.Sub("table/big.csv"));
   // The plan's answer is not output: it makes two mini-batches of 2 and 3 records.
   CHECK(Answer(f, a, tasks[0], 0, 0, "3\t40\t2\n40\t63\t3\n"));
-  st = *f.manager->GetJob(sub->job_id());
+  st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::RUNNING);
   CHECK(st.counts().mini_batches_created() == 4);
   CHECK(st.counts().plans() == 1);
@@ -586,7 +591,7 @@ TEST_CASE("a tabular plan becomes record-aligned mini-batches; the header is wri
                                   f.dir.Sub("table/big.csv"));
   CHECK(Answer(f, a, ranges[0], 2, 2, "a\nb\n", "id\n"));
   CHECK(Answer(f, a, ranges[1], 3, 3, "c\nd\ne\n", "id\n"));
-  st = *f.manager->GetJob(sub->job_id());
+  st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::SUCCEEDED);
   CHECK(st.counts().items_total() == 7);
   CHECK(st.counts().items_succeeded() == 6);
@@ -601,16 +606,14 @@ TEST_CASE("a tabular plan that keeps failing counts one failed item") {
   f.dir.Write("table/big.csv", "id\n" + std::string(60, 'x'));
   auto req = TabularRequest(f.dir, 50);
   req.mutable_spec()->set_error_threshold(0);
-  auto sub = f.manager->Submit(req);
-  REQUIRE(sub.ok());
-  f.WaitListed(sub->job_id());
+  const std::string job_id = f.SubmitListed(req);
   const std::string a = f.Agent("n1");
   for (int i = 0; i < 2; ++i) {  // run_max_try is 2
     auto t = f.Pull(a, 1);
     REQUIRE(t.size() == 1);
     CHECK(f.Fail(a, t[0], v1::RUN_EXCEPTION));
   }
-  auto st = *f.manager->GetJob(sub->job_id());
+  auto st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::FAILED);
   CHECK(st.counts().items_failed() == 1);
   CHECK(st.counts().mini_batches_failed() == 1);
@@ -624,9 +627,7 @@ TEST_CASE("partition_keys: one mini-batch per key combination over all files, af
   f.dir.Write("table/b.csv", "k,v\n1,y\n2,z\n");
   auto req = TabularRequest(f.dir, 50);
   req.mutable_spec()->add_partition_keys("k");
-  auto sub = f.manager->Submit(req);
-  REQUIRE(sub.ok());
-  f.WaitListed(sub->job_id());
+  const std::string job_id = f.SubmitListed(req);
   const std::string a = f.Agent("n1");
   auto plans = f.Pull(a, 10);
   REQUIRE(plans.size() == 2);
@@ -634,11 +635,11 @@ TEST_CASE("partition_keys: one mini-batch per key combination over all files, af
                                  f.dir.Sub("table/a.csv"));
   CHECK(Answer(f, a, plans[0], 0, 0, "1\t[\"1\"]\n"));
   // One plan is not enough: a key may be in any file.
-  auto st = *f.manager->GetJob(sub->job_id());
+  auto st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::RUNNING);
   CHECK(f.Pull(a, 10).empty());
   CHECK(Answer(f, a, plans[1], 0, 0, "1\t[\"1\"]\n1\t[\"2\"]\n"));
-  st = *f.manager->GetJob(sub->job_id());
+  st = *f.manager->GetJob(job_id);
   CHECK(st.counts().mini_batches_created() == 4);
   CHECK(st.counts().items_total() == 3);
   auto groups = f.Pull(a, 10);
@@ -653,7 +654,7 @@ TEST_CASE("partition_keys: one mini-batch per key combination over all files, af
                                   "\t[\"k\"]\t[\"2\"]\t" + f.dir.Sub("table/b.csv"));
   CHECK(Answer(f, a, groups[0], 2, 2, "x\ny\n"));
   CHECK(Answer(f, a, groups[1], 1, 1, "z\n"));
-  st = *f.manager->GetJob(sub->job_id());
+  st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::SUCCEEDED);
   CHECK(st.counts().items_succeeded() == 3);
   CHECK(f.OutputLines() == std::vector<std::string>{"x", "y", "z"});
@@ -664,21 +665,19 @@ TEST_CASE("a restarted master keeps plan-made mini-batches and lists no file twi
   f.Open();
   f.dir.Write("table/big.csv", "id\n" + std::string(60, 'x'));
   f.dir.Write("table/small.csv", "id\n1\n");
-  auto sub = f.manager->Submit(TabularRequest(f.dir, 50));
-  REQUIRE(sub.ok());
-  f.WaitListed(sub->job_id());
+  const std::string job_id = f.SubmitListed(TabularRequest(f.dir, 50));
   const std::string a = f.Agent("n1");
   auto tasks = f.Pull(a, 10);
   REQUIRE(tasks.size() == 2);
   CHECK(Answer(f, a, tasks[0], 0, 0, "3\t40\t2\n40\t63\t3\n"));
   f.Open();  // restart
-  auto st = f.WaitListed(sub->job_id());
+  auto st = f.WaitListed(job_id);
   CHECK(st.counts().mini_batches_created() == 4);
   const std::string b = f.Agent("n1");
   auto again = f.Pull(b, 10);
   REQUIRE(again.size() == 3);  // small.csv (its lease was lost) and the two ranges
   for (const auto& t : again) CHECK(Answer(f, b, t, 1, 1, absl::StrCat(t.task_id(), "\n")));
-  st = *f.manager->GetJob(sub->job_id());
+  st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::SUCCEEDED);
   CHECK(st.counts().mini_batches_created() == 4);
   CHECK(f.OutputLines().size() == 3);
@@ -690,27 +689,25 @@ TEST_CASE("a failed tabular file of unknown records counts one item until a resu
   f.dir.Write("table/small.csv", "id\n1\n2\n");
   auto req = TabularRequest(f.dir, 50);
   req.mutable_spec()->set_allowed_failed_count(0);
-  auto sub = f.manager->Submit(req);
-  REQUIRE(sub.ok());
-  f.WaitListed(sub->job_id());
+  const std::string job_id = f.SubmitListed(req);
   const std::string a = f.Agent("n1");
   for (int i = 0; i < 2; ++i) {
     auto t = f.Pull(a, 1);
     REQUIRE(t.size() == 1);
     CHECK(f.Fail(a, t[0], v1::WORKER_DIED));  // no record count
   }
-  auto st = *f.manager->GetJob(sub->job_id());
+  auto st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::FAILED);
   CHECK(st.counts().items_failed() == 1);
   CHECK(st.counts().items_total() == 1);
-  REQUIRE(f.manager->Resume(sub->job_id()).ok());
-  st = *f.manager->GetJob(sub->job_id());
+  REQUIRE(f.manager->Resume(job_id).ok());
+  st = *f.manager->GetJob(job_id);
   CHECK(st.counts().items_failed() == 0);
   CHECK(st.counts().items_total() == 0);
   auto t = f.Pull(a, 1);
   REQUIRE(t.size() == 1);
   CHECK(Answer(f, a, t[0], 2, 2, "1\n2\n"));
-  st = *f.manager->GetJob(sub->job_id());
+  st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::SUCCEEDED);
   CHECK(st.counts().items_total() == 2);
   CHECK(st.counts().items_succeeded() == 2);
@@ -724,9 +721,7 @@ TEST_CASE("allowed_failed_percent waits for the mini-batches that plans make") {
   f.dir.Write("table/big.csv", "id\n" + std::string(60, 'x'));
   auto req = TabularRequest(f.dir, 50);
   req.mutable_spec()->set_allowed_failed_percent(10);
-  auto sub = f.manager->Submit(req);
-  REQUIRE(sub.ok());
-  f.WaitListed(sub->job_id());
+  const std::string job_id = f.SubmitListed(req);
   const std::string a = f.Agent("n1");
   auto tasks = f.Pull(a, 2);
   REQUIRE(tasks.size() == 2);
@@ -736,13 +731,13 @@ TEST_CASE("allowed_failed_percent waits for the mini-batches that plans make") {
   tasks = f.Pull(a, 1);
   REQUIRE(tasks.size() == 1);
   CHECK(f.Fail(a, tasks[0], v1::RUN_EXCEPTION));  // a.csv failed for good: 1 of 2 so far
-  CHECK(f.manager->GetJob(sub->job_id())->state() == v1::RUNNING);
+  CHECK(f.manager->GetJob(job_id)->state() == v1::RUNNING);
   // The plan makes 20 more mini-batches: 1 failed of 22 is within 10%.
   std::string plan;
   for (int i = 0; i < 20; ++i) absl::StrAppend(&plan, 3 + i, "\t", 4 + i, "\t1\n");
   CHECK(Answer(f, a, plan_task, 0, 0, plan));
   for (const auto& t : f.Pull(a, 100)) CHECK(Answer(f, a, t, 1, 1, "r\n"));
-  auto st = *f.manager->GetJob(sub->job_id());
+  auto st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::SUCCEEDED);
   CHECK(st.counts().mini_batches_created() == 22);
   CHECK(st.counts().mini_batches_failed() == 1);
@@ -752,15 +747,13 @@ TEST_CASE("a file planned in chunks: each chunk's ranges run while the rest is p
   Fixture f;
   f.Open();
   f.dir.Write("table/big.csv", "id\n" + std::string(60, 'x'));
-  auto sub = f.manager->Submit(TabularRequest(f.dir, 10));
-  REQUIRE(sub.ok());
-  f.WaitListed(sub->job_id());
+  const std::string job_id = f.SubmitListed(TabularRequest(f.dir, 10));
   const std::string a = f.Agent("n1");
   auto tasks = f.Pull(a, 1);
   REQUIRE(tasks.size() == 1);
   // The first chunk: two ranges, then the rest from byte 23.
   CHECK(Answer(f, a, tasks[0], 0, 0, "3\t13\t1\n13\t23\t1\nnext\t23\n"));
-  auto st = *f.manager->GetJob(sub->job_id());
+  auto st = *f.manager->GetJob(job_id);
   CHECK(st.counts().plans() == 2);
   CHECK(st.counts().mini_batches_created() == 4);
   auto next = f.Pull(a, 1);  // the rest of the plan comes first
@@ -769,7 +762,7 @@ TEST_CASE("a file planned in chunks: each chunk's ranges run while the rest is p
   CHECK(next[0].items(0) == "plan\tbytes\t" + Stamped(big) + "\t10@23\t" + big);
   // A "next" that does not continue where the ranges end is refused.
   CHECK(Answer(f, a, next[0], 0, 0, "23\t43\t2\nnext\t50\n"));
-  st = *f.manager->GetJob(sub->job_id());
+  st = *f.manager->GetJob(job_id);
   CHECK(st.counts().mini_batches_created() == 4);
   CHECK(st.counts().retries() == 1);
   // Tried again (from the back of the queue, behind the first two ranges).
@@ -781,7 +774,7 @@ TEST_CASE("a file planned in chunks: each chunk's ranges run while the rest is p
   for (const auto& t : f.Pull(a, 10)) rest.push_back(t);
   REQUIRE(rest.size() == 4);
   for (const auto& t : rest) CHECK(Answer(f, a, t, 1, 1, absl::StrCat(t.task_id(), "\n")));
-  st = *f.manager->GetJob(sub->job_id());
+  st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::SUCCEEDED);
   CHECK(st.counts().items_total() == 4);  // the worker's counts win over the plan's
   CHECK(f.OutputLines().size() == 4);
