@@ -28,6 +28,7 @@
 #include "common/paths.h"
 #include "common/snapshot.h"
 #include "common/status_grpc.h"
+#include "common/text.h"
 #include "prs/v1/agent_service.grpc.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -134,7 +135,7 @@ class Agent::Impl {
       if (Stopping()) return "";
       v1::RegisterAgentRequest req;
       req.set_node_id(options_.node_id);
-      req.set_hostname(HostName());
+      req.set_hostname(SanitizeUtf8(HostName()));
       req.set_ip(PrimaryIp());
       req.set_pid(::getpid());
       v1::RegisterAgentResponse resp;
@@ -929,7 +930,14 @@ class Agent::Impl {
         if (agent_id.empty()) return;
         v1::ReportResultsRequest req;
         req.set_agent_id(agent_id);
-        for (auto& r : batch) *req.add_results() = r;
+        for (auto& r : batch) {
+          v1::TaskResult* out = req.add_results();
+          *out = r;
+          // A script's error may quote a path that is not UTF-8, which a
+          // protobuf string cannot carry: it is shown as \xNN instead.
+          out->set_error(SanitizeUtf8(r.error()));
+          out->set_error_detail(SanitizeUtf8(r.error_detail()));
+        }
         v1::ReportResultsResponse resp;
         grpc::ClientContext ctx;
         ctx.set_deadline(Deadline(kRpcDeadline));
@@ -1015,9 +1023,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
   if (o.gpus < 0) o.gpus = DetectGpus();
   if (o.master_address.empty()) return absl::InvalidArgumentError("--master is required");
   if (o.node_id.empty()) o.node_id = HostName();
-  if (o.node_id.find('/') != std::string::npos || o.node_id == "." || o.node_id == "..") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--node-id '", o.node_id, "' must not contain '/'; it names log folders"));
+  if (o.node_id.find('/') != std::string::npos || o.node_id == "." || o.node_id == ".." ||
+      !IsValidUtf8(o.node_id) || Printable(o.node_id) != o.node_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--node-id '", Printable(o.node_id),
+        "' must be printable UTF-8 text without '/'; it names log folders, e.g. node-a"));
   }
   if (auto s = MakeDirs(o.work_dir); !s.ok()) return s;
   auto python_dir = FindPythonRuntimeDir();

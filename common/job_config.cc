@@ -30,6 +30,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/sizes.h"
+#include "common/text.h"
 
 namespace prs {
 namespace {
@@ -1147,7 +1148,58 @@ absl::StatusOr<v1::JobSpec> ParseJobYaml(const std::string& yaml_text, const std
   }
 }
 
+namespace {
+
+// Every text of the spec is UTF-8: YAML is, and protobuf strings must be. A
+// folder whose name is not UTF-8 is reached with a glob.
+absl::Status CheckUtf8(const v1::JobSpec& spec) {
+  std::vector<std::pair<std::string, const std::string*>> texts = {
+      {"name", &spec.name()},
+      {"entry_script", &spec.entry_script()},
+      {"source_directory", &spec.source_directory()},
+      {"output", &spec.output()},
+      {"output_action", &spec.output_action()},
+      {"append_row_file_name", &spec.append_row_file_name()},
+      {"mini_batch_size", &spec.mini_batch_size_text()},
+      {"logging_level", &spec.logging_level()},
+      {"environment.python", &spec.environment().python()},
+      {"append_row_format.delimiter", &spec.append_row_format().delimiter()},
+  };
+  for (int i = 0; i < spec.inputs_size(); ++i) {
+    const v1::Input& input = spec.inputs(i);
+    texts.emplace_back(absl::StrCat("inputs[", i, "].name"), &input.name());
+    texts.emplace_back(absl::StrCat("inputs[", i, "].type"), &input.type());
+    texts.emplace_back(absl::StrCat("inputs[", i, "].path"), &input.path());
+    texts.emplace_back(absl::StrCat("inputs[", i, "].format"), &input.format());
+  }
+  for (int i = 0; i < spec.side_inputs_size(); ++i) {
+    texts.emplace_back(absl::StrCat("side_inputs[", i, "].name"), &spec.side_inputs(i).name());
+    texts.emplace_back(absl::StrCat("side_inputs[", i, "].path"), &spec.side_inputs(i).path());
+  }
+  for (int i = 0; i < spec.arguments_size(); ++i) {
+    texts.emplace_back(absl::StrCat("arguments[", i, "]"), &spec.arguments(i));
+  }
+  for (int i = 0; i < spec.partition_keys_size(); ++i) {
+    texts.emplace_back(absl::StrCat("partition_keys[", i, "]"), &spec.partition_keys(i));
+  }
+  for (const auto& [name, value] : spec.environment().variables()) {
+    texts.emplace_back("environment.variables", &name);
+    texts.emplace_back(absl::StrCat("environment.variables.", SanitizeUtf8(name)), &value);
+  }
+  for (const auto& [key, text] : texts) {
+    if (IsValidUtf8(*text)) continue;
+    return InvalidArgument(absl::StrCat(
+        key, ": '", Printable(*text),
+        "' is not UTF-8 text; a job file is UTF-8 (as YAML is). To reach a file or folder "
+        "whose name is not UTF-8, use a glob, e.g. /data/caf*"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckUtf8(spec));
   if (spec.name().empty()) {
     return MissingKey("name", "the job's name, 3-32 characters like predict-digits");
   }

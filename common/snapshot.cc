@@ -123,7 +123,7 @@ absl::Status CheckSnapshotPaths(const v1::SourceSnapshot& snapshot) {
     if (absl::Status status = CheckSnapshotPath(file.path()); !status.ok()) return status;
     if (!files.insert(file.path()).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("snapshot: file path '", file.path(), "' appears twice"));
+          absl::StrCat("snapshot: file path '", absl::CEscape(file.path()), "' appears twice"));
     }
   }
   for (const std::string& file : files) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -19,6 +20,7 @@
 #include "common/job_config.h"
 #include "common/job_state.h"
 #include "common/paths.h"
+#include "common/text.h"
 #include "master/partitioner.h"
 #include "spdlog/spdlog.h"
 
@@ -27,6 +29,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int64_t kListerFlushTasks = 256;
+// A lease that did not reach its agent this many times counts a try each time
+// after that: something about the mini-batch keeps it from being delivered.
+constexpr int kMaxUndelivered = 3;
 
 // The files holding one partition_keys combination, and its records.
 struct KeyGroup {
@@ -761,7 +766,7 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
     job->run = run;
     if (!status.ok()) {
       job->state = v1::FAILED;
-      job->reason = absl::StrCat("resume failed: ", status.message());
+      job->reason = SanitizeUtf8(absl::StrCat("resume failed: ", status.message()));
     } else {
       job->state = v1::QUEUED;
       job->result_flushed = false;
@@ -867,7 +872,8 @@ JobManager::Job* JobManager::FindJobLocked(const std::string& job_id) {
 void JobManager::EndJobLocked(Job& job, v1::JobState state, const std::string& reason) {
   if (!IsActive(job)) return;
   job.state = state;
-  job.reason = reason;
+  // A reason may quote a path that is not UTF-8 (a listing error).
+  job.reason = SanitizeUtf8(reason);
   job.end_ms = NowMs();
   job.stop_listing = true;
   job.pending.clear();  // the store keeps them PENDING, for resume
@@ -922,6 +928,15 @@ void JobManager::CheckJobLocked(Job& job) {
   }
   if (all_created && job.pending.empty() && job.leased.empty() &&
       c.mini_batches_processed() >= c.mini_batches_created()) {
+    // As ParallelRunStep ("no succeeded mini batch item"): a job in which no
+    // input succeeded did nothing, whatever the thresholds tolerate.
+    if (c.items_succeeded() == 0 && c.items_failed() > 0) {
+      EndJobLocked(job, v1::FAILED,
+                   with_first(absl::StrCat("no input succeeded: all ", c.items_failed(),
+                                           " items failed, in ", c.mini_batches_processed(),
+                                           " mini-batches")));
+      return;
+    }
     EndJobLocked(job, v1::SUCCEEDED, "");
   }
 }
@@ -1089,14 +1104,17 @@ absl::StatusOr<v1::HeartbeatResponse> JobManager::HeartbeatLocked(
           ++lit;
           continue;
         }
-        EventLocked(*job, "WARNING",
-                    absl::StrCat("mini-batch ", lit->first, " leased to ", agent.agent_id,
-                                 " never reached it; back to the queue"));
-        job->pending.emplace_front(lit->first, l.attempt - 1);
+        const int64_t task_id = lit->first;
+        const Lease lease = l;
         --agent.leases;
         job->leased.erase(lit++);
         ++job->version;
-        requeued = true;
+        if (!NoteUndeliveredLocked(
+                *job, task_id, lease, agent.node_id,
+                absl::StrCat("mini-batch ", task_id, " was leased to agent ", agent.agent_id,
+                             " and never reached it"))) {
+          requeued = true;
+        }
       }
     }
   }
@@ -1206,16 +1224,43 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
   if (started) PersistState(job);
   // Items are read outside the lock: they live in the store, not in memory.
   v1::PullTasksResponse response;
-  std::vector<int64_t> failed;
+  std::vector<std::pair<int64_t, std::string>> unreadable;  // task, why
+  std::vector<int64_t> later;                               // over this reply's budget
+  struct TooLarge {
+    int64_t task_id;
+    StoredTask task;
+    std::string why;
+  };
+  std::vector<TooLarge> too_large;
   std::vector<StoredTask> stored;
+  size_t reply_bytes = 0;
   for (const auto& g : granted) {
     auto task = store_->GetTask(job->seq, g.task_id);
     if (!task.ok()) {
       spdlog::error("reading mini-batch failed job={} task={} error={}", job->job_id, g.task_id,
                     std::string(task.status().message()));
-      failed.push_back(g.task_id);
+      unreadable.emplace_back(g.task_id, absl::StrCat("mini-batch ", g.task_id,
+                                                      " cannot be read from the state database: ",
+                                                      task.status().message()));
       continue;
     }
+    size_t task_bytes = 64;
+    for (const auto& item : task->items) task_bytes += item.size() + 8;
+    if (task_bytes > options_.max_task_bytes) {
+      std::string why =
+          absl::StrCat("mini-batch ", g.task_id, " holds ", task_bytes, " bytes of ",
+                       task->items.size(), " inputs, more than one message carries (",
+                       options_.max_task_bytes, "); first input: ",
+                       Printable(task->items.empty() ? "" : task->items[0], 300),
+                       "; use a smaller mini_batch_size");
+      too_large.push_back({g.task_id, *std::move(task), std::move(why)});
+      continue;
+    }
+    if (response.tasks_size() > 0 && reply_bytes + task_bytes > options_.max_pull_reply_bytes) {
+      later.push_back(g.task_id);  // the next pull takes it
+      continue;
+    }
+    reply_bytes += task_bytes;
     v1::Task* t = response.add_tasks();
     t->set_job_id(job->job_id);
     t->set_task_id(g.task_id);
@@ -1224,26 +1269,111 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
     for (const auto& item : task->items) t->add_items(item);
     stored.push_back(*std::move(task));
   }
-  absl::MutexLock lock(&mu_);
-  for (int i = 0; i < response.tasks_size(); ++i) {
-    auto it = job->leased.find(response.tasks(i).task_id());
-    if (it == job->leased.end()) continue;
-    StoredTask& task = stored[i];
-    it->second.item_count = task.item_count;
-    it->second.kind = task.kind;
-    if (task.kind == TaskKind::kPlan && !task.items.empty()) {
-      it->second.plan_descriptor = std::move(task.items[0]);
+  std::vector<Undeliverable> failed;
+  {
+    absl::MutexLock lock(&mu_);
+    for (int i = 0; i < response.tasks_size(); ++i) {
+      auto it = job->leased.find(response.tasks(i).task_id());
+      if (it == job->leased.end()) continue;
+      StoredTask& task = stored[i];
+      it->second.item_count = task.item_count;
+      it->second.kind = task.kind;
+      if (task.kind == TaskKind::kPlan && !task.items.empty()) {
+        it->second.plan_descriptor = std::move(task.items[0]);
+      }
+    }
+    // Takes back a lease that is not in the reply; nullopt when it is gone.
+    const auto take_back = [&](int64_t task_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      std::optional<std::pair<Lease, std::string>> taken;
+      auto it = job->leased.find(task_id);
+      if (it == job->leased.end()) return taken;
+      std::string node_id;
+      auto agent = agents_.find(it->second.agent_id);
+      if (agent != agents_.end()) {
+        --agent->second.leases;
+        node_id = agent->second.node_id;
+      }
+      taken.emplace(it->second, node_id);
+      job->leased.erase(it);
+      return taken;
+    };
+    for (int64_t task_id : later) {
+      if (auto lease = take_back(task_id)) job->pending.emplace_front(task_id, lease->first.attempt - 1);
+    }
+    for (const auto& [task_id, why] : unreadable) {
+      if (auto lease = take_back(task_id)) {
+        lease->first.item_count = -1;  // unknown: fails as one item
+        NoteUndeliveredLocked(*job, task_id, lease->first, lease->second, why);
+      }
+    }
+    for (auto& t : too_large) {
+      if (auto lease = take_back(t.task_id)) {
+        Undeliverable u;
+        u.job = job;
+        u.task_id = t.task_id;
+        u.lease = lease->first;
+        u.lease.item_count = t.task.item_count;
+        u.lease.kind = t.task.kind;
+        u.node_id = lease->second;
+        u.error = std::move(t.why);
+        u.final = true;
+        failed.push_back(std::move(u));
+      }
+    }
+    // NoteUndeliveredLocked gives up on some: commit those here too.
+    if (!undeliverable_.empty()) {
+      for (auto& u : undeliverable_) failed.push_back(std::move(u));
+      undeliverable_.clear();
     }
   }
-  for (int64_t task_id : failed) {
-    auto it = job->leased.find(task_id);
-    if (it == job->leased.end()) continue;
-    auto agent = agents_.find(it->second.agent_id);
-    if (agent != agents_.end()) --agent->second.leases;
-    job->pending.emplace_front(task_id, it->second.attempt - 1);
-    job->leased.erase(it);
-  }
+  if (!failed.empty()) FailUndeliverable(std::move(failed));
   return response;
+}
+
+bool JobManager::NoteUndeliveredLocked(Job& job, int64_t task_id, const Lease& lease,
+                                       const std::string& node_id, const std::string& why) {
+  const int times = ++job.undelivered[task_id];
+  if (times < kMaxUndelivered) {
+    EventLocked(job, "WARNING", absl::StrCat(why, "; back to the queue"));
+    job.pending.emplace_front(task_id, lease.attempt - 1);
+    return false;
+  }
+  Undeliverable u;
+  u.job = &job;
+  u.task_id = task_id;
+  u.lease = lease;
+  u.node_id = node_id;
+  u.error = absl::StrCat(why, " (", times, " times)");
+  u.name_input = true;
+  undeliverable_.push_back(std::move(u));
+  return true;
+}
+
+void JobManager::FailUndeliverable(std::vector<Undeliverable> tasks) {
+  for (auto& u : tasks) {
+    if (!u.name_input) continue;
+    auto task = store_->GetTask(u.job->seq, u.task_id);
+    if (task.ok() && !task->items.empty()) {
+      absl::StrAppend(&u.error, "; first input: ", Printable(task->items[0], 300));
+    }
+  }
+  std::vector<Outcome> outcomes;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& u : tasks) {
+      if (!IsActive(*u.job)) continue;
+      Agent agent;  // the session may be gone by now
+      agent.agent_id = u.lease.agent_id;
+      agent.node_id = u.node_id;
+      v1::TaskResult r;
+      r.set_status(v1::NOT_DELIVERED);
+      r.set_error(SanitizeUtf8(u.error));
+      EventLocked(*u.job, "ERROR", u.error);
+      outcomes.push_back(
+          MakeOutcomeLocked(*u.job, u.task_id, u.lease, agent, std::move(r), u.final));
+    }
+  }
+  if (!outcomes.empty()) CommitOutcomes(std::move(outcomes));
 }
 
 absl::StatusOr<v1::GetJobBundleResponse> JobManager::GetBundle(
@@ -1266,7 +1396,8 @@ absl::StatusOr<v1::GetJobBundleResponse> JobManager::GetBundle(
 }
 
 JobManager::Outcome JobManager::MakeOutcomeLocked(Job& job, int64_t task_id, const Lease& lease,
-                                                  const Agent& agent, v1::TaskResult result) {
+                                                  const Agent& agent, v1::TaskResult result,
+                                                  bool last_try) {
   Outcome o;
   o.job = &job;
   o.run = lease.run;
@@ -1335,8 +1466,8 @@ JobManager::Outcome JobManager::MakeOutcomeLocked(Job& job, int64_t task_id, con
   } else {
     result.set_items_succeeded(0);
     o.commit.tries = lease.attempt;
-    o.commit.new_state =
-        lease.attempt >= job.spec.run_max_try() ? TaskState::kFailed : TaskState::kPending;
+    o.commit.new_state = last_try || lease.attempt >= job.spec.run_max_try() ? TaskState::kFailed
+                                                                             : TaskState::kPending;
   }
   // Stored: the records as known, -1 while unknown.
   o.commit.item_count = plan ? 0 : count;
@@ -1512,6 +1643,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     for (Outcome* o : list) {
       const auto& a = o->commit.attempt;
       const auto& r = a.result;
+      if (o->commit.new_state != TaskState::kPending) job->undelivered.erase(a.task_id);
       if (r.status() == v1::RELEASED) continue;  // never ran: nothing to report
       job->report_rows.push_back(ReportRow(a, o->item_count));
       if (!r.error().empty()) NoteErrorLocked(*job, a);
@@ -1572,8 +1704,10 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
 
 void JobManager::Tick() {
   std::vector<Outcome> lost;
+  std::vector<Undeliverable> undeliverable;
   {
     absl::MutexLock lock(&mu_);
+    undeliverable.swap(undeliverable_);
     const absl::Time now = clock_->Now();
     for (auto it = agents_.begin(); it != agents_.end();) {
       Agent& agent = it->second;
@@ -1623,6 +1757,7 @@ void JobManager::Tick() {
     }
   }
   if (!lost.empty()) CommitOutcomes(std::move(lost));
+  if (!undeliverable.empty()) FailUndeliverable(std::move(undeliverable));
   FlushFiles();
 }
 

@@ -39,6 +39,12 @@ struct JobManagerOptions {
   // The lister pauses while a job has more pending mini-batches than this,
   // bounding the master's memory whatever the input's size.
   int64_t max_pending_per_job = 100'000;
+  // A PullTasks reply carries mini-batches up to this many bytes of items (at
+  // least one); the rest wait for the next pull.
+  size_t max_pull_reply_bytes = 64 << 20;
+  // A mini-batch with more bytes of items cannot be sent (the channels carry
+  // 512 MiB at most): it fails with NOT_DELIVERED, naming its first input.
+  size_t max_task_bytes = 256 << 20;
 };
 
 // The master's business logic: jobs, the mini-batch queue, leases, agents,
@@ -171,6 +177,9 @@ class JobManager {
     // partition_keys: the groups' mini-batches exist / are being made.
     bool groups_done = false;
     bool groups_building = false;
+    // Mini-batches whose lease did not reach an agent (a reply lost on the
+    // way, a store read that failed), by task id: how many times.
+    absl::flat_hash_map<int64_t, int> undelivered;
   };
   struct Agent {
     std::string agent_id, node_id, hostname, ip;
@@ -194,6 +203,17 @@ class JobManager {
     std::vector<NewTask> new_tasks;  // made by a plan
     int64_t items_total_delta = 0;   // items that became known
     std::string header;              // append_row_format.header line
+  };
+
+  // A leased mini-batch that cannot be delivered: it fails with `error`.
+  struct Undeliverable {
+    Job* job = nullptr;
+    int64_t task_id = 0;
+    Lease lease;
+    std::string node_id;
+    std::string error;
+    bool final = false;  // retrying cannot help: fail it now, whatever run_max_try says
+    bool name_input = false;  // read its first input from the store for the error
   };
 
   JobManager(const JobManagerOptions& options, Clock* clock, std::unique_ptr<Store> store);
@@ -232,10 +252,21 @@ class JobManager {
   // Builds the outcome of one accepted result (under mu_).
   // Counts a failed attempt's error for user/error.txt.
   void NoteErrorLocked(Job& job, const AttemptRecord& attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With `last_try`, a failed attempt fails the mini-batch whatever
+  // run_max_try says (retrying cannot help).
   Outcome MakeOutcomeLocked(Job& job, int64_t task_id, const Lease& lease, const Agent& agent,
-                            v1::TaskResult result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                            v1::TaskResult result, bool last_try = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes outcomes to disk, then applies them in memory.
   void CommitOutcomes(std::vector<Outcome> outcomes) ABSL_LOCKS_EXCLUDED(mu_);
+  // Counts one failed delivery of a leased mini-batch; true when it failed
+  // too often and goes to `undeliverable_` instead of back to the queue.
+  bool NoteUndeliveredLocked(Job& job, int64_t task_id, const Lease& lease,
+                             const std::string& node_id, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails mini-batches that cannot be delivered (NOT_DELIVERED), naming
+  // their first input.
+  void FailUndeliverable(std::vector<Undeliverable> tasks) ABSL_LOCKS_EXCLUDED(mu_);
   // Writes the job's state row as it is now in memory.
   void PersistState(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
   void FlushFiles() ABSL_LOCKS_EXCLUDED(mu_);
@@ -256,6 +287,8 @@ class JobManager {
   // Output files of submits and resumes in progress (not yet active jobs).
   std::set<std::string> reserved_outputs_ ABSL_GUARDED_BY(mu_);
   int64_t next_agent_ ABSL_GUARDED_BY(mu_) = 0;
+  // Failed for good by a heartbeat (which does no I/O); the ticker commits them.
+  std::vector<Undeliverable> undeliverable_ ABSL_GUARDED_BY(mu_);
 
   // Serializes output appends + their store commits; owns the output fds.
   absl::Mutex commit_mu_;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/paths.h"
+#include "common/text.h"
 
 namespace prs::master {
 namespace {
@@ -21,12 +22,12 @@ namespace fs = std::filesystem;
 absl::Status CheckRelative(absl::string_view path) {
   if (path.empty() || path.front() == '/' || path.find('\0') != absl::string_view::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("log path '", path, "' must be relative to the job's logs/ folder"));
+        absl::StrCat("log path '", Printable(path), "' must be relative to the job's logs/ folder"));
   }
   for (absl::string_view part : absl::StrSplit(path, '/')) {
     if (part.empty() || part == "." || part == "..") {
       return absl::InvalidArgumentError(
-          absl::StrCat("log path '", path, "' leaves the job's log tree or has an empty part"));
+          absl::StrCat("log path '", Printable(path), "' leaves the job's log tree or has an empty part"));
     }
   }
   return absl::OkStatus();
@@ -40,7 +41,7 @@ absl::Status ValidateShippedLogPath(absl::string_view path) {
     if (absl::StartsWith(path, prefix)) return absl::OkStatus();
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "log path '", path, "' is not under user/, sys/node/ or perf/, the parts agents write"));
+      "log path '", Printable(path), "' is not under user/, sys/node/ or perf/, the parts agents write"));
 }
 
 absl::Status ValidateReadLogPath(absl::string_view path) { return CheckRelative(path); }
@@ -94,6 +95,9 @@ std::vector<LogStore::File> LogStore::List(const std::string& log_dir) {
     if (!it->is_regular_file(fec)) continue;
     const std::string rel = fs::relative(it->path(), log_dir, fec).string();
     if (absl::EndsWith(rel, ".tmp")) continue;  // a file being replaced
+    // Names come from node ids and process names, which are UTF-8; anything
+    // else was not written by prs and could not be sent as a path.
+    if (!IsValidUtf8(rel)) continue;
     files.push_back({rel, static_cast<int64_t>(it->file_size(fec))});
   }
   std::sort(files.begin(), files.end(),
@@ -108,7 +112,7 @@ absl::StatusOr<std::string> LogStore::Read(const std::string& log_dir, const std
   int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return absl::NotFoundError(
-        absl::StrCat("no log file '", path, "' in this job's tree; `prs logs JOB` lists them"));
+        absl::StrCat("no log file '", Printable(path), "' in this job's tree; `prs logs JOB` lists them"));
   }
   struct stat st;
   ::fstat(fd, &st);

@@ -782,3 +782,119 @@ TEST_CASE("a file planned in chunks: each chunk's ranges run while the rest is p
 
 }  // namespace
 }  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("a mini-batch too large for a message fails at once, naming its first input") {
+  Fixture f;
+  JobManagerOptions o;
+  o.state_dir = f.dir.Sub("state");
+  o.max_task_bytes = 300;
+  auto m = JobManager::Create(o, &f.clock);
+  REQUIRE(m.ok());
+  f.manager = *std::move(m);
+  auto req = MakeRequest(f.dir, 0, 1);
+  f.dir.Write("data/small.txt", "1");
+  f.dir.Write("data/" + std::string(200, 'x') + ".txt", "2");
+  const std::string job_id = f.SubmitListed(req);
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 2);
+  REQUIRE(t.size() == 1);  // the long-named one cannot be sent
+  CHECK(f.Done(a, t[0]));
+  auto st = *f.manager->GetJob(job_id);
+  CHECK(st.counts().mini_batches_failed() == 1);
+  CHECK(st.counts().items_failed() == 1);
+  CHECK(st.first_error().find("more than one message carries") != std::string::npos);
+  CHECK(st.first_error().find("first input: " + f.dir.Sub("data/xxx")) != std::string::npos);
+}
+
+TEST_CASE("a PullTasks reply stops at its byte budget; the rest come with the next pull") {
+  Fixture f;
+  JobManagerOptions o;
+  o.state_dir = f.dir.Sub("state");
+  o.max_pull_reply_bytes = 200;
+  auto m = JobManager::Create(o, &f.clock);
+  REQUIRE(m.ok());
+  f.manager = *std::move(m);
+  const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 4, 1));
+  const std::string a = f.Agent("n1");
+  std::set<int64_t> seen;
+  for (int i = 0; i < 4; ++i) {
+    auto t = f.Pull(a, 4);
+    REQUIRE(t.size() == 1);
+    CHECK(t[0].attempt() == 1);
+    seen.insert(t[0].task_id());
+    CHECK(f.Done(a, t[0]));
+  }
+  CHECK(seen.size() == 4);
+  CHECK(f.manager->GetJob(job_id)->state() == v1::SUCCEEDED);
+}
+
+TEST_CASE("a lease that never reaches its agent again and again fails the mini-batch") {
+  Fixture f;
+  f.Open();
+  auto req = MakeRequest(f.dir, 1, 1);
+  req.mutable_spec()->set_run_max_try(1);
+  const std::string job_id = f.SubmitListed(req);
+  const std::string a = f.Agent("n1");
+  v1::HeartbeatRequest hb;  // holds nothing: every reply is "lost"
+  hb.set_agent_id(a);
+  for (int i = 0; i < 3; ++i) {
+    auto t = f.Pull(a, 1);
+    REQUIRE(t.size() == 1);
+    CHECK(t[0].attempt() == 1);  // the first losses count no try
+    f.clock.Advance(absl::Seconds(31));
+    REQUIRE(f.manager->Heartbeat(hb).ok());
+  }
+  f.manager->Tick();  // the ticker fails it, outside the heartbeat
+  auto st = *f.manager->GetJob(job_id);
+  CHECK(st.state() == v1::FAILED);  // nothing succeeded
+  CHECK(st.counts().mini_batches_failed() == 1);
+  CHECK(st.first_error().find("never reached it (3 times)") != std::string::npos);
+  CHECK(st.first_error().find("first input: " + f.dir.Sub("data/f0000.txt")) !=
+        std::string::npos);
+}
+
+}  // namespace
+}  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("a job in which no input succeeded fails, whatever the thresholds tolerate") {
+  Fixture f;
+  f.Open();
+  auto req = MakeRequest(f.dir, 4, 2);
+  req.mutable_spec()->set_run_max_try(1);  // error_threshold -1: failures are tolerated
+  const std::string job_id = f.SubmitListed(req);
+  const std::string a = f.Agent("n1");
+  for (const auto& t : f.Pull(a, 2)) CHECK(f.Fail(a, t, v1::RUN_EXCEPTION));
+  auto st = *f.manager->GetJob(job_id);
+  CHECK(st.state() == v1::FAILED);
+  CHECK(st.reason().rfind("no input succeeded: all 4 items failed, in 2 mini-batches; first "
+                          "error: ValueError: bad input",
+                          0) == 0);
+  // Its job_result.txt says so too.
+  std::ifstream in(f.dir.Sub("state/jobs/" + job_id + "/logs/job_result.txt"));
+  std::stringstream text;
+  text << in.rdbuf();
+  CHECK(text.str().rfind("FAILED\nReason: no input succeeded", 0) == 0);
+}
+
+TEST_CASE("one succeeded input is enough for a tolerant job to succeed") {
+  Fixture f;
+  f.Open();
+  auto req = MakeRequest(f.dir, 4, 2);
+  req.mutable_spec()->set_run_max_try(1);
+  const std::string job_id = f.SubmitListed(req);
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 2);
+  REQUIRE(t.size() == 2);
+  CHECK(f.Fail(a, t[0], v1::RUN_EXCEPTION));
+  CHECK(f.Done(a, t[1]));
+  CHECK(f.manager->GetJob(job_id)->state() == v1::SUCCEEDED);
+}
+
+}  // namespace
+}  // namespace prs::master

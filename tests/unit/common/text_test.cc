@@ -1,0 +1,32 @@
+#include "common/text.h"
+
+#include <catch2/catch.hpp>
+
+namespace prs {
+namespace {
+
+TEST_CASE("IsValidUtf8 accepts UTF-8 and refuses stray, overlong and surrogate bytes") {
+  CHECK(IsValidUtf8(""));
+  CHECK(IsValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  CHECK_FALSE(IsValidUtf8("caf\xe9.txt"));       // Latin-1
+  CHECK_FALSE(IsValidUtf8("\xc3"));              // cut short
+  CHECK_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
+  CHECK_FALSE(IsValidUtf8("\xed\xa0\x80"));      // a UTF-16 surrogate
+  CHECK_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+}
+
+TEST_CASE("SanitizeUtf8 keeps text and writes stray bytes as \\xNN") {
+  CHECK(SanitizeUtf8("caf\xc3\xa9") == "caf\xc3\xa9");
+  CHECK(SanitizeUtf8("/data/caf\xe9.txt") == "/data/caf\\xe9.txt");
+  CHECK(IsValidUtf8(SanitizeUtf8(std::string("\xff\xfe\x00\x80", 4))));
+}
+
+TEST_CASE("Printable shows whole characters and escapes controls, and cuts long text") {
+  CHECK(Printable("caf\xc3\xa9") == "caf\xc3\xa9");  // not half a character
+  CHECK(Printable("a\x1b[2Jb\x07\n") == "a\\x1b[2Jb\\x07\\n");
+  const std::string cut = Printable(std::string(1000, 'a'), 10);
+  CHECK(cut == "aaaaaaaaaa...(1000 bytes)");
+}
+
+}  // namespace
+}  // namespace prs
