@@ -12,8 +12,7 @@ namespace prs {
 // here, once, so that every client can show it.
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      SanitizeUtf8(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), SanitizeUtf8(status.message()));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {

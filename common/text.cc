@@ -62,10 +62,17 @@ std::string Escape(absl::string_view text, bool controls, size_t max_chars) {
     }
     if (controls && n == 1 && (c < 0x20 || c == 0x7F)) {
       switch (c) {
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default: absl::StrAppendFormat(&out, "\\x%02x", c);
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
+          absl::StrAppendFormat(&out, "\\x%02x", c);
       }
     } else if (controls && n == 2 && c == 0xC2 &&
                static_cast<unsigned char>(text[1]) < 0xA0) {  // C1 controls

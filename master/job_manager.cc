@@ -1109,10 +1109,9 @@ absl::StatusOr<v1::HeartbeatResponse> JobManager::HeartbeatLocked(
         --agent.leases;
         job->leased.erase(lit++);
         ++job->version;
-        if (!NoteUndeliveredLocked(
-                *job, task_id, lease, agent.node_id,
-                absl::StrCat("mini-batch ", task_id, " was leased to agent ", agent.agent_id,
-                             " and never reached it"))) {
+        if (!NoteUndeliveredLocked(*job, task_id, lease, agent.node_id,
+                                   absl::StrCat("mini-batch ", task_id, " was leased to agent ",
+                                                agent.agent_id, " and never reached it"))) {
           requeued = true;
         }
       }
@@ -1247,12 +1246,11 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
     size_t task_bytes = 64;
     for (const auto& item : task->items) task_bytes += item.size() + 8;
     if (task_bytes > options_.max_task_bytes) {
-      std::string why =
-          absl::StrCat("mini-batch ", g.task_id, " holds ", task_bytes, " bytes of ",
-                       task->items.size(), " inputs, more than one message carries (",
-                       options_.max_task_bytes, "); first input: ",
-                       Printable(task->items.empty() ? "" : task->items[0], 300),
-                       "; use a smaller mini_batch_size");
+      std::string why = absl::StrCat(
+          "mini-batch ", g.task_id, " holds ", task_bytes, " bytes of ", task->items.size(),
+          " inputs, more than one message carries (", options_.max_task_bytes,
+          "); first input: ", Printable(task->items.empty() ? "" : task->items[0], 300),
+          "; use a smaller mini_batch_size");
       too_large.push_back({g.task_id, *std::move(task), std::move(why)});
       continue;
     }
@@ -1298,7 +1296,8 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
       return taken;
     };
     for (int64_t task_id : later) {
-      if (auto lease = take_back(task_id)) job->pending.emplace_front(task_id, lease->first.attempt - 1);
+      if (auto lease = take_back(task_id))
+        job->pending.emplace_front(task_id, lease->first.attempt - 1);
     }
     for (const auto& [task_id, why] : unreadable) {
       if (auto lease = take_back(task_id)) {

@@ -212,7 +212,7 @@ class JobManager {
     Lease lease;
     std::string node_id;
     std::string error;
-    bool final = false;  // retrying cannot help: fail it now, whatever run_max_try says
+    bool final = false;       // retrying cannot help: fail it now, whatever run_max_try says
     bool name_input = false;  // read its first input from the store for the error
   };
 

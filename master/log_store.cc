@@ -21,13 +21,13 @@ namespace fs = std::filesystem;
 
 absl::Status CheckRelative(absl::string_view path) {
   if (path.empty() || path.front() == '/' || path.find('\0') != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("log path '", Printable(path), "' must be relative to the job's logs/ folder"));
+    return absl::InvalidArgumentError(absl::StrCat("log path '", Printable(path),
+                                                   "' must be relative to the job's logs/ folder"));
   }
   for (absl::string_view part : absl::StrSplit(path, '/')) {
     if (part.empty() || part == "." || part == "..") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("log path '", Printable(path), "' leaves the job's log tree or has an empty part"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "log path '", Printable(path), "' leaves the job's log tree or has an empty part"));
     }
   }
   return absl::OkStatus();
@@ -40,8 +40,9 @@ absl::Status ValidateShippedLogPath(absl::string_view path) {
   for (absl::string_view prefix : {"user/", "sys/node/", "perf/"}) {
     if (absl::StartsWith(path, prefix)) return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "log path '", Printable(path), "' is not under user/, sys/node/ or perf/, the parts agents write"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("log path '", Printable(path),
+                   "' is not under user/, sys/node/ or perf/, the parts agents write"));
 }
 
 absl::Status ValidateReadLogPath(absl::string_view path) { return CheckRelative(path); }
@@ -111,8 +112,8 @@ absl::StatusOr<std::string> LogStore::Read(const std::string& log_dir, const std
   const fs::path full = fs::path(log_dir) / path;
   int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("no log file '", Printable(path), "' in this job's tree; `prs logs JOB` lists them"));
+    return absl::NotFoundError(absl::StrCat("no log file '", Printable(path),
+                                            "' in this job's tree; `prs logs JOB` lists them"));
   }
   struct stat st;
   ::fstat(fd, &st);

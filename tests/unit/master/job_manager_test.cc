@@ -852,8 +852,7 @@ TEST_CASE("a lease that never reaches its agent again and again fails the mini-b
   CHECK(st.state() == v1::FAILED);  // nothing succeeded
   CHECK(st.counts().mini_batches_failed() == 1);
   CHECK(st.first_error().find("never reached it (3 times)") != std::string::npos);
-  CHECK(st.first_error().find("first input: " + f.dir.Sub("data/f0000.txt")) !=
-        std::string::npos);
+  CHECK(st.first_error().find("first input: " + f.dir.Sub("data/f0000.txt")) != std::string::npos);
 }
 
 }  // namespace
