@@ -138,6 +138,7 @@ class Agent::Impl {
       req.set_hostname(SanitizeUtf8(HostName()));
       req.set_ip(PrimaryIp());
       req.set_pid(::getpid());
+      req.set_ships_logs(options_.ship_logs);
       v1::RegisterAgentResponse resp;
       grpc::ClientContext ctx;
       ctx.set_deadline(Deadline(absl::Seconds(5)));
@@ -373,7 +374,18 @@ class Agent::Impl {
     job->env["PRS_SOURCE_DIR"] = job->code_dir;
     job->env["PRS_NODE_ID"] = options_.node_id;
     job->env["PRS_LOG_DIR"] = job->log_dir;
-    job->env["PRS_OUTPUT_DIR"] = job->spec.output();
+    // EntryScript().output_dir exists before any worker starts: the job's
+    // output folder (the master made it; on a node that does not share it, it
+    // is made here), or a folder of this node's for a summary_only job that
+    // names none.
+    const std::string output_dir =
+        !job->spec.output().empty() ? job->spec.output() : (root / "output").string();
+    if (auto st = MakeDirs(output_dir); !st.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the output folder ", output_dir, " cannot be made on node ", options_.node_id, ": ",
+          st.message(), "; give an output folder every node can write"));
+    }
+    job->env["PRS_OUTPUT_DIR"] = output_dir;
     job->env["PRS_LOGGING_LEVEL"] = job->spec.logging_level();
     job->env["PRS_OUTPUT_ACTION"] = job->spec.output_action();
     job->env["PRS_INPUT_TYPE"] = IsTabular(job->spec) ? "tabular" : "file";
@@ -467,6 +479,7 @@ class Agent::Impl {
     absl::MutexLock lock(&mu_);
     if (job_ == job) job_.reset();
     if (closing_ == job) closing_.reset();
+    ship_now_ = true;
   }
 
   static v1::TaskResult Released(const v1::Task& t) {
@@ -774,10 +787,14 @@ class Agent::Impl {
       bool last;
       {
         absl::MutexLock lock(&mu_);
-        auto done = [this]()
-                        ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ && reporter_done_; };
-        mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(1));
+        // A stopped job is shipped at once: the master publishes its end
+        // when its log tree is complete.
+        auto wake = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+          return (stopping_ && reporter_done_) || ship_now_;
+        };
+        mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
         last = stopping_ && reporter_done_;
+        ship_now_ = false;
       }
       ShipOnce(last);
       if (last) return;
@@ -793,14 +810,35 @@ class Agent::Impl {
       current = job_ ? job_->job_id : "";
     }
     for (const auto& [job_id, log_dir] : jobs) {
-      const bool idle = ShipJob(job_id, log_dir, last);
-      // A job this agent no longer runs is dropped once everything is shipped.
-      if (idle && job_id != current) {
+      bool idle = ShipJob(job_id, log_dir, last);
+      if (job_id == current && !last) continue;
+      // A job this agent no longer runs: ship what is left, say that its logs
+      // are complete, and drop it.
+      for (int round = 0; !idle && round < 8; ++round) idle = ShipJob(job_id, log_dir, last);
+      if (idle && SendLogsComplete(job_id, last)) {
         absl::MutexLock lock(&mu_);
         ship_jobs_.erase(job_id);
         shipped_.erase(job_id);
       }
     }
+  }
+
+  // ShipLogs with no pieces and `complete`: this agent's part of the job's
+  // log tree is all on the master.
+  bool SendLogsComplete(const std::string& job_id, bool last) {
+    const std::string agent_id = last ? CurrentSession() : EnsureSession();
+    if (agent_id.empty()) return false;
+    v1::ShipLogsRequest req;
+    req.set_agent_id(agent_id);
+    req.set_job_id(job_id);
+    req.set_complete(true);
+    v1::ShipLogsResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(kRpcDeadline));
+    grpc::Status s = stub_->ShipLogs(&ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) DropSession(agent_id);
+    // An unknown job (a new state dir) has nothing to wait for.
+    return s.ok() || s.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
   }
 
   // Ships one job's changed files; true when there was nothing left to send.
@@ -986,6 +1024,7 @@ class Agent::Impl {
   int next_process_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<int> free_gpus_ ABSL_GUARDED_BY(mu_);
   bool reporter_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool ship_now_ ABSL_GUARDED_BY(mu_) = false;  // a job stopped: ship its logs now
   std::string agent_id_ ABSL_GUARDED_BY(mu_);
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(2);
   std::shared_ptr<JobContext> job_ ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "common/json.h"
 #include "common/snapshot.h"
 #include "common/status_grpc.h"
+#include "common/text.h"
 #include "prs/v1/job_service.grpc.pb.h"
 
 namespace prs::cli {
@@ -176,6 +178,10 @@ absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
 
 std::string StatusJson(const v1::JobStatus& st) {
   const auto& c = st.counts();
+  std::string notes;
+  for (const auto& note : st.notes()) {
+    absl::StrAppend(&notes, notes.empty() ? "" : ", ", "\"", JsonEscape(note), "\"");
+  }
   return absl::StrFormat(
       "{\"job_id\": \"%s\", \"name\": \"%s\", \"state\": \"%s\", \"reason\": \"%s\", "
       "\"first_error\": \"%s\", \"output_file\": \"%s\", \"log_dir\": \"%s\", "
@@ -184,14 +190,14 @@ std::string StatusJson(const v1::JobStatus& st) {
       "\"items_per_second\": %.3f, \"counts\": {\"mini_batches_created\": %d, "
       "\"mini_batches_processed\": %d, \"mini_batches_failed\": %d, \"items_total\": %d, "
       "\"items_succeeded\": %d, \"items_failed\": %d, \"rows_written\": %d, \"retries\": %d, "
-      "\"listing_done\": %s, \"plans\": %d}}",
+      "\"listing_done\": %s, \"plans\": %d}, \"notes\": [%s]}",
       JsonEscape(st.job_id()), JsonEscape(st.name()), JobStateName(st.state()),
       JsonEscape(st.reason()), JsonEscape(st.first_error()), JsonEscape(st.output_file()),
       JsonEscape(st.log_dir()), st.submit_time_ms(), st.start_time_ms(), st.end_time_ms(),
       st.active_agents(), st.items_per_second(), c.mini_batches_created(),
       c.mini_batches_processed(), c.mini_batches_failed(), c.items_total(), c.items_succeeded(),
       c.items_failed(), c.rows_written(), c.retries(), c.listing_done() ? "true" : "false",
-      c.plans());
+      c.plans(), notes);
 }
 
 std::string StatusText(const v1::JobStatus& st) {
@@ -203,7 +209,10 @@ std::string StatusText(const v1::JobStatus& st) {
   }
   absl::StrAppendFormat(
       &out, "  mini-batches: %d processed, %d failed of %d%s%s\n", c.mini_batches_processed(),
-      c.mini_batches_failed(), c.mini_batches_created(), c.listing_done() ? "" : " (still listing)",
+      c.mini_batches_failed(), c.mini_batches_created(),
+      c.listing_done()         ? ""
+      : IsTerminal(st.state()) ? " (listing stopped)"
+                               : " (still listing)",
       c.plans() > 0 ? absl::StrCat(" (", c.plans(), " plans of tabular files)") : "");
   absl::StrAppendFormat(&out, "  items: %d succeeded, %d failed of %d\n", c.items_succeeded(),
                         c.items_failed(), c.items_total());
@@ -211,6 +220,8 @@ std::string StatusText(const v1::JobStatus& st) {
     absl::StrAppendFormat(&out, "  output: %s (%d rows)\n", st.output_file(), c.rows_written());
   }
   absl::StrAppendFormat(&out, "  logs: %s\n", st.log_dir());
+  for (const auto& note : st.notes())
+    absl::StrAppend(&out, "  note: ", Printable(note, 2000), "\n");
   if (st.end_time_ms() > 0 && st.start_time_ms() > 0) {
     absl::StrAppendFormat(&out, "  run time: %.1fs\n",
                           (st.end_time_ms() - st.start_time_ms()) / 1000.0);
@@ -219,6 +230,12 @@ std::string StatusText(const v1::JobStatus& st) {
 }
 
 void ProgressPrinter::Update(const v1::JobStatus& st) {
+  // Notes first, each once, on lines of their own.
+  for (int i = notes_printed_; i < st.notes_size(); ++i) {
+    if (tty_ && drawn_) std::fputs("\r\x1b[K", stderr);
+    std::fprintf(stderr, "prs: note: %s\n", Printable(st.notes(i), 2000).c_str());
+  }
+  notes_printed_ = std::max(notes_printed_, st.notes_size());
   const auto& c = st.counts();
   const int64_t done = c.items_succeeded() + c.items_failed();
   const int64_t total = c.items_total();
@@ -244,7 +261,7 @@ void ProgressPrinter::Update(const v1::JobStatus& st) {
   std::string line = absl::StrFormat(
       "%s: %s %d/%d items (%d failed), %d/%d mini-batches%s", st.job_id(), JobStateName(st.state()),
       done, total, c.items_failed(), c.mini_batches_processed(), c.mini_batches_created(),
-      c.listing_done() ? "" : " (listing inputs)");
+      c.listing_done() || IsTerminal(st.state()) ? "" : " (listing inputs)");
   if (line == last_line_ || (now - last_print_ms_ < 2000 && !IsTerminal(st.state()))) return;
   last_line_ = line;
   last_print_ms_ = now;

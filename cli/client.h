@@ -49,7 +49,8 @@ std::string StatusJson(const v1::JobStatus& status);
 // A human summary of several lines.
 std::string StatusText(const v1::JobStatus& status);
 
-// Renders progress on a terminal (one redrawn line) or as plain lines.
+// Renders progress on a terminal (one redrawn line) or as plain lines, and
+// each of the job's notes once.
 class ProgressPrinter {
  public:
   explicit ProgressPrinter(bool tty) : tty_(tty) {}
@@ -61,6 +62,7 @@ class ProgressPrinter {
   std::string last_line_;
   int64_t last_print_ms_ = 0;
   bool drawn_ = false;
+  int notes_printed_ = 0;
 };
 
 }  // namespace prs::cli

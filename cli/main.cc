@@ -164,19 +164,36 @@ int Logs(JobClient& client, const std::string& job_id, const std::string& path, 
     }
     return 0;
   }
+  if (follow) {
+    // A file the job has not written yet: wait for it while the job runs.
+    // The end is published once the log tree is complete, so a file that is
+    // missing then will not come.
+    for (;;) {
+      auto chunk = client.ReadLog(job_id, path, 0, 1);
+      if (chunk.ok() || chunk.status().code() != absl::StatusCode::kNotFound) break;
+      auto st = client.Get(job_id);
+      if (!st.ok()) return Fail(st.status());
+      if (prs::IsTerminal(st->state())) {
+        return Fail(
+            absl::NotFoundError(absl::StrCat("job ", job_id, " ended without writing ", path,
+                                             "; `prs logs ", job_id, "` lists its files")));
+      }
+      absl::SleepFor(absl::Milliseconds(500));  // polling for the file to appear
+    }
+  }
   int64_t offset = PrintLog(client, job_id, path, 0);
   if (offset < 0) return 1;
-  // Agents ship their files about once a second: after the job ends, read a
-  // little longer so the last lines arrive.
-  int reads_after_end = 0;
-  while (follow && reads_after_end < 4) {
+  // The end is published once every agent shipped its last logs: one more
+  // read after it sees everything.
+  while (follow) {
     std::fflush(stdout);
     auto st = client.Get(job_id);
     if (!st.ok()) return Fail(st.status());
-    if (prs::IsTerminal(st->state())) ++reads_after_end;
-    absl::SleepFor(absl::Milliseconds(500));  // polling the file for new bytes
+    const bool ended = prs::IsTerminal(st->state());
+    if (!ended) absl::SleepFor(absl::Milliseconds(500));  // polling the file for new bytes
     offset = PrintLog(client, job_id, path, offset);
     if (offset < 0) return 1;
+    if (ended) break;
   }
   return 0;
 }

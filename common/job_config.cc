@@ -76,7 +76,7 @@ constexpr absl::string_view kOtherTopLevelKeys[] = {
     "instance_count", "max_concurrency_per_instance", "mini_batch_error_threshold",
     "retry_settings", "environment_variables",
 };
-constexpr absl::string_view kInputKeys[] = {"name", "type", "path", "format"};
+constexpr absl::string_view kInputKeys[] = {"name", "type", "path", "list_file", "format"};
 constexpr absl::string_view kAppendRowFormatKeys[] = {"delimiter", "header"};
 constexpr absl::string_view kSideInputKeys[] = {"name", "path"};
 constexpr absl::string_view kEnvironmentKeys[] = {"python", "variables"};
@@ -489,13 +489,26 @@ absl::Status ReadInputs(const YAML::Node& node, const fs::path& base, v1::JobSpe
       absl::StatusOr<std::string> format = get("format");
       if (!format.ok()) return format.status();
       input->set_format(absl::AsciiStrToLower(*format));
+      absl::StatusOr<std::string> list_file = get("list_file");
+      if (!list_file.ok()) return list_file.status();
+      if (!list_file->empty()) {
+        if (!path.empty()) {
+          return InvalidArgument(
+              absl::StrCat(where,
+                           ": give path (a folder, a glob or one file) or list_file (a text file "
+                           "listing paths), not both"));
+        }
+        input->set_list_file(ResolvePath(base, *list_file));
+        continue;
+      }
     } else {
       return InvalidArgument(
           absl::StrCat(where, ": must be a path or a map {name, type, path}, got ", Kind(item)));
     }
     if (path.empty()) {
-      return InvalidArgument(absl::StrCat(
-          where, ": missing required key 'path': a folder, a glob, or a text file listing paths"));
+      return InvalidArgument(absl::StrCat(where,
+                                          ": missing required key 'path': a folder, a glob or one "
+                                          "file (or list_file: a text file listing paths)"));
     }
     input->set_path(ResolvePath(base, path));
   }
@@ -962,11 +975,18 @@ absl::Status CheckInputs(const v1::JobSpec& spec) {
                                             "out to go by the file extension)"));
       }
     }
-    if (input.path().empty()) {
+    if (input.path().empty() == input.list_file().empty()) {
       return InvalidArgument(absl::StrCat(
-          where, ": missing required key 'path': a folder, a glob, or a text file listing paths"));
+          where, input.path().empty() ? ": missing required key 'path'" : ": path and list_file",
+          ": give path (a folder, a glob or one file) or list_file (a text file listing paths)",
+          input.path().empty() ? "" : ", not both"));
     }
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), input.path()));
+    if (!input.list_file().empty()) {
+      PRS_JOB_CONFIG_RETURN_IF_ERROR(
+          CheckAbsolute(absl::StrCat(where, ".list_file"), input.list_file()));
+    } else {
+      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), input.path()));
+    }
   }
   return absl::OkStatus();
 }
@@ -1073,21 +1093,26 @@ absl::Status CheckFiles(const v1::JobSpec& spec) {
 
   for (int i = 0; i < spec.inputs_size(); ++i) {
     const v1::Input& input = spec.inputs(i);
-    if (IsGlob(input.path())) continue;  // A glob may match files that come later.
-    const std::string where = absl::StrCat("inputs[", i, "] (", input.name(), ")");
-    status = fs::status(input.path(), error);
+    const bool list = !input.list_file().empty();
+    const std::string& path = list ? input.list_file() : input.path();
+    if (!list && IsGlob(path)) continue;  // the master checks that it matches
+    const std::string where =
+        absl::StrCat("inputs[", i, "] (", input.name(), ")", list ? ".list_file" : "");
+    status = fs::status(path, error);
     if (status.type() == fs::file_type::not_found) {
       return InvalidArgument(
-          absl::StrCat(where, ": '", input.path(),
-                       "' does not exist; give a folder, a glob, or a text file listing paths"));
+          absl::StrCat(where, ": '", Printable(path), "' does not exist; ",
+                       list ? "give a text file listing paths"
+                            : "give a folder, a glob or one file (or a list as list_file)"));
     }
     if (error) {
       return InvalidArgument(
-          absl::StrCat(where, ": cannot check '", input.path(), "': ", error.message()));
+          absl::StrCat(where, ": cannot check '", Printable(path), "': ", error.message()));
     }
-    if (!fs::is_directory(status) && !fs::is_regular_file(status)) {
-      return InvalidArgument(absl::StrCat(where, ": '", input.path(),
-                                          "' is neither a folder nor a file listing paths"));
+    if (list ? !fs::is_regular_file(status)
+             : !fs::is_directory(status) && !fs::is_regular_file(status)) {
+      return InvalidArgument(absl::StrCat(where, ": '", Printable(path), "' is ",
+                                          list ? "not a file" : "neither a folder nor a file"));
     }
   }
   return absl::OkStatus();
@@ -1171,6 +1196,7 @@ absl::Status CheckUtf8(const v1::JobSpec& spec) {
     texts.emplace_back(absl::StrCat("inputs[", i, "].type"), &input.type());
     texts.emplace_back(absl::StrCat("inputs[", i, "].path"), &input.path());
     texts.emplace_back(absl::StrCat("inputs[", i, "].format"), &input.format());
+    texts.emplace_back(absl::StrCat("inputs[", i, "].list_file"), &input.list_file());
   }
   for (int i = 0; i < spec.side_inputs_size(); ++i) {
     texts.emplace_back(absl::StrCat("side_inputs[", i, "].name"), &spec.side_inputs(i).name());

@@ -1,10 +1,13 @@
 #include "common/json.h"
 
 #include "absl/strings/str_format.h"
+#include "common/text.h"
 
 namespace prs {
 
-std::string JsonEscape(absl::string_view text) {
+std::string JsonEscape(absl::string_view raw) {
+  // JSON is UTF-8: a stray byte (a path that is not UTF-8) becomes \\xNN.
+  const std::string text = SanitizeUtf8(raw);
   std::string out;
   out.reserve(text.size());
   for (unsigned char c : text) {

@@ -10,7 +10,8 @@
 namespace prs {
 
 // `text` escaped for the inside of a JSON string: quote, backslash and
-// control characters are escaped; other bytes (UTF-8) pass through.
+// control characters are escaped; UTF-8 passes through, and a byte that is
+// not part of UTF-8 is written as the text \xNN, so the result is valid JSON.
 std::string JsonEscape(absl::string_view text);
 
 }  // namespace prs

@@ -32,6 +32,8 @@ constexpr int64_t kListerFlushTasks = 256;
 // A lease that did not reach its agent this many times counts a try each time
 // after that: something about the mini-batch keeps it from being delivered.
 constexpr int kMaxUndelivered = 3;
+// Notes a job keeps for JobStatus; the rest are only in master_role.txt.
+constexpr size_t kMaxNotes = 20;
 
 // The files holding one partition_keys combination, and its records.
 struct KeyGroup {
@@ -41,38 +43,17 @@ struct KeyGroup {
 constexpr absl::Duration kListerFlushInterval = absl::Milliseconds(200);
 constexpr absl::Duration kRateWindow = absl::Seconds(60);
 
+// The identity of an output file: its folder's device and inode, and its
+// name; the path itself when the folder does not exist.
+std::string OutputKey(const std::string& output_file) {
+  const fs::path path(output_file);
+  struct stat st {};
+  if (::stat(path.parent_path().c_str(), &st) != 0) return path.lexically_normal().string();
+  return absl::StrCat(st.st_dev, ":", st.st_ino, "/", path.filename().string());
+}
+
 std::string FormatTimestamp(absl::Time t) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%E3S", t, absl::UTCTimeZone());
-}
-
-absl::Status WriteAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::DataLossError(absl::StrCat("writing the output file: ", std::strerror(errno)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-// Opens the output file and cuts it to `length` (the committed bytes).
-absl::StatusOr<int> OpenOutput(const std::string& path, int64_t length) {
-  if (auto s = MakeDirs(fs::path(path).parent_path().string()); !s.ok()) return s;
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot open output file ", path, ": ", std::strerror(errno)));
-  }
-  if (::ftruncate(fd, length) != 0) {
-    int err = errno;
-    ::close(fd);
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot truncate output file ", path, ": ", std::strerror(err)));
-  }
-  return fd;
 }
 
 constexpr const char* kReadme = R"(This folder is the log tree of one prs job. Start here.
@@ -279,12 +260,13 @@ JobManager::~JobManager() {
   Stop();
   FlushFiles();
   absl::MutexLock lock(&commit_mu_);
-  for (auto& [seq, fd] : output_fds_) ::close(fd);
+  outputs_.clear();
 }
 
 absl::Status JobManager::Recover() {
   auto stored = store_->LoadJobs();
   if (!stored.ok()) return stored.status();
+  std::vector<std::pair<Job*, std::string>> output_lost;
   for (auto& sj : *stored) {
     auto job = std::make_unique<Job>();
     job->seq = sj.seq;
@@ -304,6 +286,7 @@ absl::Status JobManager::Recover() {
     job->log_dir = (fs::path(options_.state_dir) / "jobs" / sj.job_id / "logs").string();
     if (sj.spec.output_action() == "append_row") {
       job->output_file = (fs::path(sj.spec.output()) / sj.spec.append_row_file_name()).string();
+      job->output_key = OutputKey(job->output_file);
     }
     job->result_written = !IsActive(*job);
     job->result_flushed = job->result_written;
@@ -321,12 +304,18 @@ absl::Status JobManager::Recover() {
         }
       }
       if (!raw->output_file.empty()) {
-        // Drop rows whose commit did not happen before the master stopped.
-        auto fd = OpenOutput(raw->output_file, sj.output_length);
-        if (!fd.ok()) return fd.status();
         absl::MutexLock lock(&commit_mu_);
-        output_fds_[raw->seq] = *fd;
-        output_lengths_[raw->seq] = sj.output_length;
+        Output& out = outputs_[raw->seq];
+        out.file = std::make_unique<OutputFile>(raw->output_file);
+        out.length = sj.output_length;
+        out.started = sj.output_started;
+        // Drop rows whose commit did not happen before the master stopped. A
+        // file that lost committed rows fails its job; it is never padded.
+        if (out.started) {
+          if (auto s = out.file->Reopen(sj.output_length); !s.ok()) {
+            output_lost.emplace_back(raw, std::string(s.message()));
+          }
+        }
       }
       raw->events.push_back(absl::StrFormat(
           "%s|INFO|%d|master|master restarted: resuming job with %d pending mini-batches, output "
@@ -340,6 +329,10 @@ absl::Status JobManager::Recover() {
   std::vector<Job*> ended;
   {
     absl::MutexLock lock(&mu_);
+    for (auto& [job, why] : output_lost) {
+      EndJobLocked(*job, v1::FAILED, why);
+      ended.push_back(job);
+    }
     for (Job* job : order_) {
       if (!IsActive(*job)) continue;
       if (!job->counts.listing_done()) {
@@ -383,32 +376,31 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
         "source_directory: the snapshot is ", snapshot_bytes, " bytes, over the master's limit of ",
         options_.max_snapshot_bytes, "; move data into inputs or side_inputs"));
   }
-  for (const auto& input : spec.inputs()) {
-    std::error_code ec;
-    if (input.path().find_first_of("*?[") == std::string::npos && !fs::exists(input.path(), ec)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("inputs: '", input.name(), "' path ", input.path(),
-                       " does not exist on the master; give a folder, a glob or a list file the "
-                       "master can read"));
-    }
-  }
+  // Inputs that cannot be listed or hold no file are refused before anything
+  // is queued, created or moved.
+  if (auto s = CheckInputsAtSubmit(spec); !s.ok()) return s;
   std::string output_file;
-  if (spec.output_action() == "append_row") {
+  if (!spec.output().empty()) {
+    // summary_only too: it is EntryScript().output_dir.
     if (auto s = MakeDirs(spec.output()); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("output: ", s.message()));
     }
+  }
+  if (spec.output_action() == "append_row") {
     output_file = (fs::path(spec.output()) / spec.append_row_file_name()).string();
   }
 
+  // Two spellings of one file (a link, "out/.", a bind mount) are one output.
+  const std::string output_key = output_file.empty() ? "" : OutputKey(output_file);
   if (!output_file.empty()) {
     absl::MutexLock lock(&mu_);
-    if (auto s = OutputInUseLocked(output_file, nullptr); !s.ok()) return s;
-    reserved_outputs_.insert(output_file);  // until the job is active, or the submit fails
+    if (auto s = OutputInUseLocked(output_file, output_key, nullptr); !s.ok()) return s;
+    reserved_outputs_.insert(output_key);  // until the job is active, or the submit fails
   }
-  absl::Cleanup unreserve = [this, &output_file] {
-    if (output_file.empty()) return;
+  absl::Cleanup unreserve = [this, &output_key] {
+    if (output_key.empty()) return;
     absl::MutexLock lock(&mu_);
-    reserved_outputs_.erase(output_file);
+    reserved_outputs_.erase(output_key);
   };
   auto stored = store_->CreateJob(spec, request.snapshot(), NowMs());
   if (!stored.ok()) return stored.status();
@@ -419,6 +411,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   job->submit_ms = stored->submit_ms;
   job->log_dir = (fs::path(options_.state_dir) / "jobs" / job->job_id / "logs").string();
   job->output_file = output_file;
+  job->output_key = output_key;
   if (auto s = MakeDirs((fs::path(job->log_dir) / "sys").string()); !s.ok()) {
     store_->UpdateJobState(job->seq, v1::FAILED, std::string(s.message()), "", 0, NowMs())
         .IgnoreError();
@@ -427,30 +420,10 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   WriteFileAtomic((fs::path(job->log_dir) / "readme.txt").string(), kReadme).IgnoreError();
   std::vector<std::string> warnings;
   if (!output_file.empty()) {
-    // A new job starts a new output file; an earlier job's rows are kept
-    // aside, never silently overwritten.
-    std::error_code ec;
-    if (fs::file_size(output_file, ec) > 0 && !ec) {
-      const std::string aside = absl::StrCat(
-          output_file, ".", absl::FormatTime("%Y%m%d-%H%M%S", clock_->Now(), absl::UTCTimeZone()),
-          ".before-", job->job_id);
-      fs::rename(output_file, aside, ec);
-      warnings.push_back(
-          ec ? absl::StrCat("cannot move the earlier output ", output_file, " aside (",
-                            ec.message(), "); it is overwritten")
-             : absl::StrCat("the earlier output ", output_file, " was moved to ", aside));
-    }
-    auto fd = OpenOutput(output_file, 0);
-    if (!fd.ok()) {
-      Job* raw = job.get();
-      store_
-          ->UpdateJobState(raw->seq, v1::FAILED, std::string(fd.status().message()), "", 0, NowMs())
-          .IgnoreError();
-      return absl::InvalidArgumentError(absl::StrCat("output: ", fd.status().message()));
-    }
+    // The file is made when the first rows come (CommitOutcomes), so a job
+    // that never starts leaves an earlier output where it is.
     absl::MutexLock lock(&commit_mu_);
-    output_fds_[job->seq] = *fd;
-    output_lengths_[job->seq] = 0;
+    outputs_[job->seq].file = std::make_unique<OutputFile>(output_file);
   }
   v1::SubmitJobResponse response;
   response.set_job_id(job->job_id);
@@ -559,12 +532,30 @@ void JobManager::ListerMain(Job* job) {
     }
     return true;
   };
+  // What the listing leaves out is said, not silently skipped; a listing
+  // that skips thousands of files keeps master_role.txt readable.
+  constexpr int64_t kMaxListingNotes = 1000;
+  int64_t listing_notes = 0;
+  ListingHooks hooks;
+  hooks.exclude_dir = job->spec.output();
+  hooks.note = [&](const std::string& note) {
+    if (++listing_notes > kMaxListingNotes) return;
+    absl::MutexLock lock(&mu_);
+    NoteLocked(*job, note);
+  };
   absl::Status status;
   if (IsTabular(job->spec)) {
-    status = PartitionTabularInputs(job->spec, emit, job->stop_listing);
+    status = PartitionTabularInputs(job->spec, emit, job->stop_listing, hooks);
   } else {
     const std::vector<v1::Input> inputs(job->spec.inputs().begin(), job->spec.inputs().end());
-    status = PartitionFileInputs(inputs, job->spec.mini_batch_size(), emit, job->stop_listing);
+    status =
+        PartitionFileInputs(inputs, job->spec.mini_batch_size(), emit, job->stop_listing, hooks);
+  }
+  if (listing_notes > kMaxListingNotes) {
+    absl::MutexLock lock(&mu_);
+    EventLocked(*job, "WARNING",
+                absl::StrCat("... and ", listing_notes - kMaxListingNotes,
+                             " more files or folders left out of the listing"));
   }
   if (job->stop_listing) return;
   if (status.ok() && flush_status.ok()) {
@@ -709,11 +700,11 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
     auto groups_settled = [job]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !job->groups_building; };
     mu_.Await(absl::Condition(&groups_settled));
     if (!job->output_file.empty()) {
-      if (auto s = OutputInUseLocked(job->output_file, job); !s.ok()) return s;
+      if (auto s = OutputInUseLocked(job->output_file, job->output_key, job); !s.ok()) return s;
       // Resuming cuts the file to this job's committed length: never do that
       // to a file a later job has written since.
       for (Job* other : order_) {
-        if (other->seq > job->seq && other->output_file == job->output_file) {
+        if (other->seq > job->seq && other->output_key == job->output_key) {
           return absl::FailedPreconditionError(
               absl::StrCat("output: ", job->output_file, " has been written by job ", other->job_id,
                            " since; this job's rows are in the file moved aside for it (",
@@ -738,29 +729,25 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
     // A new run, before the store is read: a commit of the old run either
     // landed already (and is read below) or is dropped at commit time.
     absl::MutexLock lock(&commit_mu_);
-    run = ++output_runs_[job->seq];
-    auto it = output_fds_.find(job->seq);
-    if (it != output_fds_.end()) {
-      ::close(it->second);
-      output_fds_.erase(it);
-    }
+    Output& out = outputs_[job->seq];
+    run = ++out.run;
+    if (out.file != nullptr) out.file->Close();
   }
   auto reset = store_->ResetFailedTasks(job->seq);
   absl::StatusOr<StoredJob> stored =
       reset.ok() ? store_->LoadJob(job->seq) : absl::StatusOr<StoredJob>(reset.status());
   absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> pending =
       stored.ok() ? store_->PendingTasks(job->seq) : stored.status();
-  absl::StatusOr<int> fd = 0;
+  absl::Status status = pending.status();
   if (pending.ok() && !job->output_file.empty()) {
     // Continue the same output file from its committed length.
-    fd = OpenOutput(job->output_file, stored->output_length);
-    if (fd.ok()) {
-      absl::MutexLock lock(&commit_mu_);
-      output_fds_[job->seq] = *fd;
-      output_lengths_[job->seq] = stored->output_length;
-    }
+    absl::MutexLock lock(&commit_mu_);
+    Output& out = outputs_[job->seq];
+    if (out.file == nullptr) out.file = std::make_unique<OutputFile>(job->output_file);
+    out.length = stored->output_length;
+    out.started = stored->output_started;
+    if (out.started) status = out.file->Reopen(stored->output_length);
   }
-  absl::Status status = !pending.ok() ? pending.status() : fd.status();
   {
     absl::MutexLock lock(&mu_);
     job->run = run;
@@ -777,6 +764,8 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
       job->pending.assign(pending->begin(), pending->end());
       job->leased.clear();
       job->agents.clear();
+      job->served_by.clear();
+      job->logs_done.clear();
       job->init_failures_by_node.clear();
       job->gave_up_nodes.clear();
       job->rate_samples.clear();
@@ -816,6 +805,14 @@ absl::StatusOr<std::string> JobManager::LogDir(const std::string& job_id) {
   return job->log_dir;
 }
 
+void JobManager::LogsComplete(const std::string& agent_id, const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  Job* job = FindJobLocked(job_id);
+  if (job == nullptr) return;
+  job->logs_done.insert(agent_id);
+  ++job->version;
+}
+
 absl::StatusOr<std::string> JobManager::LogDirForAgent(const std::string& agent_id,
                                                        const std::string& job_id) {
   absl::MutexLock lock(&mu_);
@@ -846,18 +843,19 @@ void JobManager::NoteErrorLocked(Job& job, const AttemptRecord& a) {
   job.errors_changed = true;
 }
 
-absl::Status JobManager::OutputInUseLocked(const std::string& output_file, const Job* self) {
-  if (reserved_outputs_.count(output_file) > 0) {
+absl::Status JobManager::OutputInUseLocked(const std::string& output_file, const std::string& key,
+                                           const Job* self) {
+  if (reserved_outputs_.count(key) > 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("output: ", output_file,
                      " is about to be written by another job being submitted or "
                      "resumed; choose another output or append_row_file_name"));
   }
   for (Job* other : order_) {
-    if (other != self && (IsActive(*other) || other->resuming) &&
-        other->output_file == output_file) {
+    if (other != self && (IsActive(*other) || other->resuming) && other->output_key == key) {
       return absl::FailedPreconditionError(absl::StrCat(
           "output: ", output_file, " is being written by job ", other->job_id,
+          other->output_file == output_file ? "" : absl::StrCat(" (as ", other->output_file, ")"),
           "; choose another output or append_row_file_name, or wait for that job to end"));
     }
   }
@@ -949,11 +947,33 @@ void JobManager::EventLocked(Job& job, const std::string& level, const std::stri
                                        ::getpid(), message));
 }
 
+bool JobManager::EndPublishedLocked(const Job& job) const {
+  if (!job.result_flushed) return false;
+  if (clock_->Now() - absl::FromUnixMillis(job.end_ms) >= options_.logs_grace) return true;
+  for (const std::string& agent_id : job.served_by) {
+    auto it = agents_.find(agent_id);
+    if (it != agents_.end() && it->second.ships_logs && job.logs_done.count(agent_id) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void JobManager::NoteLocked(Job& job, const std::string& note) {
+  EventLocked(job, "WARNING", note);
+  if (job.notes.size() < kMaxNotes) {
+    job.notes.push_back(SanitizeUtf8(note));
+  } else {
+    ++job.notes_dropped;
+  }
+  ++job.version;
+}
+
 v1::JobStatus JobManager::StatusLocked(const Job& job) const {
   v1::JobStatus s;
   s.set_job_id(job.job_id);
   s.set_name(job.spec.name());
-  s.set_state(IsActive(job) || job.result_flushed ? job.state : v1::RUNNING);
+  s.set_state(IsActive(job) || EndPublishedLocked(job) ? job.state : v1::RUNNING);
   *s.mutable_counts() = job.counts;
   s.set_reason(job.reason);
   s.set_output_file(job.output_file);
@@ -964,6 +984,11 @@ v1::JobStatus JobManager::StatusLocked(const Job& job) const {
   s.set_active_agents(static_cast<int32_t>(job.agents.size()));
   s.set_items_per_second(job.rate);
   s.set_first_error(job.first_error);
+  for (const auto& note : job.notes) s.add_notes(note);
+  if (job.notes_dropped > 0) {
+    s.add_notes(
+        absl::StrCat("... and ", job.notes_dropped, " more notes in logs/sys/master_role.txt"));
+  }
   return s;
 }
 
@@ -992,11 +1017,10 @@ void JobManager::PersistState(Job* job) {
     // result is flushed, because a flushed result lets the job be resumed.
     {
       absl::MutexLock lock(&commit_mu_);
-      auto it = output_fds_.find(job->seq);
+      auto it = outputs_.find(job->seq);
       // A resume since then owns the file now (it bumped the run).
-      if (it != output_fds_.end() && output_runs_[job->seq] == run) {
-        ::close(it->second);
-        output_fds_.erase(it);
+      if (it != outputs_.end() && it->second.run == run && it->second.file != nullptr) {
+        it->second.file->Close();
       }
     }
     FlushFiles();
@@ -1035,6 +1059,7 @@ absl::StatusOr<v1::RegisterAgentResponse> JobManager::RegisterAgent(
     Agent agent;
     agent.pid = request.pid();
     agent.agent_id = absl::StrCat(request.node_id(), "#", store_->epoch(), ".", ++next_agent_);
+    agent.ships_logs = request.ships_logs();
     agent.node_id = request.node_id();
     agent.hostname = request.hostname();
     agent.ip = request.ip();
@@ -1165,6 +1190,8 @@ JobManager::Job* JobManager::AssignJobLocked(Agent& agent) {
     if (j->gave_up_nodes.count(agent.node_id) > 0) continue;
     agent.job_id = j->job_id;
     j->agents.insert(agent.agent_id);
+    j->served_by.insert(agent.agent_id);
+    j->logs_done.erase(agent.agent_id);  // assigned again: its logs grow again
     EventLocked(*j, "INFO",
                 absl::StrCat("agent assigned: agent=", agent.agent_id, " node=", agent.node_id,
                              " agents=", j->agents.size(), "/", j->spec.node_count()));
@@ -1533,7 +1560,8 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     absl::ReleasableMutexLock commit_lock(&commit_mu_);
     // A result leased before the job was resumed belongs to a run that is over:
     // its mini-batch was reloaded as pending and runs again, so it is dropped.
-    const int64_t current_run = output_runs_[job->seq];
+    Output& out = outputs_[job->seq];
+    const int64_t current_run = out.run;
     list.erase(std::remove_if(list.begin(), list.end(),
                               [&](const Outcome* o) { return o->run != current_run; }),
                list.end());
@@ -1559,7 +1587,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
       commits.push_back(o->commit);
     }
     // append_row_format.header: the column names start the output file.
-    if (!rows.empty() && output_lengths_[job->seq] == 0 && job->spec.append_row_format().header()) {
+    if (!rows.empty() && out.length == 0 && job->spec.append_row_format().header()) {
       for (const Outcome* o : list) {
         if (o->header.empty() || o->rows.empty()) continue;
         rows.insert(0, o->header);
@@ -1569,30 +1597,60 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     d.output_bytes = static_cast<int64_t>(rows.size());
 
     absl::Status status;
-    {
-      int fd = -1;
-      int64_t length = 0;
-      if (!rows.empty()) {
-        auto it = output_fds_.find(job->seq);
-        if (it == output_fds_.end()) {
-          status = absl::FailedPreconditionError("the job's output file is closed");
+    std::string output_note;   // an earlier output moved aside
+    std::string output_error;  // the output file was lost: the job fails
+    const int64_t length = out.length;
+    bool appended = false;
+    if (!rows.empty()) {
+      if (out.file == nullptr || (out.started && !out.file->is_open())) {
+        status = absl::FailedPreconditionError("the job's output file is closed");
+      } else if (!out.started) {
+        // The earlier file is moved aside and an empty one made; then that is
+        // recorded, before any row is written: after a restart, a file at the
+        // path of a started job is this job's (cut back to its committed
+        // length), and an earlier output is never cut.
+        auto note = out.file->Start(job->job_id, clock_->Now());
+        status = note.status();
+        if (!note.ok()) {
+          output_error = std::string(status.message());
         } else {
-          fd = it->second;
-          length = output_lengths_[job->seq];
-          status = WriteAll(fd, rows);
+          output_note = *std::move(note);
+          status = store_->SetOutputStarted(job->seq);
+          if (status.ok()) {
+            out.started = true;
+          } else {
+            out.file->Close();
+          }
         }
+      } else if (absl::Status same = out.file->CheckSame(); !same.ok()) {
+        status = same;
+        output_error = std::string(same.message());
       }
-      if (status.ok()) status = store_->CommitAttempts(job->seq, commits, d, new_tasks);
       if (status.ok()) {
-        if (fd >= 0) output_lengths_[job->seq] = length + d.output_bytes;
-      } else if (fd >= 0 && ::ftruncate(fd, length) != 0) {
+        status = out.file->Append(length, rows);
+        appended = status.ok();
+      }
+    }
+    if (status.ok()) status = store_->CommitAttempts(job->seq, commits, d, new_tasks);
+    if (status.ok()) {
+      out.length = length + d.output_bytes;
+    } else if (appended) {
+      if (auto s = out.file->Truncate(length); !s.ok()) {
         spdlog::critical("cannot roll back output file job={} error={}", job->job_id,
-                         std::strerror(errno));
+                         std::string(s.message()));
       }
     }
     commit_lock.Release();
 
     absl::MutexLock lock(&mu_);
+    if (!output_note.empty()) NoteLocked(*job, output_note);
+    if (!output_error.empty()) {
+      // Writing on would lose rows: the job ends, its mini-batches still
+      // PENDING in the store.
+      EndJobLocked(*job, v1::FAILED, output_error);
+      changed.push_back(job);
+      continue;
+    }
     if (!status.ok()) {
       // Nothing reached disk: run these mini-batches again.
       spdlog::error("commit failed job={} error={}", job->job_id, std::string(status.message()));
@@ -1814,9 +1872,10 @@ void JobManager::FlushFiles() {
         eta = FormatDuration(static_cast<double>(remaining) / job->rate);
       }
       const bool planned = job->plans_pending == 0 && (!KeysMode(*job) || job->groups_done);
-      std::string created_note = !c.listing_done() ? " (listing inputs...)"
-                                 : planned         ? " (all)"
-                                 : !active         ? ""
+      std::string created_note = !c.listing_done() && !active ? " (listing stopped)"
+                                 : !c.listing_done()          ? " (listing inputs...)"
+                                 : planned                    ? " (all)"
+                                 : !active                    ? ""
                                  : job->plans_pending > 0
                                      ? " (files being planned...)"
                                      : " (making the partition_keys mini-batches...)";

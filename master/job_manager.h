@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "master/output_file.h"
 #include "master/store.h"
 #include "prs/v1/agent_service.pb.h"
 #include "prs/v1/job_service.pb.h"
@@ -34,6 +35,9 @@ struct JobManagerOptions {
   // A lease an agent's heartbeat does not list is given back once it is this
   // old (older than any PullTasks reply can still be in flight).
   absl::Duration unheld_lease_grace = absl::Seconds(30);
+  // A job's end is published once every live agent that served it shipped
+  // the last of its logs, or this long after the end, whichever is first.
+  absl::Duration logs_grace = absl::Seconds(30);
   // Largest source snapshot accepted at submit.
   int64_t max_snapshot_bytes = 256 << 20;
   // The lister pauses while a job has more pending mini-batches than this,
@@ -100,6 +104,9 @@ class JobManager {
   // The same for an agent shipping logs: NOT_FOUND also for an unknown session.
   absl::StatusOr<std::string> LogDirForAgent(const std::string& agent_id,
                                              const std::string& job_id);
+  // The agent shipped the last of its logs of the job (ShipLogs.complete),
+  // after writing them.
+  void LogsComplete(const std::string& agent_id, const std::string& job_id);
 
   // Called (outside any lock) whenever work may have become available or a job
   // changed state, so that held long-polls can be retried. Set before serving.
@@ -141,10 +148,16 @@ class JobManager {
     std::deque<std::pair<int64_t, int32_t>> pending;  // (task id, tries used)
     absl::flat_hash_map<int64_t, Lease> leased;
     std::set<std::string> agents;
+    // Sessions that were ever assigned the job, and those that shipped the
+    // last of their logs of it: the end is published when the live ones of
+    // the first set are all in the second (or after logs_grace).
+    std::set<std::string> served_by;
+    std::set<std::string> logs_done;
     std::map<std::string, int> init_failures_by_node;
     std::set<std::string> gave_up_nodes;
     std::string log_dir;
     std::string output_file;               // empty for summary_only
+    std::string output_key;                // OutputKey(output_file): one file, however spelled
     std::vector<std::string> events;       // master_role lines not yet written
     std::vector<std::string> report_rows;  // processed_mini-batches.csv rows not yet written
     struct ErrorSummary {
@@ -177,6 +190,11 @@ class JobManager {
     // partition_keys: the groups' mini-batches exist / are being made.
     bool groups_done = false;
     bool groups_building = false;
+    // What the user should know that is neither an error nor progress: an
+    // earlier output moved aside, inputs left out of the listing. The first
+    // kMaxNotes are in JobStatus.notes; master_role.txt has them all.
+    std::vector<std::string> notes;
+    int64_t notes_dropped = 0;
     // Mini-batches whose lease did not reach an agent (a reply lost on the
     // way, a store read that failed), by task id: how many times.
     absl::flat_hash_map<int64_t, int> undelivered;
@@ -187,6 +205,7 @@ class JobManager {
     absl::Time last_seen;
     std::string job_id;  // assigned job, empty when free
     int64_t leases = 0;
+    bool ships_logs = true;  // false: writes into the master's tree itself (prs run)
   };
   // An accepted result (or a lost lease) on its way to disk.
   struct Outcome {
@@ -227,9 +246,9 @@ class JobManager {
 
   Job* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // FAILED_PRECONDITION when a job other than `self` writes or is about to
-  // write `output_file`.
-  absl::Status OutputInUseLocked(const std::string& output_file, const Job* self)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // write the output file `output_file`, whose OutputKey is `key`.
+  absl::Status OutputInUseLocked(const std::string& output_file, const std::string& key,
+                                 const Job* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static bool IsActive(const Job& job) {
     return job.state == v1::QUEUED || job.state == v1::RUNNING;
   }
@@ -248,7 +267,12 @@ class JobManager {
   void CheckJobLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EventLocked(Job& job, const std::string& level, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A WARNING event that is also one of the job's notes.
+  void NoteLocked(Job& job, const std::string& note) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::JobStatus StatusLocked(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An ended job's log tree is complete: job_result.txt is written, and every
+  // live agent that served it shipped its last logs (or logs_grace passed).
+  bool EndPublishedLocked(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Builds the outcome of one accepted result (under mu_).
   // Counts a failed attempt's error for user/error.txt.
   void NoteErrorLocked(Job& job, const AttemptRecord& attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -284,17 +308,22 @@ class JobManager {
   std::vector<Job*> order_ ABSL_GUARDED_BY(mu_);  // by seq: FIFO
   std::map<std::string, Agent> agents_ ABSL_GUARDED_BY(mu_);
   int64_t next_lease_ ABSL_GUARDED_BY(mu_) = 0;
-  // Output files of submits and resumes in progress (not yet active jobs).
+  // OutputKeys of submits and resumes in progress (not yet active jobs).
   std::set<std::string> reserved_outputs_ ABSL_GUARDED_BY(mu_);
   int64_t next_agent_ ABSL_GUARDED_BY(mu_) = 0;
   // Failed for good by a heartbeat (which does no I/O); the ticker commits them.
   std::vector<Undeliverable> undeliverable_ ABSL_GUARDED_BY(mu_);
 
-  // Serializes output appends + their store commits; owns the output fds.
+  // A job's output as the commits see it.
+  struct Output {
+    std::unique_ptr<OutputFile> file;  // null for summary_only
+    int64_t length = 0;                // committed bytes
+    int64_t run = 0;                   // Job::run: commits of an earlier run are dropped
+    bool started = false;              // the job made its file
+  };
+  // Serializes output appends + their store commits; owns the output files.
   absl::Mutex commit_mu_;
-  std::map<int64_t, int> output_fds_ ABSL_GUARDED_BY(commit_mu_);
-  std::map<int64_t, int64_t> output_lengths_ ABSL_GUARDED_BY(commit_mu_);
-  std::map<int64_t, int64_t> output_runs_ ABSL_GUARDED_BY(commit_mu_);  // Job::run, for commits
+  std::map<int64_t, Output> outputs_ ABSL_GUARDED_BY(commit_mu_);  // by job seq
   // Serializes state-row writes so the last write carries the newest state.
   absl::Mutex persist_mu_;
   absl::Mutex files_mu_;  // one FlushFiles at a time

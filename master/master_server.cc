@@ -371,6 +371,7 @@ class MasterServer::Impl {
           if (!size.ok()) return absl::StatusOr<v1::ShipLogsResponse>(size.status());
           r.add_sizes(*size);
         }
+        if (req->complete()) impl->manager_->LogsComplete(req->agent_id(), req->job_id());
         return absl::StatusOr<v1::ShipLogsResponse>(std::move(r));
       });
     }

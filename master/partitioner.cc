@@ -9,12 +9,16 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <set>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "common/json.h"
+#include "common/text.h"
 
 namespace prs::master {
 namespace {
@@ -129,127 +133,357 @@ class TabularSink : public Sink {
 
 enum class Walk { kGoOn, kStopped };
 
-absl::StatusOr<Walk> WalkFolder(const fs::path& dir, Sink& batcher, const std::atomic<bool>& stop) {
+bool IsGlob(absl::string_view path) { return path.find_first_of("*?[") != absl::string_view::npos; }
+
+// The path on one line of a list file: relative paths are relative to the
+// list's folder; blank lines and lines starting with '#' name nothing.
+std::optional<std::string> ListedPath(const fs::path& base, absl::string_view line) {
+  absl::string_view v = absl::StripAsciiWhitespace(line);
+  if (v.empty() || v.front() == '#') return std::nullopt;
+  fs::path p(std::string{v});
+  if (p.is_relative()) p = base / p;
+  return p.lexically_normal().string();
+}
+
+// Every path a list file names exists: each missing one is named (the first
+// kMaxNamed, then a count), so the list can be fixed in one go.
+absl::Status CheckListFile(const v1::Input& input, const std::string& where) {
+  constexpr int kMaxNamed = 20;
+  const std::string& list = input.list_file();
+  std::ifstream in(list);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": list_file ", Printable(list),
+                     " cannot be read on the master: ", std::strerror(errno)));
+  }
+  const fs::path base = fs::path(list).parent_path();
+  std::string line, named;
+  int64_t line_no = 0, paths = 0, missing = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    auto path = ListedPath(base, line);
+    if (!path) continue;
+    ++paths;
+    struct stat st {};
+    if (::stat(path->c_str(), &st) == 0) continue;
+    if (++missing <= kMaxNamed) {
+      absl::StrAppend(&named, "\n  line ", line_no, ": ", Printable(*path, 500));
+    }
+  }
+  if (paths == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": list_file ", Printable(list),
+                                                   " lists no paths (blank lines and lines "
+                                                   "starting with # are skipped)"));
+  }
+  if (missing > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": ", missing, " of the ", paths, " paths that list_file ", Printable(list),
+        " names do not exist on the master", named,
+        missing > kMaxNamed ? absl::StrCat("\n  ... and ", missing - kMaxNamed, " more") : "",
+        "\nfix the list (relative paths are relative to its folder) and submit again"));
+  }
+  return absl::OkStatus();
+}
+
+using DirId = std::pair<dev_t, ino_t>;
+
+std::optional<DirId> DirIdOf(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+  return DirId(st.st_dev, st.st_ino);
+}
+
+std::string RealPath(const std::string& path) {
   std::error_code ec;
-  std::vector<fs::directory_entry> entries;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    entries.push_back(*it);
+  fs::path real = fs::canonical(path, ec);
+  return ec ? std::string() : real.string();
+}
+
+// True when `path` is `dir` or inside it (lexically; both normalized).
+bool IsUnder(const std::string& path, const std::string& dir) {
+  if (dir.empty()) return false;
+  return path == dir ||
+         (absl::StartsWith(path, dir) && (dir.back() == '/' || path[dir.size()] == '/'));
+}
+
+// Lists one input: a folder walked recursively (each real folder once), a
+// glob, a list file, or one file. Files and folders left out are noted.
+class Lister {
+ public:
+  Lister(const v1::Input& input, Sink& sink, const std::atomic<bool>& stop,
+         const ListingHooks& hooks)
+      : input_(input), sink_(sink), stop_(stop), hooks_(hooks) {
+    if (!hooks.exclude_dir.empty()) {
+      exclude_ = DirIdOf(hooks.exclude_dir);
+      exclude_real_ = RealPath(hooks.exclude_dir);
+    }
   }
-  if (ec) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot list input folder ", dir.string(), ": ", ec.message()));
+
+  absl::StatusOr<Walk> Folder(const std::string& root) {
+    root_real_ = RealPath(root);
+    if (auto id = DirIdOf(root)) visited_.insert(*id);
+    return WalkFolder(root);
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const auto& a, const auto& b) { return a.path().filename() < b.path().filename(); });
-  for (const auto& e : entries) {
-    if (stop.load(std::memory_order_relaxed)) return Walk::kStopped;
-    std::error_code sec;
-    if (e.is_directory(sec)) {
-      auto r = WalkFolder(e.path(), batcher, stop);
-      if (!r.ok() || *r == Walk::kStopped) return r;
-    } else if (e.is_regular_file(sec)) {
-      auto go_on = batcher.Add(e.path().string());
+
+  absl::StatusOr<Walk> Glob(const std::string& pattern) {
+    glob_t g{};
+    int rc = ::glob(pattern.c_str(), GLOB_NOSORT | GLOB_MARK, nullptr, &g);
+    if (rc != 0 && rc != GLOB_NOMATCH) {
+      ::globfree(&g);
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot expand input glob ", Printable(pattern)));
+    }
+    std::vector<std::string> paths;
+    for (size_t i = 0; i < g.gl_pathc; ++i) {
+      std::string p = g.gl_pathv[i];
+      if (!p.empty() && p.back() != '/') paths.push_back(std::move(p));  // GLOB_MARK: skip folders
+    }
+    ::globfree(&g);
+    std::sort(paths.begin(), paths.end());
+    bool noted_output = false;
+    for (auto& p : paths) {
+      if (stop_.load(std::memory_order_relaxed)) return Walk::kStopped;
+      const std::string normal = fs::path(p).lexically_normal().string();
+      if (IsUnder(normal, hooks_.exclude_dir) || IsUnder(normal, exclude_real_)) {
+        if (!noted_output) {
+          Note(absl::StrCat("left out ", Printable(p),
+                            " and any other match in the job's output folder ", hooks_.exclude_dir,
+                            ": prs never lists its own output"));
+          noted_output = true;
+        }
+        continue;
+      }
+      struct stat st {};
+      if (::stat(p.c_str(), &st) != 0) {
+        struct stat link {};
+        Note(::lstat(p.c_str(), &link) == 0 && S_ISLNK(link.st_mode)
+                 ? absl::StrCat("skipped ", Printable(p), ": a link to ", Target(p),
+                                ", which does not exist")
+                 : absl::StrCat("skipped ", Printable(p), ": it vanished while it was listed"));
+        continue;
+      }
+      if (!S_ISREG(st.st_mode)) {
+        Note(absl::StrCat("skipped ", Printable(p), ": not a regular file"));
+        continue;
+      }
+      auto go_on = sink_.Add(std::move(p));
       if (!go_on.ok()) return go_on.status();
       if (!*go_on) return Walk::kStopped;
     }
+    return Walk::kGoOn;
   }
-  return Walk::kGoOn;
-}
 
-absl::StatusOr<Walk> ListGlob(const std::string& pattern, Sink& batcher,
-                              const std::atomic<bool>& stop) {
-  glob_t g{};
-  int rc = ::glob(pattern.c_str(), GLOB_NOSORT | GLOB_MARK, nullptr, &g);
-  if (rc != 0 && rc != GLOB_NOMATCH) {
-    ::globfree(&g);
-    return absl::PermissionDeniedError(absl::StrCat("cannot expand input glob ", pattern));
+  absl::StatusOr<Walk> ListFile(const std::string& list) {
+    std::ifstream in(list);
+    if (!in) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("input '", input_.name(), "': cannot read list_file ", Printable(list)));
+    }
+    const fs::path base = fs::path(list).parent_path();
+    std::string line;
+    while (std::getline(in, line)) {
+      if (stop_.load(std::memory_order_relaxed)) return Walk::kStopped;
+      auto path = ListedPath(base, line);
+      if (!path) continue;
+      auto go_on = sink_.Add(*std::move(path));
+      if (!go_on.ok()) return go_on.status();
+      if (!*go_on) return Walk::kStopped;
+    }
+    return Walk::kGoOn;
   }
-  std::vector<std::string> paths;
-  for (size_t i = 0; i < g.gl_pathc; ++i) {
-    std::string p = g.gl_pathv[i];
-    if (!p.empty() && p.back() != '/') paths.push_back(std::move(p));  // GLOB_MARK: skip folders
-  }
-  ::globfree(&g);
-  std::sort(paths.begin(), paths.end());
-  for (auto& p : paths) {
-    if (stop.load(std::memory_order_relaxed)) return Walk::kStopped;
-    auto go_on = batcher.Add(std::move(p));
-    if (!go_on.ok()) return go_on.status();
-    if (!*go_on) return Walk::kStopped;
-  }
-  return Walk::kGoOn;
-}
 
-absl::StatusOr<Walk> ReadListFile(const fs::path& list, Sink& batcher,
-                                  const std::atomic<bool>& stop) {
-  std::ifstream in(list);
-  if (!in)
-    return absl::PermissionDeniedError(absl::StrCat("cannot read input list ", list.string()));
-  const fs::path base = list.parent_path();
-  std::string line;
-  while (std::getline(in, line)) {
-    if (stop.load(std::memory_order_relaxed)) return Walk::kStopped;
-    absl::string_view v = absl::StripAsciiWhitespace(line);
-    if (v.empty() || v.front() == '#') continue;
-    fs::path p(std::string{v});
-    if (p.is_relative()) p = base / p;
-    auto go_on = batcher.Add(p.lexically_normal().string());
-    if (!go_on.ok()) return go_on.status();
-    if (!*go_on) return Walk::kStopped;
+ private:
+  absl::StatusOr<Walk> WalkFolder(const fs::path& dir) {
+    std::error_code ec;
+    std::vector<fs::directory_entry> entries;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      entries.push_back(*it);
+    }
+    if (ec) {
+      return absl::PermissionDeniedError(absl::StrCat("input '", input_.name(),
+                                                      "': cannot list folder ",
+                                                      Printable(dir.string()), ": ", ec.message()));
+    }
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+      return a.path().filename() < b.path().filename();
+    });
+    for (const auto& e : entries) {
+      if (stop_.load(std::memory_order_relaxed)) return Walk::kStopped;
+      const std::string path = e.path().string();
+      std::error_code sec;
+      const bool link = e.is_symlink(sec);
+      if (e.is_regular_file(sec)) {  // follows a link
+        auto go_on = sink_.Add(path);
+        if (!go_on.ok()) return go_on.status();
+        if (!*go_on) return Walk::kStopped;
+        continue;
+      }
+      if (e.is_directory(sec)) {
+        auto r = SubFolder(path, link);
+        if (!r.ok() || *r == Walk::kStopped) return r;
+        continue;
+      }
+      if (link && !e.exists(sec)) {
+        Note(absl::StrCat("skipped ", Printable(path), ": a link to ", Target(path),
+                          ", which does not exist"));
+      } else {
+        Note(absl::StrCat("skipped ", Printable(path),
+                          ": not a regular file or folder (a socket, pipe or device)"));
+      }
+    }
+    return Walk::kGoOn;
   }
-  return Walk::kGoOn;
-}
+
+  // A folder inside the input, or a link to one: each real folder is listed
+  // once, so a link loop ends; the output folder and the folders above the
+  // input are left out.
+  absl::StatusOr<Walk> SubFolder(const std::string& path, bool link) {
+    const std::optional<DirId> id = DirIdOf(path);
+    if (!id) return Walk::kGoOn;  // vanished meanwhile
+    if (exclude_ && *id == *exclude_) {
+      Note(absl::StrCat("left out ", Printable(path),
+                        ": it is the job's output folder, and prs never lists its own output"));
+      return Walk::kGoOn;
+    }
+    if (link) {
+      const std::string real = RealPath(path);
+      if (!real.empty() && IsUnder(root_real_, real)) {
+        Note(absl::StrCat("skipped ", Printable(path), ": a link to ", Printable(real),
+                          ", a folder that holds the input itself"));
+        return Walk::kGoOn;
+      }
+    }
+    if (!visited_.insert(*id).second) {
+      Note(absl::StrCat(
+          "skipped ", Printable(path), ": ",
+          link ? absl::StrCat("a link to ", Printable(RealPath(path)), ", ") : std::string(),
+          "a folder that is listed already"));
+      return Walk::kGoOn;
+    }
+    return WalkFolder(path);
+  }
+
+  std::string Target(const std::string& path) {
+    std::error_code ec;
+    fs::path target = fs::read_symlink(path, ec);
+    return ec ? std::string("?") : Printable(target.string());
+  }
+
+  void Note(std::string text) {
+    if (hooks_.note) hooks_.note(absl::StrCat("input '", input_.name(), "': ", text));
+  }
+
+  const v1::Input& input_;
+  Sink& sink_;
+  const std::atomic<bool>& stop_;
+  const ListingHooks& hooks_;
+  std::set<DirId> visited_;
+  std::string root_real_;
+  std::optional<DirId> exclude_;
+  std::string exclude_real_;
+};
 
 absl::Status PartitionInputs(const std::vector<v1::Input>& inputs, Sink& batcher,
-                             TabularSink* tabular, const std::atomic<bool>& stop) {
+                             TabularSink* tabular, const std::atomic<bool>& stop,
+                             const ListingHooks& hooks) {
   for (const auto& input : inputs) {
     if (tabular != nullptr) tabular->SetInput(&input);
+    Lister lister(input, batcher, stop, hooks);
     const std::string& path = input.path();
     const int64_t before = batcher.count();
     absl::StatusOr<Walk> walk;
     std::error_code ec;
-    if (path.find_first_of("*?[") != std::string::npos) {
-      walk = ListGlob(path, batcher, stop);
+    if (!input.list_file().empty()) {
+      walk = lister.ListFile(input.list_file());
+    } else if (IsGlob(path)) {
+      walk = lister.Glob(path);
     } else if (fs::is_directory(path, ec)) {
-      walk = WalkFolder(path, batcher, stop);
-    } else if (fs::is_regular_file(path, ec) && tabular != nullptr &&
-               (!input.format().empty() || !TabularFormatOf(path).empty())) {
-      auto go_on = batcher.Add(path);  // one data file
+      walk = lister.Folder(path);
+    } else if (fs::is_regular_file(path, ec)) {
+      auto go_on = batcher.Add(path);  // one input file
       if (!go_on.ok()) return go_on.status();
       walk = *go_on ? Walk::kGoOn : Walk::kStopped;
-    } else if (fs::is_regular_file(path, ec)) {
-      walk = ReadListFile(path, batcher, stop);
     } else {
-      return absl::NotFoundError(absl::StrCat("input '", input.name(), "': ", path,
-                                              " does not exist; give a folder, a glob, or a "
-                                              "text file that lists paths"));
+      return absl::NotFoundError(absl::StrCat("input '", input.name(), "': ", Printable(path),
+                                              " does not exist; give a folder, a glob or a file "
+                                              "(or a list of paths as list_file)"));
     }
     if (!walk.ok()) return walk.status();
     if (*walk == Walk::kStopped) return absl::OkStatus();
     if (!batcher.Flush()) return absl::OkStatus();
     if (batcher.count() == before) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("input '", input.name(), "': ", path, " holds no files"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", input.name(), "': ",
+          Printable(input.list_file().empty() ? path : input.list_file()), " holds no files"));
     }
   }
   return absl::OkStatus();
 }
 
+// Stops at the first file.
+class FirstFile : public Sink {
+ public:
+  absl::StatusOr<bool> Add(std::string) override {
+    ++count_;
+    return false;
+  }
+};
+
 }  // namespace
 
 absl::Status PartitionFileInputs(const std::vector<v1::Input>& inputs, int64_t mini_batch_size,
                                  const std::function<bool(NewTask)>& emit,
-                                 const std::atomic<bool>& stop) {
+                                 const std::atomic<bool>& stop, const ListingHooks& hooks) {
   Batcher batcher(std::max<int64_t>(1, mini_batch_size), emit);
-  return PartitionInputs(inputs, batcher, nullptr, stop);
+  return PartitionInputs(inputs, batcher, nullptr, stop, hooks);
 }
 
 absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
                                     const std::function<bool(NewTask)>& emit,
-                                    const std::atomic<bool>& stop) {
+                                    const std::atomic<bool>& stop, const ListingHooks& hooks) {
   const std::vector<v1::Input> inputs(spec.inputs().begin(), spec.inputs().end());
   TabularSink sink(spec, emit);
-  return PartitionInputs(inputs, sink, &sink, stop);
+  return PartitionInputs(inputs, sink, &sink, stop, hooks);
+}
+
+absl::Status CheckInputsAtSubmit(const v1::JobSpec& spec) {
+  const std::string output_real = spec.output().empty() ? "" : RealPath(spec.output());
+  for (const auto& input : spec.inputs()) {
+    const std::string where = absl::StrCat("input '", input.name(), "'");
+    if (!input.list_file().empty()) {
+      if (auto st = CheckListFile(input, where); !st.ok()) return st;
+      continue;
+    }
+    const std::string& path = input.path();
+    std::error_code ec;
+    if (!IsGlob(path) && !fs::exists(path, ec)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", Printable(path),
+                       " does not exist on the master; give a folder, a glob or a file the master "
+                       "can read (or a text file listing paths as list_file)"));
+    }
+    if (!output_real.empty() && fs::is_directory(path, ec) && RealPath(path) == output_real) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "output: ", spec.output(), " is also the folder of ", where,
+          ": each run would list the output of the last one; choose another output folder"));
+    }
+    if (!IsGlob(path) && !fs::is_directory(path, ec)) continue;  // one file
+    // An input with no file fails now, before anything is queued or moved.
+    FirstFile first;
+    std::atomic<bool> stop{false};
+    ListingHooks hooks;
+    hooks.exclude_dir = spec.output();
+    Lister lister(input, first, stop, hooks);
+    absl::StatusOr<Walk> walk = IsGlob(path) ? lister.Glob(path) : lister.Folder(path);
+    if (!walk.ok()) return absl::InvalidArgumentError(walk.status().message());
+    if (first.count() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": ", Printable(path), IsGlob(path) ? " matches no file" : " holds no files",
+          spec.output().empty() ? "" : " (the output folder left out)",
+          "; check the path, or put the inputs there before submitting"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::optional<std::string> FileVersion(const std::string& path) {

@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS jobs(
   retries INTEGER NOT NULL DEFAULT 0,
   output_length INTEGER NOT NULL DEFAULT 0,
   mb_listed INTEGER NOT NULL DEFAULT 0,  -- mini-batches made by the lister (not from plans)
-  groups_done INTEGER NOT NULL DEFAULT 0);  -- partition_keys: the groups' mini-batches exist
+  groups_done INTEGER NOT NULL DEFAULT 0,  -- partition_keys: the groups' mini-batches exist
+  output_started INTEGER NOT NULL DEFAULT 0,  -- the job made its output file (an earlier one moved aside)
+  input_fingerprint TEXT NOT NULL DEFAULT '');  -- allow_reuse: the listed inputs' names, sizes, mtimes
 CREATE TABLE IF NOT EXISTS tasks(
   job_seq INTEGER NOT NULL,
   task_id INTEGER NOT NULL,
@@ -140,7 +142,7 @@ class Transaction {
 constexpr const char* kJobColumns =
     "seq, job_id, spec, state, reason, submit_ms, start_ms, end_ms, mb_created, listing_done, "
     "items_total, mb_processed, mb_failed, items_succeeded, items_failed, rows_written, retries, "
-    "output_length, first_error, mb_listed, groups_done, "
+    "output_length, first_error, mb_listed, groups_done, output_started, input_fingerprint, "
     "(SELECT COALESCE(MAX(task_id) + 1, 0) FROM tasks WHERE tasks.job_seq = jobs.seq), "
     "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1 AND state = 0), "
     "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1)";
@@ -168,9 +170,11 @@ StoredJob ReadJob(const Stmt& s) {
   j.first_error = s.Text(18);
   j.listed = s.Int(19);
   j.groups_done = s.Int(20) != 0;
-  j.next_task_id = s.Int(21);
-  j.plans_pending = s.Int(22);
-  j.counts.set_plans(s.Int(23));
+  j.output_started = s.Int(21) != 0;
+  j.input_fingerprint = s.Text(22);
+  j.next_task_id = s.Int(23);
+  j.plans_pending = s.Int(24);
+  j.counts.set_plans(s.Int(25));
   return j;
 }
 
@@ -195,27 +199,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", kSchema}) {
     if (auto s = store->Exec(sql); !s.ok()) return s;
   }
-  // A database from before tabular inputs gets the new columns in one
-  // transaction. Every task of its jobs came from the lister.
-  bool old_schema = false;
-  {
-    Stmt columns(db, "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'mb_listed'");
-    if (columns.Step()) old_schema = columns.Int(0) == 0;
-    if (auto s = columns.status(); !s.ok()) return s;
-  }
-  if (old_schema) {
-    if (auto s = store->Exec("BEGIN IMMEDIATE;"
-                             "ALTER TABLE jobs ADD COLUMN mb_listed INTEGER NOT NULL DEFAULT 0;"
-                             "ALTER TABLE jobs ADD COLUMN groups_done INTEGER NOT NULL DEFAULT 0;"
-                             "ALTER TABLE tasks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
-                             "ALTER TABLE tasks ADD COLUMN plan BLOB;"
-                             "UPDATE jobs SET mb_listed = mb_created;"
-                             "COMMIT;");
-        !s.ok()) {
-      (void)store->Exec("ROLLBACK");
-      return s;
-    }
-  }
+  // An older database gets the new columns, in one transaction.
+  if (auto s = store->Migrate(); !s.ok()) return s;
   if (auto s = store->Exec("INSERT INTO meta(key, value) VALUES('epoch', 1) "
                            "ON CONFLICT(key) DO UPDATE SET value = value + 1");
       !s.ok()) {
@@ -230,6 +215,62 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
 Store::~Store() {
   absl::MutexLock lock(&mu_);
   sqlite3_close(db_);
+}
+
+absl::Status Store::Migrate() {
+  const auto has_column = [&](const char* table, const char* column) -> absl::StatusOr<bool> {
+    Stmt q(db_, absl::StrCat("SELECT COUNT(*) FROM pragma_table_info('", table, "') WHERE name = '",
+                             column, "'")
+                    .c_str());
+    bool found = q.Step() && q.Int(0) > 0;
+    if (auto s = q.status(); !s.ok()) return s;
+    return found;
+  };
+  struct Step {
+    const char* table;
+    const char* column;
+    const char* sql;  // adds the column and fills it in for the rows there
+  };
+  const Step steps[] = {
+      // Tabular inputs: every task of an older job came from the lister.
+      {"jobs", "mb_listed",
+       "ALTER TABLE jobs ADD COLUMN mb_listed INTEGER NOT NULL DEFAULT 0;"
+       "ALTER TABLE jobs ADD COLUMN groups_done INTEGER NOT NULL DEFAULT 0;"
+       "ALTER TABLE tasks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
+       "ALTER TABLE tasks ADD COLUMN plan BLOB;"
+       "UPDATE jobs SET mb_listed = mb_created;"},
+      // Older jobs made their output file at submit.
+      {"jobs", "output_started",
+       "ALTER TABLE jobs ADD COLUMN output_started INTEGER NOT NULL DEFAULT 0;"
+       "ALTER TABLE jobs ADD COLUMN input_fingerprint TEXT NOT NULL DEFAULT '';"
+       "UPDATE jobs SET output_started = 1;"},
+  };
+  std::string sql;
+  for (const Step& step : steps) {
+    auto found = has_column(step.table, step.column);
+    if (!found.ok()) return found.status();
+    if (!*found) sql += step.sql;
+  }
+  if (sql.empty()) return absl::OkStatus();
+  if (auto s = Exec(absl::StrCat("BEGIN IMMEDIATE;", sql, "COMMIT;").c_str()); !s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::SetOutputStarted(int64_t seq) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, "UPDATE jobs SET output_started = 1 WHERE seq = ?");
+  s.Bind(1, seq);
+  return s.Run();
+}
+
+absl::Status Store::SetInputFingerprint(int64_t seq, const std::string& fingerprint) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_, "UPDATE jobs SET input_fingerprint = ? WHERE seq = ?");
+  s.Bind(1, fingerprint).Bind(2, seq);
+  return s.Run();
 }
 
 absl::Status Store::Exec(const char* sql) {

@@ -43,6 +43,12 @@ struct StoredJob {
   int64_t next_task_id = 0;
   // Plan tasks not yet ended.
   int64_t plans_pending = 0;
+  // The job made its output file (moving an earlier one aside): the file at
+  // the output path is this job's, whatever its length.
+  bool output_started = false;
+  // allow_reuse: the listed inputs' names, sizes and mtimes, hashed; empty
+  // until the listing is done.
+  std::string input_fingerprint;
 };
 
 // What a task does. A plan task is not user work: a worker reads one tabular
@@ -124,6 +130,9 @@ class Store {
                                       int64_t submit_ms);
   absl::Status UpdateJobState(int64_t seq, v1::JobState state, const std::string& reason,
                               const std::string& first_error, int64_t start_ms, int64_t end_ms);
+  // Records that the job is about to make its output file (before it does).
+  absl::Status SetOutputStarted(int64_t seq);
+  absl::Status SetInputFingerprint(int64_t seq, const std::string& fingerprint);
 
   // Inserts mini-batches and adds them to the job's counters. From the lister,
   // `done` marks the listing done; for the partition_keys groups, it marks the
@@ -154,6 +163,8 @@ class Store {
  private:
   explicit Store(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds the columns an older database lacks.
+  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status InsertTasksLocked(int64_t seq, const std::vector<NewTask>& tasks)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

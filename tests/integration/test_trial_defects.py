@@ -110,3 +110,185 @@ def test_a_job_in_which_nothing_succeeded_fails(bins, tmp_path):
     assert "run() returned NoneType" in r.err
     result = (log_dir(r) / "job_result.txt").read_text()
     assert result.startswith("FAILED\nReason: no input succeeded"), result
+
+
+# --- 3. a single file, and lists of paths -----------------------------------------------------
+
+ECHO_SCRIPT = """
+import os
+def run(mini_batch):
+    return [os.path.basename(p) for p in mini_batch]
+"""
+
+
+def test_a_path_that_names_a_file_is_that_one_input(bins, tmp_path):
+    (tmp_path / "one.csv").write_text("x,y\n1,2\n")
+    job = write_job(tmp_path, ECHO_SCRIPT,
+                    inputs=[{"name": "one", "type": "file", "path": "./one.csv"}])
+    r = prs_run(bins, tmp_path, job, timeout=60)
+    assert r.returncode == 0, r.err[-3000:]
+    assert (tmp_path / "out" / "parallel_run_step.txt").read_text() == "one.csv\n"
+
+
+def test_list_file_lists_paths_and_refuses_missing_ones_at_submit(bins, tmp_path):
+    job = write_job(tmp_path, ECHO_SCRIPT, {b"a.txt": b"1", b"b.txt": b"2"},
+                    inputs=[{"name": "listed", "type": "file", "list_file": "./list.txt"}])
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "parallel_run_step.txt").write_text("an earlier row\n")
+    (tmp_path / "list.txt").write_text("# two good, two gone\ndata/a.txt\ndata/gone1.txt\n"
+                                       "%s\ndata/gone2.txt\n" % (tmp_path / "data" / "b.txt"))
+    r = prs_run(bins, tmp_path, job, timeout=60)
+    assert r.returncode == 2, r.err[-3000:]
+    assert "input 'listed': 2 of the 4 paths that list_file %s names do not exist" % (
+        tmp_path / "list.txt") in r.err, r.err
+    assert "line 3: %s" % (tmp_path / "data" / "gone1.txt") in r.err
+    assert "line 5: %s" % (tmp_path / "data" / "gone2.txt") in r.err
+    # Nothing was queued, and the earlier output was not touched.
+    assert (tmp_path / "out" / "parallel_run_step.txt").read_text() == "an earlier row\n"
+    assert sorted(os.listdir(tmp_path / "out")) == ["parallel_run_step.txt"]
+
+    (tmp_path / "list.txt").write_text("data/a.txt\n%s\n" % (tmp_path / "data" / "b.txt"))
+    r = prs_run(bins, tmp_path, job, timeout=60, state="state2")
+    assert r.returncode == 0, r.err[-3000:]
+    assert sorted((tmp_path / "out" / "parallel_run_step.txt").read_text().split()) == [
+        "a.txt", "b.txt"]
+    assert "the earlier output %s was moved to" % (tmp_path / "out" / "parallel_run_step.txt") \
+        in r.err
+
+
+# --- 4. folder links ------------------------------------------------------------------------
+
+
+def test_folder_links_are_listed_once_and_a_loop_ends(bins, tmp_path):
+    job = write_job(tmp_path, ECHO_SCRIPT, {b"a.txt": b"1", b"sub/b.txt": b"2"}, mini_batch_size=10)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "c.txt").write_text("3")
+    os.symlink(".", tmp_path / "data" / "self")
+    os.symlink("..", tmp_path / "data" / "parent")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "data" / "linked")
+    os.symlink(tmp_path / "nowhere.txt", tmp_path / "data" / "broken.txt")
+    r = prs_run(bins, tmp_path, job, timeout=60)
+    assert r.returncode == 0, r.err[-3000:]
+    rows = (tmp_path / "out" / "parallel_run_step.txt").read_text().split()
+    assert sorted(rows) == ["a.txt", "b.txt", "c.txt"], rows
+    # What was left out is said, on the console and in master_role.txt.
+    role = (log_dir(r) / "sys" / "master_role.txt").read_text()
+    for text in ("skipped %s: a link to %s, which does not exist" % (
+                     tmp_path / "data" / "broken.txt", tmp_path / "nowhere.txt"),
+                 "skipped %s: a link to %s, a folder that holds the input itself" % (
+                     tmp_path / "data" / "parent", tmp_path),
+                 "skipped %s: a link to %s, a folder that holds the input itself" % (
+                     tmp_path / "data" / "self", tmp_path / "data")):
+        assert text in role, role
+        assert "prs: note: input 'files': " + text in r.err, r.err
+
+
+# --- 5. summary_only output_dir -------------------------------------------------------------
+
+WRITER_SCRIPT = """
+import os
+from prs import EntryScript
+def run(mini_batch):
+    out = EntryScript().output_dir
+    for p in mini_batch:
+        with open(os.path.join(out, os.path.basename(p) + ".result"), "w") as f:
+            f.write("done\\n")
+    return mini_batch
+"""
+
+
+def test_summary_only_makes_the_output_folder_the_script_writes_to(bins, tmp_path):
+    job = write_job(tmp_path, WRITER_SCRIPT, {b"a.txt": b"1", b"b.txt": b"2"},
+                    output_action="summary_only", output="./results/deep")
+    r = prs_run(bins, tmp_path, job, timeout=60)
+    assert r.returncode == 0, r.err[-3000:]
+    assert sorted(os.listdir(tmp_path / "results" / "deep")) == ["a.txt.result", "b.txt.result"]
+    # Without an output key, output_dir is a folder of the node's, which exists too.
+    job = write_job(tmp_path / "two", WRITER_SCRIPT, {b"c.txt": b"3"},
+                    output_action="summary_only", output=None)
+    r = prs_run(bins, tmp_path / "two", job, timeout=60)
+    assert r.returncode == 0, r.err[-3000:]
+    assert list(r.state_dir.glob("jobs/trial-1/output/c.txt.result"))
+
+
+# --- 6. an output folder inside the input folder --------------------------------------------
+
+
+def test_an_output_folder_inside_the_input_is_left_out_of_the_listing(bins, tmp_path):
+    job = write_job(tmp_path, ECHO_SCRIPT, {b"a.txt": b"1", b"b.txt": b"2", b"c.txt": b"3"},
+                    output="./data/out", mini_batch_size=10)
+    for state in ("s1", "s2"):
+        r = prs_run(bins, tmp_path, job, timeout=60, state=state)
+        assert r.returncode == 0, r.err[-3000:]
+        rows = (tmp_path / "data" / "out" / "parallel_run_step.txt").read_text().split()
+        assert sorted(rows) == ["a.txt", "b.txt", "c.txt"], (state, rows)
+    assert "left out %s: it is the job's output folder" % (tmp_path / "data" / "out") in r.err
+    # The input folder itself as the output is refused: every run would list the last.
+    job = write_job(tmp_path, ECHO_SCRIPT, output="./data")
+    r = prs_run(bins, tmp_path, job, timeout=60, state="s3")
+    assert r.returncode == 2 and "is also the folder of input 'files'" in r.err, r.err
+
+
+# --- 11. an empty input folder -------------------------------------------------------------
+
+
+def test_an_empty_input_is_refused_at_submit_and_the_earlier_output_stays(bins, tmp_path):
+    job = write_job(tmp_path, ECHO_SCRIPT)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "parallel_run_step.txt").write_text("an earlier row\n")
+    r = prs_run(bins, tmp_path, job, timeout=60)
+    assert r.returncode == 2, r.err[-3000:]
+    assert "input 'files': %s holds no files" % (tmp_path / "data") in r.err, r.err
+    assert sorted(os.listdir(tmp_path / "out")) == ["parallel_run_step.txt"]
+    assert not (r.state_dir / "jobs").exists() or not list((r.state_dir / "jobs").iterdir())
+
+
+# --- 7. the log tree is complete when the end is seen ----------------------------------------
+
+FAILING_SCRIPT = """
+import os
+def run(mini_batch):
+    out = []
+    for p in mini_batch:
+        print("scored", os.path.basename(p))
+        if p.endswith("03.txt"):
+            raise ValueError("cannot score " + os.path.basename(p))
+        out.append(os.path.basename(p))
+    return out
+"""
+
+
+def test_logs_are_complete_when_watch_returns(master, start_agent, prs, tmp_path):
+    from itest_helpers import submit
+
+    start_agent("node-a")
+    job = write_job(tmp_path, FAILING_SCRIPT, {("%02d.txt" % i).encode(): b"x" for i in range(8)},
+                    mini_batch_size=1)
+    for attempt in range(2):
+        job_id = submit(prs, job, "--set", "name=logs-%d" % attempt)
+        w = prs("watch", job_id, timeout=120)
+        assert w.returncode == 0, w.stderr
+        # No lag: the error summary and the traceback are there at once.
+        e = prs("logs", job_id, "--errors")
+        assert e.returncode == 0, e.stderr
+        assert "ValueError: cannot score 03.txt" in e.stdout, e.stdout
+        assert "Traceback" in e.stdout, e.stdout
+        out = prs("logs", job_id, "user/stdout/node-a/process000.stdout.txt")
+        assert out.returncode == 0, out.stderr
+        assert sorted(out.stdout.split("\n")[:-1]) == sorted("scored %02d.txt" % i
+                                                             for i in range(8)), out.stdout
+
+
+def test_logs_follow_waits_for_a_file_not_yet_written(master, start_agent, prs, tmp_path):
+    from itest_helpers import submit
+
+    start_agent("node-a")
+    job = write_job(tmp_path, "import time\ntime.sleep(1)\n" + FAILING_SCRIPT,
+                    {("%02d.txt" % i).encode(): b"x" for i in range(4)}, mini_batch_size=1)
+    job_id = submit(prs, job)
+    f = prs("logs", job_id, "user/stdout/node-a/process000.stdout.txt", "--follow", timeout=120)
+    assert f.returncode == 0, f.stderr
+    assert sorted(f.stdout.split("\n")[:-1]) == sorted("scored %02d.txt" % i for i in range(4))
+    missing = prs("logs", job_id, "user/stdout/node-a/process009.stdout.txt", "--follow")
+    assert missing.returncode == 2
+    assert "ended without writing user/stdout/node-a/process009.stdout.txt" in missing.stderr

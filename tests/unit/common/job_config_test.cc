@@ -341,7 +341,8 @@ TEST_CASE("Bad inputs are refused with the fix", "[job_config]") {
   CHECK(ErrorOf(head + "inputs:\n  - {path: ./x, format: csv}\n") ==
         "inputs[0]: format applies to type: tabular inputs; remove it or set type: tabular");
   CHECK(ErrorOf(head + "inputs:\n  - ./a\n  - {name: images}\n") ==
-        "inputs[1]: missing required key 'path': a folder, a glob, or a text file listing paths");
+        "inputs[1]: missing required key 'path': a folder, a glob or one file (or list_file: a "
+        "text file listing paths)");
   CHECK(ErrorOf(head + "inputs:\n  - {name: a, path: ./x}\n  - {name: a, path: ./y}\n") ==
         "inputs[1]: the name 'a' is used twice; give each input its own name");
   CHECK_THAT(ErrorOf(head + "inputs: {path: ./x}\n"),
@@ -777,7 +778,8 @@ TEST_CASE("ValidateJobSpec with check_files looks at the filesystem", "[job_conf
   CHECK(status.code() == absl::StatusCode::kInvalidArgument);
   CHECK(status.message() ==
         absl::StrCat("inputs[0] (input0): '", (dir.path() / "missing").string(),
-                     "' does not exist; give a folder, a glob, or a text file listing paths"));
+                     "' does not exist; give a folder, a glob or one file (or a list as "
+                     "list_file)"));
 }
 
 TEST_CASE("LoadJobFile reads the file and resolves paths against its folder", "[job_config]") {

@@ -504,8 +504,15 @@ TEST_CASE("resume is refused when a later job has written the same output since"
   REQUIRE(f.manager->Cancel(a->job_id()).ok());
   auto b = f.manager->Submit(MakeRequest(f.dir, 4, 1));  // same output file
   REQUIRE(b.ok());
-  REQUIRE(b->warnings_size() == 1);
-  CHECK_THAT(b->warnings(0), Catch::Contains("was moved to"));
+  f.WaitListed(b->job_id());
+  // b moves a's rows aside when its first rows come, not before.
+  CHECK(f.manager->GetJob(b->job_id())->notes().empty());
+  auto tb = f.Pull(agent, 1);
+  REQUIRE(tb.size() == 1);
+  CHECK(f.Done(agent, tb[0]));
+  auto notes = f.manager->GetJob(b->job_id())->notes();
+  REQUIRE(notes.size() == 1);
+  CHECK_THAT(notes[0], Catch::Contains("was moved to"));
   auto busy = f.manager->Resume(a->job_id());  // b is writing it now
   CHECK_THAT(std::string(busy.status().message()), Catch::Contains("is being written by job"));
   REQUIRE(f.manager->Cancel(b->job_id()).ok());
@@ -893,6 +900,109 @@ TEST_CASE("one succeeded input is enough for a tolerant job to succeed") {
   CHECK(f.Fail(a, t[0], v1::RUN_EXCEPTION));
   CHECK(f.Done(a, t[1]));
   CHECK(f.manager->GetJob(job_id)->state() == v1::SUCCEEDED);
+}
+
+}  // namespace
+}  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST_CASE("an output file deleted under a running job fails the job at its next commit") {
+  for (const bool whole_folder : {false, true}) {
+    Fixture f;
+    f.Open();
+    const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 3, 1));
+    const std::string a = f.Agent("n1");
+    auto t = f.Pull(a, 3);
+    REQUIRE(t.size() == 3);
+    CHECK(f.Done(a, t[0]));
+    if (whole_folder) {
+      fs::remove_all(f.dir.Sub("out"));
+    } else {
+      fs::remove(f.dir.Sub("out/rows.txt"));
+    }
+    CHECK(f.Done(a, t[1]));
+    auto st = *f.manager->GetJob(job_id);
+    CHECK(st.state() == v1::FAILED);
+    CHECK_THAT(st.reason(), Catch::Contains("out/rows.txt was deleted while the job ran"));
+    CHECK(st.counts().mini_batches_processed() == 1);  // the second was not committed
+  }
+}
+
+TEST_CASE("an output file replaced under a running job fails the job") {
+  Fixture f;
+  f.Open();
+  const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 2, 1));
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 2);
+  CHECK(f.Done(a, t[0]));
+  fs::rename(f.dir.Sub("out/rows.txt"), f.dir.Sub("out/kept.txt"));
+  f.dir.Write("out/rows.txt", "someone else's\n");
+  CHECK(f.Done(a, t[1]));
+  auto st = *f.manager->GetJob(job_id);
+  CHECK(st.state() == v1::FAILED);
+  CHECK_THAT(st.reason(), Catch::Contains("was moved or replaced while the job ran"));
+}
+
+TEST_CASE("a restarted master never pads a cut output file: the job fails with the loss") {
+  Fixture f;
+  f.Open();
+  const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 3, 1));
+  const std::string a = f.Agent("n1");
+  for (const auto& t : f.Pull(a, 2)) CHECK(f.Done(a, t));
+  const auto committed = fs::file_size(f.dir.Sub("out/rows.txt"));
+  fs::resize_file(f.dir.Sub("out/rows.txt"), 5);
+  f.Open();  // the master restarts
+  auto st = *f.manager->GetJob(job_id);
+  CHECK(st.state() == v1::FAILED);
+  CHECK_THAT(st.reason(), Catch::Contains(absl::StrCat("holds 5 bytes, fewer than the ", committed,
+                                                       " bytes of rows committed to it")));
+  CHECK(fs::file_size(f.dir.Sub("out/rows.txt")) == 5);
+  // The same with the file gone.
+  Fixture g;
+  g.Open();
+  const std::string other = g.SubmitListed(MakeRequest(g.dir, 3, 1));
+  const std::string b = g.Agent("n1");
+  for (const auto& t : g.Pull(b, 1)) CHECK(g.Done(b, t));
+  fs::remove(g.dir.Sub("out/rows.txt"));
+  g.Open();
+  st = *g.manager->GetJob(other);
+  CHECK(st.state() == v1::FAILED);
+  CHECK_THAT(st.reason(), Catch::Contains("is gone, and with it the"));
+  CHECK_FALSE(fs::exists(g.dir.Sub("out/rows.txt")));
+}
+
+TEST_CASE("two spellings of one output file are one output") {
+  Fixture f;
+  f.Open();
+  const std::string first = f.SubmitListed(MakeRequest(f.dir, 2, 1));
+  fs::create_directory_symlink(f.dir.Sub("out"), f.dir.Sub("link"));
+  for (const std::string& spelled : {f.dir.Sub("out/."), f.dir.Sub("link")}) {
+    auto req = MakeRequest(f.dir, 2, 1);
+    req.mutable_spec()->set_output(spelled);
+    auto refused = f.manager->Submit(req);
+    CHECK(refused.status().code() == absl::StatusCode::kFailedPrecondition);
+    CHECK_THAT(std::string(refused.status().message()),
+               Catch::Contains("is being written by job " + first));
+  }
+}
+
+TEST_CASE("a job that never writes leaves an earlier output where it is") {
+  Fixture f;
+  f.Open();
+  f.dir.Write("out/rows.txt", "an earlier job's row\n");
+  const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 2, 1));
+  REQUIRE(f.manager->Cancel(job_id).ok());
+  std::ifstream in(f.dir.Sub("out/rows.txt"));
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "an earlier job's row");
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(f.dir.Sub("out"))) files += e.is_regular_file();
+  CHECK(files == 1);
 }
 
 }  // namespace

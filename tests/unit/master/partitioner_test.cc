@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "tests/unit/test_util.h"
 
 namespace prs::master {
@@ -60,7 +61,10 @@ TEST_CASE("a list file names paths relative to itself, skipping blanks and comme
   prs::testing::TempDir dir;
   dir.Write("list.txt", "# inputs\nimg/a.png\n\n/abs/b.png\n  img/c.png  \n");
   absl::Status status;
-  auto tasks = Partition({MakeInput(dir.Sub("list.txt"))}, 2, &status);
+  v1::Input list;
+  list.set_name("in");
+  list.set_list_file(dir.Sub("list.txt"));
+  auto tasks = Partition({list}, 2, &status);
   REQUIRE(status.ok());
   REQUIRE(tasks.size() == 2);
   CHECK(tasks[0].items == std::vector<std::string>{dir.Sub("img/a.png"), "/abs/b.png"});
@@ -185,12 +189,14 @@ TEST_CASE("a tabular file that vanished while listed is one mini-batch its worke
   std::filesystem::create_symlink(dir.Sub("t/nowhere.csv"), dir.Sub("t/b.csv"));
   dir.Write("list.txt", dir.Sub("t/gone.csv") + "\n");
   absl::Status status;
-  // A glob matches the dangling link (a folder walk skips what is not a file).
+  // A glob leaves the dangling link out, as a folder walk does (and says so).
   auto tasks = PartitionTabular(TabularSpec(dir.Sub("t/*.csv"), v1::MINI_BATCH_BYTES, 50), &status);
   REQUIRE(status.ok());
-  REQUIRE(tasks.size() == 2);
-  CHECK(tasks[1].items == std::vector<std::string>{"range\tcsv\t0\t-1\t" + dir.Sub("t/b.csv")});
-  tasks = PartitionTabular(TabularSpec(dir.Sub("list.txt"), v1::MINI_BATCH_ROWS, 5), &status);
+  REQUIRE(tasks.size() == 1);
+  // A listed file is not looked at while listing: its worker fails it.
+  v1::JobSpec listed = TabularSpec("", v1::MINI_BATCH_ROWS, 5);
+  listed.mutable_inputs(0)->set_list_file(dir.Sub("list.txt"));
+  tasks = PartitionTabular(listed, &status);
   REQUIRE(status.ok());
   CHECK(tasks.at(0).items ==
         std::vector<std::string>{"range\tcsv\t0\t-1\t" + dir.Sub("t/gone.csv")});
@@ -213,6 +219,142 @@ TEST_CASE("a tabular file of unknown format is refused unless the input sets for
   CHECK(TabularFormatOf("/x/a.NDJSON.gz") == "jsonl");
   CHECK(TabularFormatOf("/x/a.tab") == "tsv");
   CHECK(TabularFormatOf("/x/a.gz").empty());
+}
+
+}  // namespace
+}  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+// Lists `inputs` with hooks; `notes` gets what was left out.
+std::vector<NewTask> PartitionNoted(const std::vector<v1::Input>& inputs, int64_t size,
+                                    const std::string& exclude, std::vector<std::string>* notes,
+                                    absl::Status* status) {
+  std::vector<NewTask> tasks;
+  std::atomic<bool> stop{false};
+  ListingHooks hooks;
+  hooks.exclude_dir = exclude;
+  hooks.note = [&](const std::string& n) { notes->push_back(n); };
+  *status = PartitionFileInputs(
+      inputs, size,
+      [&](NewTask t) {
+        tasks.push_back(std::move(t));
+        return true;
+      },
+      stop, hooks);
+  return tasks;
+}
+
+std::vector<std::string> Items(const std::vector<NewTask>& tasks) {
+  std::vector<std::string> items;
+  for (const auto& t : tasks) items.insert(items.end(), t.items.begin(), t.items.end());
+  return items;
+}
+
+TEST_CASE("folder links are followed once: a loop ends, a link above the input is left out") {
+  prs::testing::TempDir dir;
+  dir.Write("data/a.txt", "x");
+  dir.Write("data/sub/b.txt", "x");
+  dir.Write("elsewhere/c.txt", "x");
+  dir.Write("beside.txt", "x");
+  namespace fs = std::filesystem;
+  fs::create_directory_symlink(".", dir.Sub("data/self"));
+  fs::create_directory_symlink("..", dir.Sub("data/sub/up"));
+  fs::create_directory_symlink("..", dir.Sub("data/parent"));
+  fs::create_directory_symlink(dir.Sub("elsewhere"), dir.Sub("data/linked"));
+  fs::create_directory_symlink(dir.Sub("elsewhere"), dir.Sub("data/twice"));
+  fs::create_symlink(dir.Sub("nowhere.txt"), dir.Sub("data/broken.txt"));
+  std::vector<std::string> notes;
+  absl::Status status;
+  auto tasks = PartitionNoted({MakeInput(dir.Sub("data"))}, 100, "", &notes, &status);
+  REQUIRE(status.ok());
+  // Each file once; a link to a folder outside the input is listed under its link's name.
+  CHECK(Items(tasks) == std::vector<std::string>{dir.Sub("data/a.txt"),
+                                                 dir.Sub("data/linked/c.txt"),
+                                                 dir.Sub("data/sub/b.txt")});
+  const std::string all = absl::StrJoin(notes, "\n");
+  CHECK_THAT(all, Catch::Contains("skipped " + dir.Sub("data/broken.txt") + ": a link to " +
+                                  dir.Sub("nowhere.txt") + ", which does not exist"));
+  CHECK_THAT(all, Catch::Contains("skipped " + dir.Sub("data/parent") + ": a link to " +
+                                  dir.path().string() + ", a folder that holds the input itself"));
+  CHECK_THAT(all, Catch::Contains("skipped " + dir.Sub("data/self")));
+  CHECK_THAT(all, Catch::Contains("skipped " + dir.Sub("data/sub/up")));
+  CHECK_THAT(all, Catch::Contains("skipped " + dir.Sub("data/twice") + ": a link to " +
+                                  dir.Sub("elsewhere") + ", a folder that is listed already"));
+  CHECK(notes.size() == 5);
+}
+
+TEST_CASE("the output folder is left out of a folder walk and of a glob's matches") {
+  prs::testing::TempDir dir;
+  dir.Write("data/a.txt", "x");
+  dir.Write("data/out/parallel_run_step.txt", "row\n");
+  dir.Write("data/out/parallel_run_step.txt.20260101-000000.before-j-1", "row\n");
+  std::vector<std::string> notes;
+  absl::Status status;
+  auto tasks =
+      PartitionNoted({MakeInput(dir.Sub("data"))}, 100, dir.Sub("data/out"), &notes, &status);
+  REQUIRE(status.ok());
+  CHECK(Items(tasks) == std::vector<std::string>{dir.Sub("data/a.txt")});
+  REQUIRE(notes.size() == 1);
+  CHECK_THAT(notes[0], Catch::Contains("it is the job's output folder"));
+  notes.clear();
+  tasks =
+      PartitionNoted({MakeInput(dir.Sub("data/*/*"))}, 100, dir.Sub("data/out"), &notes, &status);
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);  // nothing left
+  REQUIRE(notes.size() == 1);
+  CHECK_THAT(notes[0], Catch::Contains("prs never lists its own output"));
+}
+
+v1::JobSpec FileSpec(const std::string& path, const std::string& output) {
+  v1::JobSpec spec;
+  *spec.add_inputs() = MakeInput(path);
+  spec.set_output(output);
+  return spec;
+}
+
+TEST_CASE("inputs that cannot be listed are refused at submit, naming the problem") {
+  prs::testing::TempDir dir;
+  namespace fs = std::filesystem;
+  fs::create_directories(dir.Sub("empty/deep/er"));
+  dir.Write("data/a.txt", "x");
+  auto message = [](const absl::Status& s) { return std::string(s.message()); };
+  CHECK(CheckInputsAtSubmit(FileSpec(dir.Sub("data"), dir.Sub("out"))).ok());
+  CHECK(CheckInputsAtSubmit(FileSpec(dir.Sub("data/a.txt"), "")).ok());  // one file
+  CHECK_THAT(message(CheckInputsAtSubmit(FileSpec(dir.Sub("empty"), dir.Sub("out")))),
+             Catch::Contains("empty holds no files"));
+  CHECK_THAT(message(CheckInputsAtSubmit(FileSpec(dir.Sub("data/*.png"), ""))),
+             Catch::Contains("matches no file"));
+  CHECK_THAT(message(CheckInputsAtSubmit(FileSpec(dir.Sub("nope"), ""))),
+             Catch::Contains("does not exist on the master"));
+  CHECK_THAT(message(CheckInputsAtSubmit(FileSpec(dir.Sub("data"), dir.Sub("data/.")))),
+             Catch::Contains("output: " + dir.Sub("data/.") + " is also the folder of input 'in'"));
+  // Only the output folder inside the input: nothing left to list.
+  dir.Write("only/out/rows.txt", "x");
+  CHECK_THAT(message(CheckInputsAtSubmit(FileSpec(dir.Sub("only"), dir.Sub("only/out")))),
+             Catch::Contains("holds no files (the output folder left out)"));
+}
+
+TEST_CASE("a list_file naming paths that do not exist is refused, naming each of them") {
+  prs::testing::TempDir dir;
+  dir.Write("img/a.png", "x");
+  std::string list = "# the inputs\nimg/a.png\n";
+  for (int i = 0; i < 25; ++i) absl::StrAppend(&list, "img/gone", i, ".png\n");
+  dir.Write("list.txt", list);
+  v1::JobSpec spec;
+  v1::Input* in = spec.add_inputs();
+  in->set_name("images");
+  in->set_list_file(dir.Sub("list.txt"));
+  const absl::Status s = CheckInputsAtSubmit(spec);
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  const std::string m(s.message());
+  CHECK_THAT(m, Catch::StartsWith("input 'images': 25 of the 26 paths that list_file " +
+                                  dir.Sub("list.txt") + " names do not exist on the master"));
+  CHECK_THAT(m, Catch::Contains("line 3: " + dir.Sub("img/gone0.png")));
+  CHECK_THAT(m, Catch::Contains("line 22: " + dir.Sub("img/gone19.png")));
+  CHECK_THAT(m, Catch::Contains("... and 5 more"));
+  dir.Write("list.txt", "# nothing\n\n");
+  CHECK_THAT(std::string(CheckInputsAtSubmit(spec).message()), Catch::Contains("lists no paths"));
 }
 
 }  // namespace

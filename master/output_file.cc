@@ -1,0 +1,130 @@
+#include "master/output_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/paths.h"
+
+namespace prs::master {
+namespace {
+namespace fs = std::filesystem;
+
+absl::Status Errno(absl::string_view what, const std::string& path) {
+  return absl::PermissionDeniedError(
+      absl::StrCat("cannot ", what, " output file ", path, ": ", std::strerror(errno)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::Time now) {
+  Close();
+  if (auto s = MakeDirs(fs::path(path_).parent_path().string()); !s.ok()) return s;
+  std::string note;
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && st.st_size > 0) {
+    const std::string aside =
+        absl::StrCat(path_, ".", absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()),
+                     ".before-", job_id);
+    if (::rename(path_.c_str(), aside.c_str()) != 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot move the earlier output ", path_, " aside to ", aside, ": ",
+                       std::strerror(errno), "; move or delete it, or choose another output"));
+    }
+    note = absl::StrCat("the earlier output ", path_, " was moved to ", aside);
+  }
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) return Errno("create", path_);
+  if (auto s = Remember(); !s.ok()) return s;
+  return note;
+}
+
+absl::Status OutputFile::Reopen(int64_t length) {
+  Close();
+  if (length == 0) {
+    // Nothing committed yet: whatever is there is this job's uncommitted rows.
+    if (auto s = MakeDirs(fs::path(path_).parent_path().string()); !s.ok()) return s;
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) return Errno("create", path_);
+    return Remember();
+  }
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd_ < 0) {
+    if (errno != ENOENT) return Errno("open", path_);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the output file ", path_, " is gone, and with it the ", length,
+        " bytes of rows committed to it: it was deleted or moved outside prs; submit the job "
+        "again"));
+  }
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return Errno("check", path_);
+  if (st.st_size < length) {
+    const int64_t size = st.st_size;
+    Close();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the output file ", path_, " holds ", size, " bytes, fewer than the ", length,
+        " bytes of rows committed to it: it was cut or replaced outside prs, and rows are "
+        "lost; submit the job again"));
+  }
+  if (::ftruncate(fd_, length) != 0) return Errno("truncate", path_);
+  return Remember();
+}
+
+absl::Status OutputFile::Remember() {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return Errno("check", path_);
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  return absl::OkStatus();
+}
+
+absl::Status OutputFile::CheckSame() const {
+  struct stat open {
+  }, at_path{};
+  if (::fstat(fd_, &open) == 0 && open.st_nlink == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the output file ", path_,
+        " was deleted while the job ran (or the folder that held it); the rows written to it "
+        "are lost, so the job stops here; submit it again"));
+  }
+  if (::stat(path_.c_str(), &at_path) != 0 || at_path.st_dev != dev_ || at_path.st_ino != ino_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the output file ", path_,
+        " was moved or replaced while the job ran; the job stops rather than write rows where "
+        "nobody looks; submit it again"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OutputFile::Append(int64_t length, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      (void)Truncate(length);
+      return absl::DataLossError(
+          absl::StrCat("writing the output file ", path_, ": ", std::strerror(err)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OutputFile::Truncate(int64_t length) {
+  if (::ftruncate(fd_, length) != 0) return Errno("roll back", path_);
+  return absl::OkStatus();
+}
+
+void OutputFile::Close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace prs::master

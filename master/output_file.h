@@ -1,0 +1,69 @@
+#ifndef PRS_MASTER_OUTPUT_FILE_H_
+#define PRS_MASTER_OUTPUT_FILE_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace prs::master {
+
+// The append_row output file of one job, as the master writes it.
+//
+// A job makes its file when its first rows come (Start), so a job that never
+// starts leaves an earlier file where it is; an earlier non-empty file is
+// renamed aside, never overwritten. After a restart or a resume the file is
+// reopened at its committed length (Reopen), which is refused when the file
+// is gone or shorter: rows would be lost, and the file is never padded.
+// Before each write the open file is checked to still be the one at the path
+// (CheckSame): a file or folder deleted, moved or replaced under a running
+// job is noticed at its next commit, not discovered by the user at the end.
+//
+// Not thread-safe: the job manager calls it under its commit mutex.
+class OutputFile {
+ public:
+  explicit OutputFile(std::string path) : path_(std::move(path)) {}
+  ~OutputFile() { Close(); }
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  // Creates the file empty. A non-empty file at the path is first renamed to
+  // "<path>.<UTC time>.before-<job_id>"; the return value says so (empty when
+  // nothing was moved). PERMISSION_DENIED when the file cannot be made.
+  absl::StatusOr<std::string> Start(const std::string& job_id, absl::Time now);
+
+  // Opens the file this job made, cut to `length` committed bytes (dropping
+  // rows whose commit did not happen). FAILED_PRECONDITION naming the loss
+  // when the file is gone or holds fewer bytes than were committed.
+  absl::Status Reopen(int64_t length);
+
+  // OK while the open file is the one at the path. FAILED_PRECONDITION when
+  // it was deleted (or its folder), moved or replaced.
+  absl::Status CheckSame() const;
+
+  // Appends `data` at `length`, the committed length; DATA_LOSS on a write
+  // error, with the file cut back to `length`.
+  absl::Status Append(int64_t length, const std::string& data);
+  // Cuts the file back to `length` (a commit that did not happen).
+  absl::Status Truncate(int64_t length);
+
+  void Close();
+  bool is_open() const { return fd_ >= 0; }
+  const std::string& path() const { return path_; }
+
+ private:
+  absl::Status Remember();  // the open file's identity, for CheckSame
+
+  std::string path_;
+  int fd_ = -1;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+};
+
+}  // namespace prs::master
+
+#endif  // PRS_MASTER_OUTPUT_FILE_H_
