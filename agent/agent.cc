@@ -13,15 +13,19 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "agent/log_appender.h"
 #include "agent/resource_monitor.h"
 #include "agent/worker_process.h"
 #include "common/job_config.h"
@@ -112,6 +116,9 @@ class Agent::Impl {
     heartbeat.join();
     reporter.join();
     shipper.join();
+    if (log_appender_.Retry() > 0 || log_appender_.dropped() > 0) {
+      spdlog::error("some log records could not be written: {} dropped", log_appender_.dropped());
+    }
   }
 
   void Stop() {
@@ -195,6 +202,7 @@ class Agent::Impl {
         for (const auto& r : results_) held.push_back(r.lease_id());
         held.insert(held.end(), reporting_.begin(), reporting_.end());
       }
+      log_appender_.Retry();  // records a full disk or a lack of fds held back
       const std::string agent_id = EnsureSession();
       if (agent_id.empty()) {
         SleepUnlessStopping(interval);
@@ -425,9 +433,35 @@ class Agent::Impl {
                      std::string(monitor.status().message()));
       }
     }
+    // A node that cannot start as many worker threads as asked runs with
+    // those it could start; one that can start none fails the job's tasks
+    // here with the reason, and never aborts.
     std::vector<std::thread> slots;
-    for (int i = 0; i < std::max(1, job->spec.process_count_per_node()); ++i) {
-      slots.emplace_back([this, job] { SlotLoop(job); });
+    const int wanted = std::max(1, job->spec.process_count_per_node());
+    std::string thread_error;
+    for (int i = 0; i < wanted; ++i) {
+      try {
+        slots.emplace_back([this, job] { SlotLoop(job); });
+      } catch (const std::system_error& e) {
+        thread_error = e.what();
+        break;
+      }
+    }
+    if (slots.empty()) {
+      if (job->monitor) job->monitor->Stop();
+      return absl::ResourceExhaustedError(
+          absl::StrCat("node ", options_.node_id, " cannot start a thread for any of its ", wanted,
+                       " workers (", thread_error,
+                       "); lower process_count_per_node or raise the node's "
+                       "process limit (ulimit -u)"));
+    }
+    if (static_cast<int>(slots.size()) < wanted) {
+      NodeLog(*job, "agent.txt", kWarning,
+              absl::StrCat("only ", slots.size(), " of the ", wanted,
+                           " workers can run on this node: starting another thread failed (",
+                           thread_error,
+                           "); lower process_count_per_node or raise the node's "
+                           "process limit (ulimit -u)"));
     }
     {
       absl::MutexLock lock(&mu_);
@@ -563,8 +597,8 @@ class Agent::Impl {
                      kNames[level], "|", ::getpid(), "|", message, "\n");
     const std::string path =
         (fs::path(job.log_dir) / "sys/node" / options_.node_id / file).string();
-    if (auto s = AppendToFile(path, line); !s.ok()) {
-      spdlog::warn("cannot write {}: {}", path, std::string(s.message()));
+    if (!log_appender_.Append(path, line)) {
+      spdlog::warn("cannot write {} now; the record is kept and written later", path);
     }
   }
 
@@ -586,8 +620,8 @@ class Agent::Impl {
     }
     absl::StrAppend(&text, r.error_detail(),
                     r.error_detail().empty() || r.error_detail().back() == '\n' ? "" : "\n", "\n");
-    if (auto s = AppendToFile(path, text); !s.ok()) {
-      spdlog::warn("cannot write {}: {}", path, std::string(s.message()));
+    if (!log_appender_.Append(path, text)) {
+      spdlog::warn("cannot write {} now; the record is kept and written later", path);
     }
   }
 
@@ -619,7 +653,7 @@ class Agent::Impl {
       return r;
     };
     const auto abort = [&job] { return job.abort.load(); };
-    const int timeout_s = std::max(1, job.spec.run_invocation_timeout());
+    const int64_t timeout_s = std::max<int64_t>(1, job.spec.run_invocation_timeout());
 
     if (!w.proc) {
       {
@@ -680,10 +714,12 @@ class Agent::Impl {
         return finish(v1::RELEASED, "the job was stopped");
       }
       w.proc->Kill(kKillGrace);
+      const StderrTail tail = ReadStderrTail(StderrPath(job, w.name));
       std::string why =
-          absl::StrCat("the worker process died during run() (", w.proc->exit_description(), ")");
+          absl::StrCat("the worker process died during run() (", w.proc->exit_description(), ")",
+                       tail.last_line.empty() ? "" : absl::StrCat(": ", tail.last_line));
       RetireWorker(job, w, /*kill=*/true);
-      return finish(v1::WORKER_DIED, why);
+      return finish(v1::WORKER_DIED, why, tail.lines);
     }
     r.set_items_succeeded(result->items_succeeded);
     if (result->items) r.set_items_total(*result->items);
@@ -696,8 +732,39 @@ class Agent::Impl {
     return finish(v1::RUN_DONE, "");
   }
 
+  std::string StderrPath(const JobContext& job, const std::string& process) const {
+    return (fs::path(job.log_dir) / "user/stderr" / options_.node_id / (process + ".stderr.txt"))
+        .string();
+  }
+
+  // The last lines a worker wrote to its stderr, for the reason of its end.
+  struct StderrTail {
+    std::string lines;      // up to the last 20 lines
+    std::string last_line;  // the last line that is not blank, on one line
+  };
+  static StderrTail ReadStderrTail(const std::string& path) {
+    constexpr int64_t kTailBytes = 8 << 10;
+    StderrTail tail;
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) return tail;
+    const int64_t size = in.tellg();
+    const int64_t start = std::max<int64_t>(0, size - kTailBytes);
+    in.seekg(start);
+    std::string text(static_cast<size_t>(size - start), '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+    if (start > 0 && !lines.empty()) lines.erase(lines.begin());  // a cut line
+    while (!lines.empty() && absl::StripAsciiWhitespace(lines.back()).empty()) lines.pop_back();
+    if (lines.empty()) return tail;
+    tail.last_line = Printable(absl::StripAsciiWhitespace(lines.back()), 500);
+    const size_t first = lines.size() > 20 ? lines.size() - 20 : 0;
+    for (size_t i = first; i < lines.size(); ++i) absl::StrAppend(&tail.lines, lines[i], "\n");
+    tail.lines = SanitizeUtf8(tail.lines);
+    return tail;
+  }
+
   // Spawns the slot's worker and waits for init(). On success w.proc is set.
-  absl::StatusOr<WorkerStart> StartWorker(JobContext& job, SlotWorker& w, int timeout_s,
+  absl::StatusOr<WorkerStart> StartWorker(JobContext& job, SlotWorker& w, int64_t timeout_s,
                                           const std::function<bool()>& abort) {
     WorkerSpawnOptions o;
     o.python = job.python;
@@ -716,7 +783,7 @@ class Agent::Impl {
     o.env["PRS_WORKING_DIR"] = work;
     o.cwd = job.code_dir;
     o.stdout_path = (logs / "user/stdout" / options_.node_id / (w.name + ".stdout.txt")).string();
-    o.stderr_path = (logs / "user/stderr" / options_.node_id / (w.name + ".stderr.txt")).string();
+    o.stderr_path = StderrPath(job, w.name);
     if (o.python.find('/') != std::string::npos && ::access(o.python.c_str(), X_OK) != 0) {
       WorkerStart failed;
       failed.load_failed = true;
@@ -749,9 +816,14 @@ class Agent::Impl {
         failed.error = absl::StrCat("init() did not finish within ", 3 * timeout_s + 30,
                                     " s (3 x run_invocation_timeout + 30)");
       } else {
+        // Why it ended is in the last lines it wrote (an interpreter that
+        // cannot start, an import that crashed the process).
+        const StderrTail tail = ReadStderrTail(StderrPath(job, w.name));
         failed.error =
             absl::StrCat("the worker exited before init() finished (", w.proc->exit_description(),
-                         "); see logs/user/stderr/", options_.node_id, "/", w.name, ".stderr.txt");
+                         ")", tail.last_line.empty() ? "" : absl::StrCat(": ", tail.last_line),
+                         "; see logs/user/stderr/", options_.node_id, "/", w.name, ".stderr.txt");
+        failed.detail = tail.lines;
         // An interpreter that cannot start is as final as a script that cannot load.
         failed.load_failed = w.proc->exit_description() == "exit code 127";
       }
@@ -802,6 +874,7 @@ class Agent::Impl {
   }
 
   void ShipOnce(bool last) {
+    log_appender_.Retry();
     std::map<std::string, std::string> jobs;
     std::string current;
     {
@@ -984,8 +1057,12 @@ class Agent::Impl {
           backoff.Reset();
           for (int i = 0; i < resp.accepted_size(); ++i) {
             if (!resp.accepted(i)) {
-              spdlog::warn("result rejected as stale job={} task={}", batch[i].job_id(),
-                           batch[i].task_id());
+              // Expected after a job ends or a lease is given to another
+              // agent: not a problem of this node.
+              spdlog::info(
+                  "result of mini-batch {} of job {} not taken: the master no longer holds its "
+                  "lease (the job ended, or the mini-batch went to another agent)",
+                  batch[i].task_id(), batch[i].job_id());
             }
           }
           break;
@@ -1017,6 +1094,7 @@ class Agent::Impl {
   std::unique_ptr<v1::AgentService::Stub> stub_;
   int gpu_count_ = 0;
   std::string ip_;
+  LogAppender log_appender_;
   absl::Mutex session_mu_;
 
   absl::Mutex mu_;

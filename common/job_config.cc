@@ -1,5 +1,6 @@
 #include "common/job_config.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -163,9 +164,16 @@ absl::Status MissingKey(absl::string_view key, absl::string_view meaning) {
 }
 
 absl::Status YamlError(absl::string_view what, const YAML::Exception& e) {
-  if (e.mark.is_null()) return InvalidArgument(absl::StrCat(what, ": ", e.msg));
-  return InvalidArgument(
-      absl::StrCat(what, " line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
+  std::string msg = e.msg;
+  if (dynamic_cast<const YAML::DeepRecursion*>(&e) != nullptr) {
+    // yaml-cpp says "bad file".
+    msg =
+        "the YAML is nested too deeply; a job file is a map of keys whose values are at most "
+        "a few levels deep";
+  }
+  if (e.mark.is_null()) return InvalidArgument(absl::StrCat(what, ": ", Printable(msg)));
+  return InvalidArgument(absl::StrCat(what, " line ", e.mark.line + 1, ", column ",
+                                      e.mark.column + 1, ": ", Printable(msg)));
 }
 
 // Absent and explicitly null values (`key:` or `key: ~`) mean "not set".
@@ -175,7 +183,7 @@ std::string Kind(const YAML::Node& node) {
   if (IsUnset(node)) return "nothing";
   if (node.IsSequence()) return "a list";
   if (node.IsMap()) return "a map";
-  return absl::StrCat("'", node.Scalar(), "'");
+  return absl::StrCat("'", Printable(node.Scalar()), "'");
 }
 
 size_t EditDistance(absl::string_view a, absl::string_view b) {
@@ -228,10 +236,10 @@ absl::Status UnknownKey(absl::string_view where, absl::string_view key,
   if (nearest.empty()) nearest = NearestKey(key, also_known);
   if (!nearest.empty()) {
     return InvalidArgument(
-        absl::StrCat(prefix, "unknown key '", key, "'; did you mean '", nearest, "'?"));
+        absl::StrCat(prefix, "unknown key '", Printable(key), "'; did you mean '", nearest, "'?"));
   }
-  return InvalidArgument(absl::StrCat(prefix, "unknown key '", key, "'; the known keys are ",
-                                      absl::StrJoin(listed, ", ")));
+  return InvalidArgument(absl::StrCat(prefix, "unknown key '", Printable(key),
+                                      "'; the known keys are ", absl::StrJoin(listed, ", ")));
 }
 
 // Reads a YAML map into Fields. An unset node is an empty map. With `known`
@@ -304,9 +312,9 @@ absl::StatusOr<std::optional<int64_t>> ReadInt(const YAML::Node& node, absl::str
           return absl::ascii_isdigit(static_cast<unsigned char>(c));
         });
     if (all_digits) {
-      return InvalidArgument(absl::StrCat(key, ": ", **text, " is out of range"));
+      return InvalidArgument(absl::StrCat(key, ": ", Printable(**text), " is out of range"));
     }
-    return InvalidArgument(absl::StrCat(key, ": '", **text, "' is not an integer"));
+    return InvalidArgument(absl::StrCat(key, ": '", Printable(**text), "' is not an integer"));
   }
   if (value < min || value > max) {
     return InvalidArgument(
@@ -322,7 +330,7 @@ absl::StatusOr<std::optional<bool>> ReadBool(const YAML::Node& node, absl::strin
   bool value = false;
   if (!YAML::convert<bool>::decode(node, value)) {
     return InvalidArgument(
-        absl::StrCat(key, ": '", **text, "' is not a boolean; use true or false"));
+        absl::StrCat(key, ": '", Printable(**text), "' is not a boolean; use true or false"));
   }
   return value;
 }
@@ -341,6 +349,31 @@ std::string ResolvePath(const fs::path& base, absl::string_view text) {
   std::string resolved = path.lexically_normal().string();
   while (resolved.size() > 1 && resolved.back() == '/') resolved.pop_back();
   return resolved;
+}
+
+// "scheme://...": a URI (azureml://, s3://, https://), not a path.
+bool LooksLikeUri(absl::string_view text) {
+  const size_t colon = text.find("://");
+  if (colon == absl::string_view::npos || colon == 0) return false;
+  if (!absl::ascii_isalpha(static_cast<unsigned char>(text[0]))) return false;
+  return std::all_of(text.begin(), text.begin() + colon, [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+  });
+}
+
+absl::Status CheckNotUri(absl::string_view key, absl::string_view text) {
+  if (!LooksLikeUri(text)) return absl::OkStatus();
+  return InvalidArgument(absl::StrCat(
+      key, ": '", Printable(text),
+      "' is a URI; URIs are not supported yet: use a path the master and agents can read (a "
+      "shared filesystem, or a datastore mounted on every node)"));
+}
+
+// ResolvePath for a path the user wrote under `key`: a URI is refused.
+absl::StatusOr<std::string> ResolveUserPath(const fs::path& base, absl::string_view key,
+                                            absl::string_view text) {
+  if (auto s = CheckNotUri(key, text); !s.ok()) return s;
+  return ResolvePath(base, text);
 }
 
 absl::StatusOr<fs::path> AbsoluteBase(const std::string& base_dir) {
@@ -498,7 +531,9 @@ absl::Status ReadInputs(const YAML::Node& node, const fs::path& base, v1::JobSpe
                            ": give path (a folder, a glob or one file) or list_file (a text file "
                            "listing paths), not both"));
         }
-        input->set_list_file(ResolvePath(base, *list_file));
+        auto resolved = ResolveUserPath(base, absl::StrCat(where, ".list_file"), *list_file);
+        if (!resolved.ok()) return resolved.status();
+        input->set_list_file(*std::move(resolved));
         continue;
       }
     } else {
@@ -510,7 +545,9 @@ absl::Status ReadInputs(const YAML::Node& node, const fs::path& base, v1::JobSpe
                                           ": missing required key 'path': a folder, a glob or one "
                                           "file (or list_file: a text file listing paths)"));
     }
-    input->set_path(ResolvePath(base, path));
+    auto resolved = ResolveUserPath(base, absl::StrCat(where, ".path"), path);
+    if (!resolved.ok()) return resolved.status();
+    input->set_path(*std::move(resolved));
   }
   return absl::OkStatus();
 }
@@ -555,7 +592,9 @@ absl::Status ReadSideInputs(const YAML::Node& node, const fs::path& base, v1::Jo
     }
     v1::SideInput* side_input = spec.add_side_inputs();
     side_input->set_name(name);
-    side_input->set_path(ResolvePath(base, path));
+    auto resolved = ResolveUserPath(base, absl::StrCat(where, ".path"), path);
+    if (!resolved.ok()) return resolved.status();
+    side_input->set_path(*std::move(resolved));
   }
   return absl::OkStatus();
 }
@@ -571,8 +610,8 @@ absl::StatusOr<std::string> SubstituteSideInputs(const std::string& argument,
     const size_t name_start = start + kSideInputPrefix.size();
     const size_t end = argument.find('}', name_start);
     if (end == std::string::npos) {
-      return InvalidArgument(
-          absl::StrCat(where, ": '", argument, "' has no closing '}'; write ${side_inputs.NAME}"));
+      return InvalidArgument(absl::StrCat(where, ": '", Printable(argument),
+                                          "' has no closing '}'; write ${side_inputs.NAME}"));
     }
     const absl::string_view name = absl::string_view(argument).substr(name_start, end - name_start);
     const v1::SideInput* found = nullptr;
@@ -631,6 +670,7 @@ absl::Status ReadEnvironment(const Fields& top, const fs::path& base, v1::JobSpe
     const std::string text = python->value_or("");
     // "python3" is looked up on the agent's PATH; "./venv/bin/python" is a path.
     if (!text.empty()) {
+      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckNotUri("environment.python", text));
       spec.mutable_environment()->set_python(absl::StrContains(text, '/') ? ResolvePath(base, text)
                                                                           : text);
     }
@@ -824,6 +864,9 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
   for (const auto& string_key : string_keys) {
     absl::StatusOr<std::string> value = read_string(string_key.key);
     if (!value.ok()) return value.status();
+    if (string_key.key == "source_directory" || string_key.key == "output") {
+      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckNotUri(string_key.key, *value));
+    }
     if (!value->empty()) string_key.set(*value);
   }
 
@@ -896,15 +939,60 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
 // --- Checks of ValidateJobSpec -------------------------------------------
 
 absl::Status CheckAbsolute(absl::string_view key, const std::string& path) {
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckNotUri(key, path));
   if (fs::path(path).is_absolute()) return absl::OkStatus();
   return InvalidArgument(absl::StrCat(
-      key, ": '", path,
+      key, ": '", Printable(path),
       "' must be an absolute path (the client resolves paths against the job file's folder)"));
 }
 
 absl::Status CheckPositive(absl::string_view key, int64_t value) {
   if (value > 0) return absl::OkStatus();
   return InvalidArgument(absl::StrCat(key, ": must be a positive integer, got ", value));
+}
+
+// A positive count with a sane upper bound: a value past it is a typo or a
+// misunderstanding, and would exhaust a node or the master before it failed.
+absl::Status CheckCount(absl::string_view key, int64_t value, int64_t max, absl::string_view what) {
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive(key, value));
+  if (value <= max) return absl::OkStatus();
+  return InvalidArgument(absl::StrCat(key, ": ", value, " is over the limit of ", max, " ", what));
+}
+
+// Arguments and variables reach the worker through execve(), which refuses a
+// string over 128 KiB and, by default, more than 2 MiB in all: a job that
+// would fail there on every node is refused here.
+absl::Status CheckExecSizes(const v1::JobSpec& spec) {
+  size_t total = 0;
+  const auto check = [&](const std::string& key, size_t size) -> absl::Status {
+    total += size + 1;
+    if (size > kMaxArgumentBytes) {
+      return InvalidArgument(absl::StrCat(
+          key, ": ", size, " bytes, over the limit of ", kMaxArgumentBytes,
+          " bytes for one argument or variable (the OS refuses longer ones when it starts the "
+          "worker); pass large data in a file, e.g. a side input"));
+    }
+    if (total > kMaxArgumentsBytes) {
+      return InvalidArgument(absl::StrCat(
+          key, ": the arguments and environment variables hold more than ", kMaxArgumentsBytes,
+          " bytes in all, more than a worker process can be started with; pass large data in a "
+          "file, e.g. a side input"));
+    }
+    return absl::OkStatus();
+  };
+  if (spec.arguments_size() > kMaxArguments) {
+    return InvalidArgument(absl::StrCat("arguments: ", spec.arguments_size(),
+                                        " arguments, over the limit of ", kMaxArguments));
+  }
+  for (int i = 0; i < spec.arguments_size(); ++i) {
+    PRS_JOB_CONFIG_RETURN_IF_ERROR(
+        check(absl::StrCat("arguments[", i, "]"), spec.arguments(i).size()));
+  }
+  for (const auto& [name, value] : spec.environment().variables()) {
+    PRS_JOB_CONFIG_RETURN_IF_ERROR(check(absl::StrCat("environment.variables.", Printable(name)),
+                                         name.size() + 1 + value.size()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckThreshold(absl::string_view key, int64_t value, absl::string_view what) {
@@ -923,7 +1011,7 @@ absl::Status CheckArguments(const v1::JobSpec& spec) {
   if (spec.arguments().empty()) return absl::OkStatus();
   if (!absl::StartsWith(spec.arguments(0), "-")) {
     return InvalidArgument(absl::StrCat(
-        "arguments[0]: '", spec.arguments(0),
+        "arguments[0]: '", Printable(spec.arguments(0)),
         "' must start with '-': arguments are options the script reads with "
         "argparse.parse_known_args(), e.g. [--labels_dir, \"${side_inputs.labels}\"]"));
   }
@@ -936,7 +1024,7 @@ absl::Status CheckArguments(const v1::JobSpec& spec) {
         std::end(kReservedArguments)) {
       continue;
     }
-    return InvalidArgument(absl::StrCat("arguments[", i, "]: '", spec.arguments(i),
+    return InvalidArgument(absl::StrCat("arguments[", i, "]: '", Printable(spec.arguments(i)),
                                         "' is a reserved name; set ", name,
                                         " in the job file instead (or --set ", name, "=...)"));
   }
@@ -1276,12 +1364,31 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
 
   PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive("mini_batch_size", spec.mini_batch_size()));
   PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckTabularKeys(spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive("node_count", spec.node_count()));
+  switch (spec.mini_batch_unit()) {
+    case v1::MINI_BATCH_BYTES:
+      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("mini_batch_size", spec.mini_batch_size(),
+                                                kMaxMiniBatchBytes,
+                                                "bytes (4GB); a mini-batch is read into memory"));
+      break;
+    case v1::MINI_BATCH_ROWS:
+      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("mini_batch_size", spec.mini_batch_size(),
+                                                kMaxMiniBatchRows,
+                                                "rows; a mini-batch is read into memory"));
+      break;
+    default:
+      PRS_JOB_CONFIG_RETURN_IF_ERROR(
+          CheckCount("mini_batch_size", spec.mini_batch_size(), kMaxMiniBatchFiles,
+                     "files per mini-batch; use more mini-batches, not larger ones"));
+  }
   PRS_JOB_CONFIG_RETURN_IF_ERROR(
-      CheckPositive("process_count_per_node", spec.process_count_per_node()));
+      CheckCount("node_count", spec.node_count(), kMaxNodeCount, "nodes"));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("process_count_per_node", spec.process_count_per_node(),
+                                            kMaxProcessesPerNode, "worker processes per node"));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("run_invocation_timeout", spec.run_invocation_timeout(),
+                                            kMaxTimeoutSeconds,
+                                            "seconds (7 days) for one run() call"));
   PRS_JOB_CONFIG_RETURN_IF_ERROR(
-      CheckPositive("run_invocation_timeout", spec.run_invocation_timeout()));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive("run_max_try", spec.run_max_try()));
+      CheckCount("run_max_try", spec.run_max_try(), kMaxTries, "tries of one mini-batch"));
   PRS_JOB_CONFIG_RETURN_IF_ERROR(
       CheckThreshold("error_threshold", spec.error_threshold(), "items"));
   PRS_JOB_CONFIG_RETURN_IF_ERROR(
@@ -1290,10 +1397,11 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
     return InvalidArgument(absl::StrCat("allowed_failed_percent: must be between 0 and 100, got ",
                                         spec.allowed_failed_percent()));
   }
-  if (spec.resource_monitor_interval() < 0) {
+  if (spec.resource_monitor_interval() < 0 ||
+      spec.resource_monitor_interval() > kMaxTimeoutSeconds) {
     return InvalidArgument(
-        absl::StrCat("resource_monitor_interval: must be 0 (off) or a number of seconds, got ",
-                     spec.resource_monitor_interval()));
+        absl::StrCat("resource_monitor_interval: must be 0 (off) or a number of seconds up to ",
+                     kMaxTimeoutSeconds, ", got ", spec.resource_monitor_interval()));
   }
   if (spec.logging_level() != "WARNING" && spec.logging_level() != "INFO" &&
       spec.logging_level() != "DEBUG") {
@@ -1302,6 +1410,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
   }
 
   PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckArguments(spec));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckExecSizes(spec));
   for (const auto& [name, value] : spec.environment().variables()) {
     if (name.empty() || name.find_first_of(std::string("=\0", 2)) != std::string::npos) {
       return InvalidArgument(absl::StrCat("environment.variables: '", name,

@@ -24,6 +24,8 @@
 #ifndef PRS_COMMON_JOB_CONFIG_H_
 #define PRS_COMMON_JOB_CONFIG_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,22 @@
 #include "prs/v1/job.pb.h"
 
 namespace prs {
+
+// Upper bounds of the job file's counts, checked by ValidateJobSpec. Past
+// them a value is a typo or would exhaust a node or the master before it
+// failed.
+inline constexpr int64_t kMaxNodeCount = 10'000;
+inline constexpr int64_t kMaxProcessesPerNode = 1'024;
+inline constexpr int64_t kMaxMiniBatchFiles = 100'000;
+inline constexpr int64_t kMaxMiniBatchBytes = int64_t{4} << 30;
+inline constexpr int64_t kMaxMiniBatchRows = 100'000'000;
+inline constexpr int64_t kMaxTimeoutSeconds = 7 * 24 * 3600;
+inline constexpr int64_t kMaxTries = 100;
+// One argument or environment variable, all of them, and how many arguments:
+// what execve() can start a worker with (MAX_ARG_STRLEN is 128 KiB).
+inline constexpr size_t kMaxArgumentBytes = 64 << 10;
+inline constexpr size_t kMaxArgumentsBytes = 512 << 10;
+inline constexpr int kMaxArguments = 4'096;
 
 // Reads the job file at `path` and parses it with ParseJobYaml, resolving
 // relative paths against the file's folder. Returns NOT_FOUND when the file

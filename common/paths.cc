@@ -1,9 +1,11 @@
 #include "common/paths.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -65,14 +67,36 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view contents
 }
 
 absl::Status AppendToFile(const std::string& path, absl::string_view contents) {
-  std::ofstream out(path, std::ios::binary | std::ios::app);
-  if (!out) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ENOENT) {
     if (auto s = MakeDirs(fs::path(path).parent_path().string()); !s.ok()) return s;
-    out.open(path, std::ios::binary | std::ios::app);
-    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot append to ", path));
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   }
-  out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-  return out ? absl::OkStatus() : absl::DataLossError(absl::StrCat("short write to ", path));
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot append to ", path, ": ", std::strerror(errno)));
+  }
+  struct stat st {};
+  const bool sized = ::fstat(fd, &st) == 0;
+  size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      // All or nothing, so that the caller can simply try again.
+      if (sized) (void)!::ftruncate(fd, st.st_size);
+      ::close(fd);
+      return absl::UnavailableError(
+          absl::StrCat("cannot append to ", path, ": ", std::strerror(err)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot append to ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {

@@ -1,5 +1,6 @@
 #include "common/sizes.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <iterator>
 #include <limits>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "common/text.h"
 
 namespace prs {
 namespace {
@@ -61,9 +63,19 @@ absl::StatusOr<int64_t> ParsePositive(absl::string_view digits, absl::string_vie
 
 absl::Status ValidateJobName(absl::string_view name) {
   auto invalid = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("name: '", name, "' is not a valid job name (", why, "); ", kJobNameRule));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "name: '", Printable(name), "' is not a valid job name (", why, "); ", kJobNameRule));
   };
+  for (size_t i = 0; i < name.size();) {
+    const auto u = static_cast<unsigned char>(name[i]);
+    if (u < 0x80) {
+      ++i;
+      continue;
+    }
+    // A whole character, not its first byte.
+    const size_t n = std::max<size_t>(1, Utf8CharLength(name.substr(i)));
+    return invalid(absl::StrCat("it contains '", Printable(name.substr(i, n)), "'"));
+  }
   if (name.size() < kMinJobNameLength) {
     return invalid(absl::StrCat("too short: ", name.size(), " characters"));
   }
@@ -77,7 +89,7 @@ absl::Status ValidateJobName(absl::string_view name) {
     const auto u = static_cast<unsigned char>(c);
     if (!absl::ascii_islower(u) && !absl::ascii_isdigit(u) && c != '-') {
       if (absl::ascii_isupper(u)) return invalid("it contains uppercase letters");
-      return invalid(absl::StrCat("it contains '", absl::string_view(&c, 1), "'"));
+      return invalid(absl::StrCat("it contains '", Printable(absl::string_view(&c, 1)), "'"));
     }
   }
   if (name.back() == '-') return invalid("it must not end with '-'");
@@ -149,15 +161,29 @@ absl::Status ValidateFileName(absl::string_view name) {
   }
   if (name == "." || name == "..") {
     return absl::InvalidArgumentError(
-        absl::StrCat("append_row_file_name: '", name, "' is not a file name; ", rule));
+        absl::StrCat("append_row_file_name: '", Printable(name), "' is not a file name; ", rule));
   }
-  for (char c : name) {
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (c == '{') {
+      // The only braces: a placeholder the master fills in at submit.
+      const absl::string_view rest = name.substr(i);
+      for (absl::string_view placeholder : {"{job_id}", "{name}"}) {
+        if (absl::StartsWith(rest, placeholder)) {
+          i += placeholder.size() - 1;
+          break;
+        }
+      }
+      if (name[i] != '{') continue;
+    }
     if (kForbiddenFileNameChars.find(c) != absl::string_view::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "append_row_file_name: '", name, "' contains '", absl::string_view(&c, 1), "'; ", rule));
+          "append_row_file_name: '", Printable(name), "' contains '", absl::string_view(&c, 1),
+          "'; ", rule,
+          c == '{' || c == '}' ? " ({job_id} and {name} are the placeholders it may hold)" : ""));
     }
     if (absl::ascii_iscntrl(static_cast<unsigned char>(c))) {
-      return absl::InvalidArgumentError(absl::StrCat("append_row_file_name: '", absl::CEscape(name),
+      return absl::InvalidArgumentError(absl::StrCat("append_row_file_name: '", Printable(name),
                                                      "' contains a control character; ", rule));
     }
   }

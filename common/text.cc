@@ -44,7 +44,8 @@ bool IsValidUtf8(absl::string_view text) {
 
 namespace {
 
-std::string Escape(absl::string_view text, bool controls, size_t max_chars) {
+std::string Escape(absl::string_view text, bool controls, size_t max_chars,
+                   bool keep_lines = false) {
   std::string out;
   out.reserve(std::min(text.size(), max_chars) + 8);
   const size_t total = text.size();
@@ -60,7 +61,9 @@ std::string Escape(absl::string_view text, bool controls, size_t max_chars) {
       text.remove_prefix(1);
       continue;
     }
-    if (controls && n == 1 && (c < 0x20 || c == 0x7F)) {
+    if (keep_lines && (c == '\n' || c == '\t')) {
+      out += static_cast<char>(c);
+    } else if (controls && n == 1 && (c < 0x20 || c == 0x7F)) {
       switch (c) {
         case '\n':
           out += "\\n";
@@ -94,6 +97,10 @@ std::string SanitizeUtf8(absl::string_view text) {
 
 std::string Printable(absl::string_view text, size_t max_chars) {
   return Escape(text, /*controls=*/true, max_chars);
+}
+
+std::string PrintableText(absl::string_view text) {
+  return Escape(text, /*controls=*/true, std::string::npos, /*keep_lines=*/true);
 }
 
 }  // namespace prs

@@ -29,6 +29,10 @@ std::string SanitizeUtf8(absl::string_view text);
 // character boundary) and ends with "...(N bytes)".
 std::string Printable(absl::string_view text, size_t max_chars = 200);
 
+// `text` for a message of several lines: like Printable, but line ends and
+// tabs are kept, and nothing is cut.
+std::string PrintableText(absl::string_view text);
+
 // The length of the well-formed UTF-8 character at the start of `text`, or 0
 // when `text` does not start with one.
 size_t Utf8CharLength(absl::string_view text);

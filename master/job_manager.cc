@@ -13,8 +13,10 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/job_config.h"
@@ -42,6 +44,14 @@ struct KeyGroup {
 };
 constexpr absl::Duration kListerFlushInterval = absl::Milliseconds(200);
 constexpr absl::Duration kRateWindow = absl::Seconds(60);
+
+// The append_row output file: append_row_file_name in the output folder,
+// with {name} and {job_id} filled in.
+std::string OutputFileOf(const v1::JobSpec& spec, const std::string& job_id) {
+  const std::string name = absl::StrReplaceAll(spec.append_row_file_name(),
+                                               {{"{name}", spec.name()}, {"{job_id}", job_id}});
+  return (fs::path(spec.output()) / name).string();
+}
 
 // The identity of an output file: its folder's device and inode, and its
 // name; the path itself when the folder does not exist.
@@ -285,7 +295,7 @@ absl::Status JobManager::Recover() {
     job->groups_done = sj.groups_done;
     job->log_dir = (fs::path(options_.state_dir) / "jobs" / sj.job_id / "logs").string();
     if (sj.spec.output_action() == "append_row") {
-      job->output_file = (fs::path(sj.spec.output()) / sj.spec.append_row_file_name()).string();
+      job->output_file = OutputFileOf(sj.spec, sj.job_id);
       job->output_key = OutputKey(job->output_file);
     }
     job->result_written = !IsActive(*job);
@@ -386,8 +396,10 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
       return absl::InvalidArgumentError(absl::StrCat("output: ", s.message()));
     }
   }
-  if (spec.output_action() == "append_row") {
-    output_file = (fs::path(spec.output()) / spec.append_row_file_name()).string();
+  // A name with {job_id} is this job's alone: it is known once the job is.
+  const bool per_job_output = absl::StrContains(spec.append_row_file_name(), "{job_id}");
+  if (spec.output_action() == "append_row" && !per_job_output) {
+    output_file = OutputFileOf(spec, "");
   }
 
   // Two spellings of one file (a link, "out/.", a bind mount) are one output.
@@ -410,8 +422,11 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   job->spec = spec;
   job->submit_ms = stored->submit_ms;
   job->log_dir = (fs::path(options_.state_dir) / "jobs" / job->job_id / "logs").string();
+  if (spec.output_action() == "append_row" && per_job_output) {
+    output_file = OutputFileOf(spec, job->job_id);
+  }
   job->output_file = output_file;
-  job->output_key = output_key;
+  job->output_key = output_file.empty() ? "" : OutputKey(output_file);
   if (auto s = MakeDirs((fs::path(job->log_dir) / "sys").string()); !s.ok()) {
     store_->UpdateJobState(job->seq, v1::FAILED, std::string(s.message()), "", 0, NowMs())
         .IgnoreError();
@@ -1827,7 +1842,10 @@ void JobManager::FlushFiles() {
     std::string error_summary;  // user/error.txt, when it changed
     std::string overview;
     std::string result;
+    Job* job = nullptr;
     Job* finished = nullptr;  // set when `result` is the job's final result
+    // What could not be written, kept to be written again at the next flush.
+    bool events_failed = false, rows_failed = false, errors_failed = false, result_failed = false;
   };
   std::vector<Pending> work;
   {
@@ -1840,6 +1858,7 @@ void JobManager::FlushFiles() {
         continue;
       }
       Pending p;
+      p.job = job;
       p.log_dir = job->log_dir;
       p.events.swap(job->events);
       p.report_rows.swap(job->report_rows);
@@ -1917,14 +1936,15 @@ void JobManager::FlushFiles() {
       work.push_back(std::move(p));
     }
   }
-  for (const auto& p : work) {
+  for (auto& p : work) {
     const fs::path dir(p.log_dir);
     MakeDirs((dir / "sys").string()).IgnoreError();
     if (!p.events.empty()) {
       std::string text;
       for (const auto& e : p.events) absl::StrAppend(&text, e, "\n");
       if (auto s = AppendToFile((dir / "sys" / "master_role.txt").string(), text); !s.ok()) {
-        spdlog::error("writing master_role.txt failed: {}", std::string(s.message()));
+        spdlog::error("writing master_role.txt failed, will retry: {}", std::string(s.message()));
+        p.events_failed = true;
       }
     }
     if (!p.report_rows.empty()) {
@@ -1934,23 +1954,47 @@ void JobManager::FlushFiles() {
       if (!fs::exists(csv, ec)) text = kReportHeader;
       for (const auto& row : p.report_rows) text += row;
       if (auto s = AppendToFile(csv.string(), text); !s.ok()) {
-        spdlog::error("writing processed_mini-batches.csv failed: {}", std::string(s.message()));
+        spdlog::error("writing processed_mini-batches.csv failed, will retry: {}",
+                      std::string(s.message()));
+        p.rows_failed = true;
       }
     }
     if (!p.error_summary.empty()) {
       MakeDirs((dir / "user").string()).IgnoreError();
-      WriteFileAtomic((dir / "user" / "error.txt").string(), p.error_summary).IgnoreError();
+      p.errors_failed =
+          !WriteFileAtomic((dir / "user" / "error.txt").string(), p.error_summary).ok();
     }
+    // Rewritten whole at every flush: a failure heals at the next.
     WriteFileAtomic((dir / "job_progress_overview.txt").string(), p.overview).IgnoreError();
     if (!p.result.empty()) {
       if (auto s = WriteFileAtomic((dir / "job_result.txt").string(), p.result); !s.ok()) {
-        spdlog::error("writing job_result.txt failed: {}", std::string(s.message()));
+        spdlog::error("writing job_result.txt failed, will retry: {}", std::string(s.message()));
+        p.result_failed = true;
       }
     }
   }
   absl::MutexLock lock(&mu_);
-  for (const auto& p : work) {
-    if (p.finished != nullptr) p.finished->result_flushed = true;
+  for (auto& p : work) {
+    // Records that could not be written go back in front of newer ones; a
+    // disk that is full or a process out of file descriptors delays the log
+    // tree, it does not cut holes in it.
+    Job& job = *p.job;
+    if (p.events_failed) {
+      job.events.insert(job.events.begin(), std::make_move_iterator(p.events.begin()),
+                        std::make_move_iterator(p.events.end()));
+    }
+    if (p.rows_failed) {
+      job.report_rows.insert(job.report_rows.begin(),
+                             std::make_move_iterator(p.report_rows.begin()),
+                             std::make_move_iterator(p.report_rows.end()));
+    }
+    if (p.errors_failed) job.errors_changed = true;
+    if (p.result_failed) {
+      job.result_written = false;
+      job.written_version = -1;
+    } else if (p.finished != nullptr) {
+      p.finished->result_flushed = true;
+    }
   }
 }
 

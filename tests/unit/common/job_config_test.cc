@@ -811,3 +811,86 @@ TEST_CASE("LoadJobFile reports missing and unreadable files with the path", "[jo
 
 }  // namespace
 }  // namespace prs
+
+namespace prs {
+namespace {
+
+TEST_CASE("Counts have sane upper bounds, checked at submit", "[job_config]") {
+  CHECK(ErrorOf(Minimal("process_count_per_node: 100000\n")) ==
+        "process_count_per_node: 100000 is over the limit of 1024 worker processes per node");
+  CHECK(ErrorOf(Minimal("node_count: 20000\n")) ==
+        "node_count: 20000 is over the limit of 10000 nodes");
+  CHECK(ErrorOf(Minimal("run_invocation_timeout: 2147483647\n")) ==
+        "run_invocation_timeout: 2147483647 is over the limit of 604800 seconds (7 days) for one "
+        "run() call");
+  CHECK(ErrorOf(Minimal("run_max_try: 1000\n")) ==
+        "run_max_try: 1000 is over the limit of 100 tries of one mini-batch");
+  CHECK_THAT(ErrorOf(Minimal("mini_batch_size: 1000000\n")),
+             Contains("mini_batch_size: 1000000 is over the limit of 100000 files per mini-batch"));
+  CHECK_THAT(ErrorOf(Minimal("resource_monitor_interval: 100000000\n")),
+             Contains("resource_monitor_interval: must be 0 (off) or a number of seconds up to "
+                      "604800"));
+  REQUIRE(Parse(Minimal("process_count_per_node: 1024\nrun_invocation_timeout: 604800\n")).ok());
+}
+
+TEST_CASE("Arguments a worker could not be started with are refused", "[job_config]") {
+  const std::string big(10 << 20, 'x');
+  const std::string message = ErrorOf(Minimal("arguments: [--data, '" + big + "']\n"));
+  CHECK_THAT(message, Contains("arguments[1]: 10485760 bytes, over the limit of 65536 bytes for "
+                               "one argument or variable"));
+  CHECK(message.size() < 400);  // the value is not echoed
+  std::string many = "arguments: [--a";
+  for (int i = 0; i < 10; ++i) absl::StrAppend(&many, ", '", std::string(60 << 10, 'y'), "'");
+  CHECK_THAT(ErrorOf(Minimal(many + "]\n")),
+             Contains("the arguments and environment variables hold more than 524288 bytes"));
+  CHECK_THAT(
+      ErrorOf(Minimal("environment: {variables: {BIG: '" + std::string(70 << 10, 'z') + "'}}\n")),
+      Contains("environment.variables.BIG: 71684 bytes"));
+}
+
+TEST_CASE("URIs are refused where a path is expected", "[job_config]") {
+  const std::string uri_hint =
+      "is a URI; URIs are not supported yet: use a path the master and agents can read";
+  CHECK_THAT(ErrorOf(Minimal("").replace(Minimal("").find("output: ./out"), 13,
+                                         "output: azureml://datastores/out/paths/x")),
+             Contains("output: 'azureml://datastores/out/paths/x' " + uri_hint));
+  CHECK_THAT(ErrorOf("name: abc\nentry_script: s.py\nsource_directory: .\noutput: ./o\n"
+                     "inputs: [{name: d, path: 's3://bucket/data'}]\n"),
+             Contains("inputs[0].path: 's3://bucket/data' " + uri_hint));
+  CHECK_THAT(ErrorOf("name: abc\nentry_script: s.py\nsource_directory: .\noutput: ./o\n"
+                     "inputs: [{name: d, list_file: 'https://x/list.txt'}]\n"),
+             Contains("inputs[0].list_file: 'https://x/list.txt' " + uri_hint));
+  CHECK_THAT(ErrorOf(Minimal("side_inputs: [{name: m, path: 'azureml://models/m'}]\n")),
+             Contains("side_inputs[0].path: 'azureml://models/m' " + uri_hint));
+  // A spec from another client, with the URI unresolved.
+  auto spec = Parse(kMinimal);
+  REQUIRE(spec.ok());
+  spec->set_output("azureml://x");
+  CHECK_THAT(std::string(ValidateJobSpec(*spec, false).message()),
+             Contains("output: 'azureml://x' " + uri_hint));
+  // A colon in a file name is not a URI.
+  CHECK(Parse(Minimal("side_inputs: [{name: m, path: './a:b'}]\n")).ok());
+}
+
+TEST_CASE("Messages show whole characters and no raw control bytes", "[job_config]") {
+  CHECK_THAT(ErrorOf("name: café\nentry_script: s.py\nsource_directory: .\ninputs: ./d\n"
+                     "output: ./o\n"),
+             Contains("name: 'café' is not a valid job name (it contains 'é')"));
+  CHECK_THAT(ErrorOf(Minimal("\x7f"
+                             "ELF\x01\x02: 1\n")),
+             Contains("unknown key '\\x7fELF\\x01\\x02'"));
+  std::string deep = "a:\n";
+  for (int i = 1; i < 3000; ++i) absl::StrAppend(&deep, std::string(i, ' '), "b:\n");
+  CHECK_THAT(ErrorOf(deep), Contains("the YAML is nested too deeply"));
+}
+
+TEST_CASE("append_row_file_name may hold {job_id} and {name}, no other braces", "[job_config]") {
+  auto spec = Parse(Minimal("append_row_file_name: '{name}-{job_id}.txt'\n"));
+  REQUIRE(spec.ok());
+  CHECK(spec->append_row_file_name() == "{name}-{job_id}.txt");
+  CHECK_THAT(ErrorOf(Minimal("append_row_file_name: '{date}.txt'\n")),
+             Contains("({job_id} and {name} are the placeholders it may hold)"));
+}
+
+}  // namespace
+}  // namespace prs

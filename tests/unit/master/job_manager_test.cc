@@ -1007,3 +1007,36 @@ TEST_CASE("a job that never writes leaves an earlier output where it is") {
 
 }  // namespace
 }  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("log records that cannot be written are kept and written at a later flush") {
+  Fixture f;
+  f.Open();
+  const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 3, 1));
+  const std::string sys = f.dir.Sub("state/jobs/" + job_id + "/logs/sys");
+  // Folders in the way: every append fails, as with no file descriptor left.
+  fs::create_directories(sys + "/master_role.txt");
+  fs::create_directories(sys + "/job_report/processed_mini-batches.csv");
+  const std::string a = f.Agent("n1");
+  for (const auto& t : f.Pull(a, 3)) CHECK(f.Done(a, t));
+  f.manager->Tick();
+  f.manager->Tick();
+  fs::remove(sys + "/master_role.txt");
+  fs::remove(sys + "/job_report/processed_mini-batches.csv");
+  f.manager->Tick();
+  std::ifstream role(sys + "/master_role.txt");
+  std::stringstream text;
+  text << role.rdbuf();
+  CHECK_THAT(text.str(), Catch::Contains("job submitted"));
+  CHECK_THAT(text.str(), Catch::Contains("job SUCCEEDED"));
+  std::ifstream csv(sys + "/job_report/processed_mini-batches.csv");
+  int lines = 0;
+  for (std::string line; std::getline(csv, line);) ++lines;
+  CHECK(lines == 4);  // the header and one row per attempt
+  CHECK(f.manager->GetJob(job_id)->state() == v1::SUCCEEDED);
+}
+
+}  // namespace
+}  // namespace prs::master

@@ -1,0 +1,41 @@
+#ifndef PRS_AGENT_LOG_APPENDER_H_
+#define PRS_AGENT_LOG_APPENDER_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+
+namespace prs::agent {
+
+// Appends records to the agent's log files, keeping those that cannot be
+// written now (no space, no file descriptor left) and writing them, in order,
+// before the next record of the same file or at the next Retry(). A record is
+// dropped only past `max_kept_bytes` in all, and the drop is counted.
+// Thread-safe.
+class LogAppender {
+ public:
+  explicit LogAppender(int64_t max_kept_bytes = 64 << 20) : max_kept_bytes_(max_kept_bytes) {}
+
+  // Appends `text` to `path` (creating it and its folder); false when it was
+  // kept for later.
+  bool Append(const std::string& path, const std::string& text);
+  // Writes what was kept; the number of files still behind.
+  int Retry();
+  // Records dropped because too much was kept.
+  int64_t dropped() const;
+
+ private:
+  bool FlushLocked(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const int64_t max_kept_bytes_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::string> kept_ ABSL_GUARDED_BY(mu_);
+  int64_t kept_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace prs::agent
+
+#endif  // PRS_AGENT_LOG_APPENDER_H_
