@@ -28,6 +28,7 @@
 #include "agent/log_appender.h"
 #include "agent/resource_monitor.h"
 #include "agent/worker_process.h"
+#include "common/descriptor.h"
 #include "common/job_config.h"
 #include "common/paths.h"
 #include "common/snapshot.h"
@@ -611,13 +612,8 @@ class Agent::Impl {
     std::string text = absl::StrCat(
         absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::UTCTimeZone()), " UTC mini-batch ",
         r.task_id(), " ", v1::AttemptStatus_Name(r.status()), ": ", r.error(), "\ninputs:\n");
-    constexpr int kMaxListed = 50;
-    for (int i = 0; i < task.items_size() && i < kMaxListed; ++i) {
-      absl::StrAppend(&text, "  ", task.items(i), "\n");
-    }
-    if (task.items_size() > kMaxListed) {
-      absl::StrAppend(&text, "  ... and ", task.items_size() - kMaxListed, " more\n");
-    }
+    // Every input, so that a failed one can be found (mini_batch_size bounds them).
+    for (const auto& item : task.items()) absl::StrAppend(&text, "  ", DescribeItem(item), "\n");
     absl::StrAppend(&text, r.error_detail(),
                     r.error_detail().empty() || r.error_detail().back() == '\n' ? "" : "\n", "\n");
     if (!log_appender_.Append(path, text)) {
@@ -729,6 +725,17 @@ class Agent::Impl {
     r.set_run_seconds(result->run_seconds);
     r.set_cpu_seconds(result->cpu_seconds);
     if (!result->ok) return finish(v1::RUN_EXCEPTION, result->error, result->detail);
+    if (r.items_total() > 0 && r.items_succeeded() < r.items_total()) {
+      // Which inputs failed is the script's to know; the report lists them all.
+      return finish(
+          v1::RUN_DONE,
+          "run() returned fewer elements than inputs; the inputs left over count as "
+          "failed items",
+          absl::StrCat("run() returned ", r.items_succeeded(), " elements for ", r.items_total(),
+                       " inputs: ", r.items_total() - r.items_succeeded(),
+                       " items failed. Each returned element marks one input as "
+                       "succeeded; the mini-batch's inputs are listed above.\n"));
+    }
     return finish(v1::RUN_DONE, "");
   }
 

@@ -839,6 +839,11 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
   const auto read_string = [&](absl::string_view key) -> absl::StatusOr<std::string> {
     absl::StatusOr<Field> field = Get(*top, key);
     if (!field.ok()) return field.status();
+    if (key == "append_row_file_name" && field->node.IsMap()) {
+      return InvalidArgument(
+          "append_row_file_name: YAML reads a value that starts with '{' as a map; put the "
+          "name in quotes, e.g. append_row_file_name: '{name}-{job_id}.txt'");
+    }
     absl::StatusOr<std::optional<std::string>> text = ReadScalar(field->node, field->key);
     if (!text.ok()) return text.status();
     return text->value_or("");

@@ -141,8 +141,18 @@ absl::StatusOr<std::vector<NewTask>> RangeTasks(absl::string_view descriptor,
   if (!f.ok()) return f.status();
   const std::string& unit = (*f)[1];
   const std::string& format = (*f)[2];
-  const absl::string_view size = absl::string_view((*f)[3]).substr(0, (*f)[3].find('@'));
+  // "SIZE", or "SIZE@OFFSET@RECORDS" for the rest of a file planned in chunks:
+  // RECORDS is the number of records before OFFSET (unknown in a plan made
+  // by an older master, "SIZE@OFFSET").
+  const std::vector<absl::string_view> arg = absl::StrSplit((*f)[3], '@');
+  const absl::string_view size = arg[0];
+  int64_t record = arg.size() == 1 ? 0 : -1;
+  if (arg.size() == 3 && !absl::SimpleAtoi(arg[2], &record)) record = -1;
   const std::string& path = (*f)[4];
+  // A range carries the numbers of its records, for the reports of a person.
+  const auto at = [&](int64_t offset, int64_t rec) {
+    return rec < 0 ? absl::StrCat(offset) : absl::StrCat(offset, "@", rec);
+  };
   const auto malformed = [&](absl::string_view line) {
     return absl::InternalError(
         absl::StrCat("the worker's plan of ", path, " has a malformed line '", line, "'"));
@@ -161,8 +171,8 @@ absl::StatusOr<std::vector<NewTask>> RangeTasks(absl::string_view descriptor,
       NewTask t;
       t.kind = TaskKind::kPlan;
       t.item_count = 0;
-      t.items.push_back(
-          absl::StrCat("plan\t", unit, "\t", format, "\t", size, "@", offset, "\t", path));
+      t.items.push_back(absl::StrCat("plan\t", unit, "\t", format, "\t", size, "@",
+                                     at(offset, record), "\t", path));
       tasks.push_back(std::move(t));
       continued = true;
       continue;
@@ -174,7 +184,9 @@ absl::StatusOr<std::vector<NewTask>> RangeTasks(absl::string_view descriptor,
     }
     last_end = end;
     NewTask t;
-    t.items.push_back(absl::StrCat("range\t", format, "\t", start, "\t", end, "\t", path));
+    t.items.push_back(absl::StrCat("range\t", format, "\t", at(start, record), "\t",
+                                   at(end, record < 0 ? -1 : record + records), "\t", path));
+    if (record >= 0) record += records;
     t.item_count = records;
     tasks.push_back(std::move(t));
   }

@@ -613,9 +613,10 @@ def check_unchanged(descriptor):
 
 
 _SHAPES = {
-    "range": "range<TAB>fmt<TAB>start<TAB>end<TAB>path",
+    "range": "range<TAB>fmt<TAB>start[@record]<TAB>end[@record]<TAB>path",
     "group": "group<TAB>fmt<TAB>keys_json<TAB>values_json<TAB>path",
-    "plan": "plan<TAB>bytes|rows|keys<TAB>fmt<TAB>size[@begin]|rows[@begin]|keys_json<TAB>path",
+    "plan": ("plan<TAB>bytes|rows|keys<TAB>fmt<TAB>size[@begin[@records]]|rows[@begin[@records]]"
+             "|keys_json<TAB>path"),
 }
 
 
@@ -674,7 +675,9 @@ def parse_descriptor(item):
     kind = item.split("\t", 1)[0]
     if kind == "range":
         _, fmt, start, end, path = _fields(item, kind)
-        end = _int_field(item, kind, "end", end, -1)
+        # "OFFSET" or "OFFSET@RECORD": the record numbers are for reports, not reading.
+        start = start.partition("@")[0]
+        end = _int_field(item, kind, "end", end.partition("@")[0], -1)
         fmt, stamp = _fmt_field(item, kind, fmt)
         return Range(fmt, _int_field(item, kind, "start", start, 0), None if end == -1 else end,
                      path, stamp)
@@ -695,8 +698,8 @@ def parse_descriptor(item):
         elif unit in ("bytes", "rows"):
             arg, at, begin_text = arg.partition("@")
             arg = _int_field(item, kind, "size" if unit == "bytes" else "rows", arg, 1)
-            if at:
-                begin = _int_field(item, kind, "begin", begin_text, 0)
+            if at:  # "@BEGIN" or "@BEGIN@RECORDS": the records before BEGIN, for the master
+                begin = _int_field(item, kind, "begin", begin_text.partition("@")[0], 0)
         else:
             raise DescriptorError("malformed plan descriptor %r: unknown unit %r (expected "
                                   "bytes, rows or keys)" % (item, unit))

@@ -87,11 +87,39 @@ def describe(exc):
     return _one_line("%s: %s" % (name, message) if message else name)
 
 
+def _argparse_exit(exc):
+    """(the argparse method the script called, argparse's message) when `exc` is the
+    SystemExit of an ArgumentParser that refused the arguments; None otherwise."""
+    called = message = None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if os.path.basename(code.co_filename) == "argparse.py":
+            if called is None:
+                called = code.co_name  # the first argparse frame: what the script called
+            if code.co_name == "error":
+                message = tb.tb_frame.f_locals.get("message")
+        tb = tb.tb_next
+    if called is None:
+        return None
+    return called, _one_line(_safe_str(message)) if message is not None else None
+
+
 def _exit_hint(exc):
+    """Why a script's SystemExit happened, and what to do."""
     if not isinstance(exc, SystemExit):
         return ""
-    return (" (the script called sys.exit(); argparse's parse_args() does that on an argument "
-            "it does not know, use parse_known_args(); the reason is in the worker's stderr)")
+    parsed = _argparse_exit(exc)
+    if parsed is None:
+        return " (the script called sys.exit(%r); its output is in the worker's stderr)" % (
+            exc.code,)
+    called, message = parsed
+    args = " ".join(sys.argv[1:]) or "(none)"
+    if called == "parse_args" and message and message.startswith("unrecognized arguments"):
+        return (" (argparse's parse_args() refused %s; a worker gets the job's arguments and "
+                "may get more, read them with parse_known_args())" % message)
+    return " (argparse refused the job's arguments: %s; they were: %s)" % (
+        message or "see the worker's stderr", args)
 
 
 def _is_internal_frame(tb):
@@ -182,12 +210,39 @@ Rows.__doc__ = """run()'s result as RESULT fields; error is None when the result
 acceptable, else the one-line error for status ``exception``."""
 
 
+def _element_lines(result):
+    """Each element of run()'s list as one output line. One trailing line end is
+    dropped (a habit of scripts written for files); a line break inside an
+    element raises ValueError, since it would turn one element into several
+    lines of the output file while it counts as one item."""
+    lines = []
+    for i, element in enumerate(result):
+        line = _safe_line(element)
+        if "\n" in line or "\r" in line:
+            if line.endswith("\r\n"):
+                line = line[:-2]
+            elif line.endswith("\n"):
+                line = line[:-1]
+            if "\n" in line or "\r" in line:
+                raise ValueError(
+                    "run() returned an element with a line break (element %d of %d: %s); "
+                    "each element becomes one line of the output file: remove the line "
+                    "breaks, or return the element escaped, e.g. with json.dumps()" % (
+                        i + 1, len(result), _one_line(repr(line[:200]))))
+        lines.append(line)
+    return lines
+
+
 def build_rows(result, n_inputs, want_rows, row_format):
     """Apply the Result rules of docs/worker-protocol.md to what run() returned."""
     header = ""
     if isinstance(result, (list, tuple)):
         count = len(result)
-        lines = (_safe_line(e) for e in result) if want_rows else None
+        if want_rows:
+            try:
+                lines = _element_lines(result)
+            except ValueError as e:
+                return Rows(error=str(e))
     elif _looks_like_dataframe(result):
         import pandas  # only a DataFrame-returning script pays for pandas
 
@@ -196,7 +251,15 @@ def build_rows(result, n_inputs, want_rows, row_format):
                 _type_name(type(result))))
         count = len(result)
         if want_rows:
-            lines = (row_format.line(row) for row in result.itertuples(index=False, name=None))
+            lines = [row_format.line(row) for row in result.itertuples(index=False, name=None)]
+            if row_format.delimiter is None:
+                for i, line in enumerate(lines):
+                    if "\n" in line or "\r" in line:
+                        return Rows(error=(
+                            "run() returned a DataFrame whose row %d holds a line break; "
+                            "ParallelRunStep's row format writes each row as one line of "
+                            "values joined by a space: remove the line breaks, or set "
+                            "append_row_format: {delimiter: \",\"} to write quoted CSV" % (i + 1)))
             header = row_format.header_line(result)
     else:
         return Rows(error=(

@@ -292,3 +292,113 @@ def test_logs_follow_waits_for_a_file_not_yet_written(master, start_agent, prs, 
     missing = prs("logs", job_id, "user/stdout/node-a/process009.stdout.txt", "--follow")
     assert missing.returncode == 2
     assert "ended without writing user/stdout/node-a/process009.stdout.txt" in missing.stderr
+
+
+# --- 8, 11. counts and sizes that cannot work are refused at submit ------------------------
+
+
+def test_counts_and_arguments_that_cannot_work_are_refused_at_submit(bins, tmp_path):
+    job = write_job(tmp_path, ECHO_SCRIPT, {b"a.txt": b"1"})
+    r = prs_run(bins, tmp_path, job, "--set", "process_count_per_node=100000", timeout=60)
+    assert r.returncode == 2, r.err
+    assert "process_count_per_node: 100000 is over the limit of 1024 worker processes per node" \
+        in r.err
+    r = prs_run(bins, tmp_path, job, "--set", "run_invocation_timeout=2147483647", timeout=60)
+    assert r.returncode == 2 and "over the limit of 604800 seconds" in r.err, r.err
+    big = write_job(tmp_path / "big", ECHO_SCRIPT, {b"a.txt": b"1"},
+                    arguments=["--blob", "x" * (10 << 20)])
+    r = prs_run(bins, tmp_path / "big", big, timeout=60)
+    assert r.returncode == 2, r.err[-2000:]
+    assert "arguments[1]: 10485760 bytes, over the limit of 65536 bytes" in r.err
+    assert len(r.err) < 2000, "the argument must not be echoed"
+
+
+def test_a_worker_that_exits_at_start_has_its_last_stderr_lines_in_the_reason(bins, tmp_path):
+    wrapper = tmp_path / "python-wrapper"
+    wrapper.write_text("#!/bin/sh\necho 'loading the CUDA runtime' >&2\n"
+                       "echo 'fatal: libcudart.so.12 not found' >&2\nexit 3\n")
+    wrapper.chmod(0o755)
+    job = write_job(tmp_path, ECHO_SCRIPT, {b"a.txt": b"1"},
+                    environment={"python": str(wrapper)})
+    r = prs_run(bins, tmp_path, job, timeout=120)
+    assert r.returncode == 1, r.err[-3000:]
+    assert "the worker exited before init() finished (exit code 3): fatal: libcudart.so.12 " \
+           "not found" in r.err, r.err[-3000:]
+
+
+# --- 9. URIs -------------------------------------------------------------------------------
+
+
+def test_uris_are_refused_with_what_to_do(bins, tmp_path):
+    job = write_job(tmp_path, ECHO_SCRIPT, {b"a.txt": b"1"},
+                    output="azureml://datastores/workspaceblobstore/paths/out")
+    r = prs_run(bins, tmp_path, job, timeout=60)
+    assert r.returncode == 2, r.err
+    assert "output: 'azureml://datastores/workspaceblobstore/paths/out' is a URI; URIs are not " \
+           "supported yet: use a path the master and agents can read" in r.err, r.err
+    assert not (tmp_path / "azureml:").exists()
+
+
+# --- 10. Ctrl-C on prs run -----------------------------------------------------------------
+
+SLOW_SCRIPT = """
+import os, time
+def run(mini_batch):
+    time.sleep(0.2)
+    return [os.path.basename(p) for p in mini_batch]
+"""
+
+
+def test_ctrl_c_on_prs_run_says_how_to_continue_and_resume_finishes_the_job(bins, tmp_path):
+    from itest_helpers import wait_for
+
+    job = write_job(tmp_path, SLOW_SCRIPT, {("%03d.txt" % i).encode(): b"x" for i in range(60)})
+    state = tmp_path / "state"
+    p = subprocess.Popen([str(bins.prs), "run", str(job), "--state-dir", str(state)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = tmp_path / "out" / "parallel_run_step.txt"
+    wait_for(lambda: out.exists() and len(out.read_text().split()) >= 4, 60,
+             message="the first rows")
+    p.send_signal(2)  # SIGINT, as Ctrl-C sends
+    stdout, stderr = p.communicate(timeout=60)
+    err = stderr.decode()
+    assert p.returncode == 130, err
+    assert "prs: interrupted; stopping the job and its workers" in err, err
+    assert "prs: job trial-1 was interrupted and is CANCELLED" in err, err
+    hint = "continue it with: prs resume trial-1 --state-dir %s" % state
+    assert hint in err, err
+    assert "W prs" not in err, "no daemon warnings on the console: " + err
+    r = subprocess.run([str(bins.prs), "resume", "trial-1", "--state-dir", str(state)],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip() == str(out)
+    rows = out.read_text().split()
+    assert sorted(rows) == ["%03d.txt" % i for i in range(60)], "each input exactly once"
+
+
+# --- also asked: per-job output names and cleaning up what was moved aside -------------------
+
+
+def test_per_job_output_names_and_clean_outputs(bins, tmp_path):
+    job = write_job(tmp_path, ECHO_SCRIPT, {b"a.txt": b"1"})
+    for state in ("s1", "s2"):
+        assert prs_run(bins, tmp_path, job, timeout=60, state=state).returncode == 0
+    aside = [n for n in os.listdir(tmp_path / "out") if ".before-trial-1" in n]
+    assert len(aside) == 1, os.listdir(tmp_path / "out")
+    dry = subprocess.run([str(bins.prs), "clean-outputs", str(tmp_path / "out"), "--dry-run"],
+                         capture_output=True, text=True, timeout=30)
+    assert dry.returncode == 0 and "would remove %s" % (tmp_path / "out" / aside[0]) in dry.stdout
+    assert aside[0] in os.listdir(tmp_path / "out")
+    done = subprocess.run([str(bins.prs), "clean-outputs", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(tmp_path / "out") == ["parallel_run_step.txt"]
+    # {job_id}: each job its own file, nothing moved aside.
+    r = prs_run(bins, tmp_path, job, "--set", "append_row_file_name={name}-{job_id}.txt",
+                timeout=60, state="s3")
+    assert r.returncode == 2 and "put the name in quotes" in r.err, r.err
+    r = prs_run(bins, tmp_path, job, "--set", "append_row_file_name='{name}-{job_id}.txt'",
+                timeout=60, state="s3")
+    assert r.returncode == 0, r.err
+    assert r.stdout.decode().strip() == str(tmp_path / "out" / "trial-trial-1.txt")
+    assert sorted(os.listdir(tmp_path / "out")) == ["parallel_run_step.txt", "trial-trial-1.txt"]

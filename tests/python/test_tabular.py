@@ -517,7 +517,7 @@ def test_parse_descriptors():
 
 
 @pytest.mark.parametrize("item, message", [
-    ("range\tcsv\t0\t/x", "expected range<TAB>fmt<TAB>start<TAB>end<TAB>path"),
+    ("range\tcsv\t0\t/x", "expected range<TAB>fmt<TAB>start[@record]<TAB>end[@record]<TAB>path"),
     ("range\tcsv\t-5\t-1\t/x", "start must be an integer >= 0"),
     ("range\tparquet\t0\t-1\t/x", "unknown format 'parquet'"),
     ('group\tcsv\t["a"]\t["1","2"]\t/x', "1 keys but 2 values"),

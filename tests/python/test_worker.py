@@ -139,6 +139,39 @@ def test_more_elements_than_inputs_is_an_exception(start_worker):
     assert (r.succeeded, r.row_count, r.rows) == (0, 0, "")
 
 
+def test_an_element_with_a_line_break_is_refused_a_trailing_one_dropped(start_worker):
+    w = start_worker("""
+        def run(mini_batch):
+            if mini_batch[0] == "/trailing":
+                return [p + "\\n" for p in mini_batch[:2]] + ["/x\\r\\n"]
+            return ["ok", "two\\nlines"]
+    """).expect_ready()
+    r = w.run(1, ["/trailing", "/b", "/c"])
+    assert (r.status, r.succeeded, r.row_count, r.rows) == ("ok", 3, 3, "/trailing\n/b\n/x\n")
+    r = w.run(2, ["/a", "/b"])
+    assert r.status == "exception"
+    assert r.error == ("run() returned an element with a line break (element 2 of 2: "
+                       "'two\\nlines'); each element becomes one line of the output file: "
+                       "remove the line breaks, or return the element escaped, e.g. with "
+                       "json.dumps()")
+    assert (r.succeeded, r.rows) == (0, "")
+
+
+def test_a_dataframe_value_with_a_line_break_needs_the_csv_format(start_worker):
+    pytest.importorskip("pandas")
+    script = """
+        import pandas as pd
+        def run(mini_batch):
+            return pd.DataFrame({"text": ["one", "two\\nlines"]})
+    """
+    r = start_worker(script).expect_ready().run(1, ["/a", "/b"])
+    assert r.status == "exception"
+    assert "row 2 holds a line break" in r.error and "append_row_format" in r.error
+    r = start_worker(script, env={"PRS_APPEND_ROW_DELIMITER": ","}).expect_ready().run(
+        1, ["/a", "/b"])
+    assert (r.status, r.rows) == ("ok", 'one\n"two\nlines"\n')
+
+
 @pytest.mark.parametrize("ret, type_name", [("None", "NoneType"), ("{'a': 1}", "dict"),
                                             ("'text'", "str"), ("(x for x in mini_batch)",
                                                                 "generator")])
@@ -259,10 +292,42 @@ def test_argparse_refusing_arguments_in_init_explains_itself(start_worker):
             return b
     """, args=("--model_file", "m.pkl", "--unexpected", "1"))
     error, tb = w.expect_init_failed()
-    assert error.startswith("init() raised SystemExit: 2 (")
-    assert "parse_known_args()" in error
+    assert error == ("init() raised SystemExit: 2 (argparse's parse_args() refused unrecognized "
+                     "arguments: --unexpected 1; a worker gets the job's arguments and may get "
+                     "more, read them with parse_known_args())")
     assert w.wait() == 3
     assert "unrecognized arguments: --unexpected 1" in w.stderr()
+
+
+def test_argparse_refusing_arguments_with_parse_known_args_says_why_not_how(start_worker):
+    # The script already uses parse_known_args(): the hint must not tell it to.
+    w = start_worker("""
+        import argparse
+        def init():
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--model_file", required=True)
+            parser.add_argument("--batch", type=int)
+            parser.parse_known_args()
+        def run(b):
+            return b
+    """, args=("--batch", "ten"))
+    error, tb = w.expect_init_failed()
+    assert "parse_known_args()" not in error
+    assert error.startswith("init() raised SystemExit: 2 (argparse refused the job's arguments: ")
+    assert "invalid int value: 'ten'" in error and "they were: --batch ten" in error
+
+
+def test_sys_exit_in_init_names_its_code(start_worker):
+    w = start_worker("""
+        import sys
+        def init():
+            sys.exit("no GPU here")
+        def run(b):
+            return b
+    """)
+    error, tb = w.expect_init_failed()
+    assert error == ("init() raised SystemExit: no GPU here (the script called "
+                     "sys.exit('no GPU here'); its output is in the worker's stderr)")
 
 
 def test_sigusr1_dumps_the_python_stack_to_stderr_and_the_worker_goes_on(start_worker):

@@ -592,9 +592,9 @@ TEST_CASE("a tabular plan becomes record-aligned mini-batches; the header is wri
   CHECK(Answer(f, a, tasks[1], 2, 1, "1\n", "id\n"));
   auto ranges = f.Pull(a, 10);
   REQUIRE(ranges.size() == 2);
-  CHECK(ranges[0].items(0) ==
-        "range\t" + Stamped(f.dir.Sub("table/big.csv")) + "\t3\t40\t" + f.dir.Sub("table/big.csv"));
-  CHECK(ranges[1].items(0) == "range\t" + Stamped(f.dir.Sub("table/big.csv")) + "\t40\t63\t" +
+  CHECK(ranges[0].items(0) == "range\t" + Stamped(f.dir.Sub("table/big.csv")) + "\t3@0\t40@2\t" +
+                                  f.dir.Sub("table/big.csv"));
+  CHECK(ranges[1].items(0) == "range\t" + Stamped(f.dir.Sub("table/big.csv")) + "\t40@2\t63@5\t" +
                                   f.dir.Sub("table/big.csv"));
   CHECK(Answer(f, a, ranges[0], 2, 2, "a\nb\n", "id\n"));
   CHECK(Answer(f, a, ranges[1], 3, 3, "c\nd\ne\n", "id\n"));
@@ -766,7 +766,7 @@ TEST_CASE("a file planned in chunks: each chunk's ranges run while the rest is p
   auto next = f.Pull(a, 1);  // the rest of the plan comes first
   REQUIRE(next.size() == 1);
   const std::string big = f.dir.Sub("table/big.csv");
-  CHECK(next[0].items(0) == "plan\tbytes\t" + Stamped(big) + "\t10@23\t" + big);
+  CHECK(next[0].items(0) == "plan\tbytes\t" + Stamped(big) + "\t10@23@2\t" + big);
   // A "next" that does not continue where the ranges end is refused.
   CHECK(Answer(f, a, next[0], 0, 0, "23\t43\t2\nnext\t50\n"));
   st = *f.manager->GetJob(job_id);
@@ -775,7 +775,7 @@ TEST_CASE("a file planned in chunks: each chunk's ranges run while the rest is p
   // Tried again (from the back of the queue, behind the first two ranges).
   auto rest = f.Pull(a, 10);
   REQUIRE(rest.size() == 3);
-  CHECK(rest[2].items(0) == "plan\tbytes\t" + Stamped(big) + "\t10@23\t" + big);
+  CHECK(rest[2].items(0) == "plan\tbytes\t" + Stamped(big) + "\t10@23@2\t" + big);
   CHECK(Answer(f, a, rest[2], 0, 0, "23\t43\t2\n43\t63\t2\n"));
   rest.pop_back();
   for (const auto& t : f.Pull(a, 10)) rest.push_back(t);
