@@ -67,6 +67,8 @@ constexpr absl::string_view kTopLevelKeys[] = {
     "run_max_try",
     "logging_level",
     "resource_monitor_interval",
+    "progress_update_timeout",
+    "first_task_creation_timeout",
     "allow_reuse",
     "environment",
 };
@@ -95,8 +97,6 @@ constexpr Alias kAliases[] = {
 };
 
 // Argument names ParallelRunStep reserves: each is a key of the job file.
-// resource_monitor_interval is a runtime option there; prs has a key for it,
-// so passing it as an argument would silently do nothing.
 constexpr absl::string_view kReservedArguments[] = {
     "mini_batch_size",
     "error_threshold",
@@ -109,6 +109,14 @@ constexpr absl::string_view kReservedArguments[] = {
     "run_invocation_timeout",
     "run_max_try",
     "append_row_file_name",
+};
+
+// ParallelRunStep's runtime options, passed in `arguments`, that prs honours:
+// each sets the key of the same name (giving both, with different values, is
+// an error). The arguments still reach the script.
+constexpr absl::string_view kRuntimeOptions[] = {
+    "progress_update_timeout",
+    "first_task_creation_timeout",
     "resource_monitor_interval",
 };
 
@@ -143,6 +151,12 @@ constexpr IntKey kIntKeys[] = {
      [](v1::JobSpec& s, int64_t v) { s.set_run_max_try(static_cast<int32_t>(v)); }},
     {"resource_monitor_interval", kInt32Min, kInt32Max,
      [](v1::JobSpec& s, int64_t v) { s.set_resource_monitor_interval(static_cast<int32_t>(v)); }},
+    {"progress_update_timeout", kInt32Min, kInt32Max,
+     [](v1::JobSpec& s, int64_t v) { s.set_progress_update_timeout(static_cast<int32_t>(v)); }},
+    {"first_task_creation_timeout", kInt32Min, kInt32Max,
+     [](v1::JobSpec& s, int64_t v) {
+       s.set_first_task_creation_timeout(static_cast<int32_t>(v));
+     }},
 };
 
 // The keys of one YAML map, as written.
@@ -728,6 +742,47 @@ absl::Status ReadRetrySettings(const Fields& top, v1::JobSpec& spec) {
   return absl::OkStatus();
 }
 
+// The value of `--name VALUE` or `--name=VALUE` in the arguments (the last
+// one), or nullopt.
+std::optional<std::string> ArgumentValue(const v1::JobSpec& spec, absl::string_view name) {
+  std::optional<std::string> value;
+  const auto& args = spec.arguments();
+  for (int i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (!absl::ConsumePrefix(&arg, "--") || !absl::ConsumePrefix(&arg, name)) continue;
+    if (arg.empty() && i + 1 < args.size()) {
+      value = args[i + 1];
+    } else if (absl::ConsumePrefix(&arg, "=")) {
+      value = std::string(arg);
+    }
+  }
+  return value;
+}
+
+// ParallelRunStep's runtime options in `arguments` set the keys they name.
+absl::Status ReadRuntimeOptions(const Fields& top, v1::JobSpec& spec) {
+  for (absl::string_view name : kRuntimeOptions) {
+    const std::optional<std::string> text = ArgumentValue(spec, name);
+    if (!text) continue;
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(*text, &value) || value < 0 || value > kInt32Max) {
+      return InvalidArgument(absl::StrCat("arguments: --", name, " '", Printable(*text),
+                                          "' is not a number of seconds"));
+    }
+    auto key = top.find(name);
+    if (key != top.end() && !IsUnset(key->second) && key->second.IsScalar() &&
+        key->second.Scalar() != *text) {
+      return InvalidArgument(absl::StrCat(name, ": the job file says ", Printable(key->second.Scalar()),
+                                          " and arguments say --", name, " ", Printable(*text),
+                                          "; set it once"));
+    }
+    for (const IntKey& int_key : kIntKeys) {
+      if (int_key.key == name) int_key.set(spec, value);
+    }
+  }
+  return absl::OkStatus();
+}
+
 // mini_batch_size: a count of files for file inputs; a size ("1MB", the
 // default) or a count of rows ("5000 rows") for tabular inputs.
 absl::Status ReadMiniBatchSize(const std::string& text, v1::JobSpec& spec) {
@@ -821,6 +876,7 @@ void SetDefaults(v1::JobSpec& spec) {
   spec.set_run_max_try(3);
   spec.set_logging_level("INFO");
   spec.set_resource_monitor_interval(600);
+  spec.set_first_task_creation_timeout(600);
   spec.set_allow_reuse(true);
 }
 
@@ -901,6 +957,7 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadSideInputs(node_of("side_inputs"), base, spec));
   // After side_inputs: arguments refer to them.
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadArguments(node_of("arguments"), spec));
+  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadRuntimeOptions(*top, spec));
   PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadEnvironment(*top, base, spec));
   // After inputs: the unit and the default depend on the inputs' type.
   {
@@ -1407,6 +1464,15 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
     return InvalidArgument(
         absl::StrCat("resource_monitor_interval: must be 0 (off) or a number of seconds up to ",
                      kMaxTimeoutSeconds, ", got ", spec.resource_monitor_interval()));
+  }
+  for (const auto& [key, value] :
+       {std::pair<absl::string_view, int64_t>{"progress_update_timeout",
+                                              spec.progress_update_timeout()},
+        {"first_task_creation_timeout", spec.first_task_creation_timeout()}}) {
+    if (value < 0 || value > kMaxTimeoutSeconds) {
+      return InvalidArgument(absl::StrCat(key, ": must be 0 (off) or a number of seconds up to ",
+                                          kMaxTimeoutSeconds, ", got ", value));
+    }
   }
   if (spec.logging_level() != "WARNING" && spec.logging_level() != "INFO" &&
       spec.logging_level() != "DEBUG") {

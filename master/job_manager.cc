@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -305,6 +306,7 @@ absl::Status JobManager::Recover() {
     job->listed = sj.listed;
     job->plans_pending = sj.plans_pending;
     job->groups_done = sj.groups_done;
+    job->last_progress = clock_->Now();  // a restart is no hang of the job
     job->log_dir = (fs::path(options_.state_dir) / "jobs" / sj.job_id / "logs").string();
     if (sj.spec.output_action() == "append_row") {
       job->output_file = OutputFileOf(sj.spec, sj.job_id);
@@ -446,6 +448,15 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   }
   WriteFileAtomic((fs::path(job->log_dir) / "readme.txt").string(), kReadme).IgnoreError();
   std::vector<std::string> warnings;
+  for (const auto& arg : spec.arguments()) {
+    if (absl::StartsWith(arg, "--task_overhead_timeout")) {
+      warnings.push_back(
+          "arguments: --task_overhead_timeout has no meaning in prs (a worker gets its next "
+          "mini-batch from the agent's queue, with no storage round trip to time) and is "
+          "ignored; the script still gets it");
+      break;
+    }
+  }
   if (!output_file.empty()) {
     // The file is made when the first rows come (CommitOutcomes), so a job
     // that never starts leaves an earlier output where it is.
@@ -465,7 +476,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
                      " mini_batch_size=", spec.mini_batch_size(), " node_count=", spec.node_count(),
                      " process_count_per_node=", spec.process_count_per_node(),
                      " output=", output_file.empty() ? "summary_only" : output_file));
-    for (const auto& w : warnings) EventLocked(*raw, "WARNING", w);
+    for (const auto& w : warnings) NoteLocked(*raw, w);
     order_.push_back(raw);
     jobs_[raw->job_id] = std::move(job);
     StartLister(raw);
@@ -475,7 +486,40 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
 }
 
 void JobManager::StartLister(Job* job) {
+  job->listing_started = clock_->Now();
   job->lister = std::thread([this, job] { ListerMain(job); });
+}
+
+bool JobManager::CheckWatchdogsLocked(Job& job, absl::Time now) {
+  const auto& spec = job.spec;
+  if (spec.first_task_creation_timeout() > 0 && job.counts.mini_batches_created() == 0 &&
+      !job.counts.listing_done() &&
+      now - job.listing_started > absl::Seconds(spec.first_task_creation_timeout())) {
+    EndJobLocked(job, v1::FAILED,
+                 absl::StrCat("no mini-batch was made within ", spec.first_task_creation_timeout(),
+                              " s (first_task_creation_timeout): listing the inputs is stuck or "
+                              "too slow; check that the master can read them (a hung network "
+                              "filesystem?)"));
+    return true;
+  }
+  if (spec.progress_update_timeout() <= 0 || job.state != v1::RUNNING) return false;
+  // The clock runs only while agents work on the job: waiting for an agent
+  // is not a hang of the job.
+  if (job.leased.empty() && job.agents.empty()) job.last_progress = now;
+  if (now - job.last_progress <= absl::Seconds(spec.progress_update_timeout())) return false;
+  std::set<std::string> nodes;
+  for (const auto& [task_id, lease] : job.leased) {
+    auto it = agents_.find(lease.agent_id);
+    nodes.insert(it != agents_.end() ? it->second.node_id : lease.agent_id);
+  }
+  EndJobLocked(
+      job, v1::FAILED,
+      absl::StrCat("no progress for ", spec.progress_update_timeout(),
+                   " s (progress_update_timeout): no mini-batch finished, failed or was made, "
+                   "while ", job.leased.size(), " were leased to ",
+                   nodes.empty() ? std::string("no node") : absl::StrJoin(nodes, ", "),
+                   "; see those nodes' sys/node/<node>/agent.txt and user/stderr files"));
+  return true;
 }
 
 void JobManager::ListerMain(Job* job) {
@@ -521,6 +565,7 @@ void JobManager::ListerMain(Job* job) {
         for (const auto& t : batch) job->pending.emplace_back(t.task_id, 0);
       }
       const int64_t n = static_cast<int64_t>(batch.size());
+      if (n > 0) job->last_progress = clock_->Now();
       job->listed += n;
       job->counts.set_mini_batches_created(job->counts.mini_batches_created() + n);
       job->counts.set_plans(job->counts.plans() + plans);
@@ -806,6 +851,7 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
       job->groups_done = stored->groups_done;
       job->listed = stored->listed;
       job->next_task_id = stored->next_task_id;
+      job->last_progress = clock_->Now();
       if (!job->counts.listing_done()) {
         StartLister(job);
       } else {
@@ -1269,6 +1315,7 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
     if (!granted.empty() && job->state == v1::QUEUED) {
       job->state = v1::RUNNING;
       job->start_ms = NowMs();
+      job->last_progress = clock_->Now();
       EventLocked(*job, "INFO", "FIRST_TASK_SCHEDULED: job is RUNNING");
       started = true;
     }
@@ -1691,6 +1738,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
       changed.push_back(job);
       continue;
     }
+    job->last_progress = clock_->Now();
     job->counts.set_mini_batches_processed(job->counts.mini_batches_processed() + d.processed);
     job->counts.set_mini_batches_failed(job->counts.mini_batches_failed() + d.failed);
     job->counts.set_items_succeeded(job->counts.items_succeeded() + d.items_succeeded);
@@ -1789,6 +1837,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
 void JobManager::Tick() {
   std::vector<Outcome> lost;
   std::vector<Undeliverable> undeliverable;
+  std::vector<Job*> watched;  // ended by a watchdog
   {
     absl::MutexLock lock(&mu_);
     undeliverable.swap(undeliverable_);
@@ -1827,6 +1876,9 @@ void JobManager::Tick() {
       ReleaseAgentLocked(agent);
       it = agents_.erase(it);
     }
+    for (Job* job : order_) {
+      if (IsActive(*job) && CheckWatchdogsLocked(*job, now)) watched.push_back(job);
+    }
     // Rates over the last minute.
     for (Job* job : order_) {
       if (!IsActive(*job)) continue;
@@ -1840,6 +1892,8 @@ void JobManager::Tick() {
       job->rate = dt > 0 ? static_cast<double>(done - first.second) / dt : 0;
     }
   }
+  for (Job* job : watched) PersistState(job);
+  if (!watched.empty()) NotifyWork();
   if (!lost.empty()) CommitOutcomes(std::move(lost));
   if (!undeliverable.empty()) FailUndeliverable(std::move(undeliverable));
   FlushFiles();

@@ -195,6 +195,11 @@ class JobManager {
     // kMaxNotes are in JobStatus.notes; master_role.txt has them all.
     std::vector<std::string> notes;
     int64_t notes_dropped = 0;
+    // first_task_creation_timeout counts from here (the lister's start).
+    absl::Time listing_started = absl::InfinitePast();
+    // progress_update_timeout counts from here: the last commit or new
+    // mini-batch, or the last time no agent worked on the job.
+    absl::Time last_progress = absl::InfinitePast();
     // Mini-batches whose lease did not reach an agent (a reply lost on the
     // way, a store read that failed), by task id: how many times.
     absl::flat_hash_map<int64_t, int> undelivered;
@@ -265,6 +270,9 @@ class JobManager {
   void EndJobLocked(Job& job, v1::JobState state, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CheckJobLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // first_task_creation_timeout and progress_update_timeout; true when the
+  // job ended.
+  bool CheckWatchdogsLocked(Job& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EventLocked(Job& job, const std::string& level, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A WARNING event that is also one of the job's notes.

@@ -169,7 +169,8 @@ TEST_CASE("Unknown keys are refused with the nearest known key", "[job_config]")
         "partition_keys, append_row_format, error_threshold, allowed_failed_count, "
         "allowed_failed_percent, node_count, "
         "process_count_per_node, run_invocation_timeout, run_max_try, logging_level, "
-        "resource_monitor_interval, allow_reuse, environment");
+        "resource_monitor_interval, progress_update_timeout, first_task_creation_timeout, "
+        "allow_reuse, environment");
 }
 
 TEST_CASE("Unknown keys inside inputs, side_inputs and environment are refused", "[job_config]") {
@@ -890,6 +891,33 @@ TEST_CASE("append_row_file_name may hold {job_id} and {name}, no other braces", 
   CHECK(spec->append_row_file_name() == "{name}-{job_id}.txt");
   CHECK_THAT(ErrorOf(Minimal("append_row_file_name: '{date}.txt'\n")),
              Contains("({job_id} and {name} are the placeholders it may hold)"));
+}
+
+}  // namespace
+}  // namespace prs
+
+namespace prs {
+namespace {
+
+TEST_CASE("ParallelRunStep's runtime options in arguments set their keys", "[job_config]") {
+  auto spec = Parse(Minimal("arguments: [--progress_update_timeout, '900', "
+                            "--first_task_creation_timeout=120, --resource_monitor_interval, '5', "
+                            "--model, m.pkl]\n"));
+  REQUIRE(spec.ok());
+  CHECK(spec->progress_update_timeout() == 900);
+  CHECK(spec->first_task_creation_timeout() == 120);
+  CHECK(spec->resource_monitor_interval() == 5);
+  CHECK(spec->arguments_size() == 7);  // the script still gets them
+  auto defaults = Parse(kMinimal);
+  REQUIRE(defaults.ok());
+  CHECK(defaults->progress_update_timeout() == 0);
+  CHECK(defaults->first_task_creation_timeout() == 600);
+  CHECK(ErrorOf(Minimal("progress_update_timeout: 60\narguments: [--progress_update_timeout, "
+                        "'90']\n")) ==
+        "progress_update_timeout: the job file says 60 and arguments say "
+        "--progress_update_timeout 90; set it once");
+  CHECK_THAT(ErrorOf(Minimal("arguments: [--progress_update_timeout, soon]\n")),
+             Contains("arguments: --progress_update_timeout 'soon' is not a number of seconds"));
 }
 
 }  // namespace

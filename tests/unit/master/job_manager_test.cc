@@ -1040,3 +1040,68 @@ TEST_CASE("log records that cannot be written are kept and written at a later fl
 
 }  // namespace
 }  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("progress_update_timeout fails a job whose agents hold leases and finish nothing") {
+  Fixture f;
+  f.Open();
+  auto req = MakeRequest(f.dir, 4, 1);
+  req.mutable_spec()->set_progress_update_timeout(300);
+  const std::string job_id = f.SubmitListed(req);
+  // Waiting for an agent is no hang: the clock does not run.
+  f.clock.Advance(absl::Seconds(1000));
+  f.manager->Tick();
+  CHECK(f.manager->GetJob(job_id)->state() == v1::QUEUED);
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 2);
+  REQUIRE(t.size() == 2);
+  CHECK(f.Done(a, t[0]));
+  for (int i = 0; i < 5; ++i) {  // the agent stays alive, its lease stays held
+    f.clock.Advance(absl::Seconds(60));
+    v1::HeartbeatRequest hb;
+    hb.set_agent_id(a);
+    hb.add_held_lease_ids(t[1].lease_id());
+    REQUIRE(f.manager->Heartbeat(hb).ok());
+    f.manager->Tick();
+  }
+  CHECK(f.manager->GetJob(job_id)->state() == v1::RUNNING);  // 300 s, not more
+  f.clock.Advance(absl::Seconds(1));
+  v1::HeartbeatRequest hb;
+  hb.set_agent_id(a);
+  hb.add_held_lease_ids(t[1].lease_id());
+  REQUIRE(f.manager->Heartbeat(hb).ok());
+  f.manager->Tick();
+  auto st = *f.manager->GetJob(job_id);
+  CHECK(st.state() == v1::FAILED);
+  CHECK_THAT(st.reason(), Catch::StartsWith("no progress for 300 s (progress_update_timeout): no "
+                                            "mini-batch finished, failed or was made, while 1 "
+                                            "were leased to n1"));
+}
+
+TEST_CASE("first_task_creation_timeout fails a job whose listing makes nothing in time") {
+  Fixture f;
+  JobManagerOptions o;
+  o.state_dir = f.dir.Sub("state");
+  o.max_pending_per_job = 0;  // the lister waits before its first mini-batch: a stuck listing
+  auto m = JobManager::Create(o, &f.clock);
+  REQUIRE(m.ok());
+  f.manager = *std::move(m);
+  auto req = MakeRequest(f.dir, 2, 1);
+  req.mutable_spec()->set_first_task_creation_timeout(600);
+  auto sub = f.manager->Submit(req);
+  REQUIRE(sub.ok());
+  f.clock.Advance(absl::Seconds(599));
+  f.manager->Tick();
+  CHECK(f.manager->GetJob(sub->job_id())->state() == v1::QUEUED);
+  f.clock.Advance(absl::Seconds(2));
+  f.manager->Tick();
+  auto st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::FAILED);
+  CHECK_THAT(st.reason(), Catch::StartsWith("no mini-batch was made within 600 s "
+                                            "(first_task_creation_timeout)"));
+}
+
+}  // namespace
+}  // namespace prs::master
