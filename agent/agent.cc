@@ -486,6 +486,14 @@ class Agent::Impl {
     std::vector<v1::TaskResult> released;
     {
       absl::MutexLock lock(&mu_);
+      // A job the master ended has its running attempts killed now, also
+      // when another stop of it (the agent's own, which lets them finish)
+      // is under way.
+      if (kill_running) {
+        for (const auto& j : {job_, closing_}) {
+          if (j && (job_id.empty() || j->job_id == job_id)) j->abort = true;
+        }
+      }
       // One stop at a time: a second caller waits for the first to finish,
       // so the next job never starts beside the last one's workers.
       auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return closing_ == nullptr; };

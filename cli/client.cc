@@ -200,7 +200,12 @@ std::string StatusJson(const v1::JobStatus& st) {
       c.plans(), notes);
 }
 
-std::string StatusText(const v1::JobStatus& st) {
+std::string RawStatusText(const v1::JobStatus& st);
+
+std::string StatusText(const v1::JobStatus& st) { return PrintableText(RawStatusText(st)); }
+
+// StatusText before control bytes (a script's error may hold some) are escaped.
+std::string RawStatusText(const v1::JobStatus& st) {
   const auto& c = st.counts();
   std::string out = absl::StrFormat("job %s: %s\n", st.job_id(), JobStateName(st.state()));
   if (!st.reason().empty()) absl::StrAppend(&out, "  reason: ", st.reason(), "\n");

@@ -46,7 +46,7 @@ absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
 
 // The status as one JSON object.
 std::string StatusJson(const v1::JobStatus& status);
-// A human summary of several lines.
+// A human summary of several lines, with control bytes escaped.
 std::string StatusText(const v1::JobStatus& status);
 
 // Renders progress on a terminal (one redrawn line) or as plain lines, and

@@ -154,9 +154,7 @@ constexpr IntKey kIntKeys[] = {
     {"progress_update_timeout", kInt32Min, kInt32Max,
      [](v1::JobSpec& s, int64_t v) { s.set_progress_update_timeout(static_cast<int32_t>(v)); }},
     {"first_task_creation_timeout", kInt32Min, kInt32Max,
-     [](v1::JobSpec& s, int64_t v) {
-       s.set_first_task_creation_timeout(static_cast<int32_t>(v));
-     }},
+     [](v1::JobSpec& s, int64_t v) { s.set_first_task_creation_timeout(static_cast<int32_t>(v)); }},
 };
 
 // The keys of one YAML map, as written.
@@ -772,9 +770,9 @@ absl::Status ReadRuntimeOptions(const Fields& top, v1::JobSpec& spec) {
     auto key = top.find(name);
     if (key != top.end() && !IsUnset(key->second) && key->second.IsScalar() &&
         key->second.Scalar() != *text) {
-      return InvalidArgument(absl::StrCat(name, ": the job file says ", Printable(key->second.Scalar()),
-                                          " and arguments say --", name, " ", Printable(*text),
-                                          "; set it once"));
+      return InvalidArgument(absl::StrCat(name, ": the job file says ",
+                                          Printable(key->second.Scalar()), " and arguments say --",
+                                          name, " ", Printable(*text), "; set it once"));
     }
     for (const IntKey& int_key : kIntKeys) {
       if (int_key.key == name) int_key.set(spec, value);

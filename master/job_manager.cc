@@ -24,6 +24,8 @@
 #include "common/job_state.h"
 #include "common/paths.h"
 #include "common/text.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "master/input_fingerprint.h"
 #include "master/partitioner.h"
 #include "spdlog/spdlog.h"
 
@@ -307,9 +309,13 @@ absl::Status JobManager::Recover() {
     job->plans_pending = sj.plans_pending;
     job->groups_done = sj.groups_done;
     job->last_progress = clock_->Now();  // a restart is no hang of the job
+    job->input_fingerprint = sj.input_fingerprint;
+    job->reused_from = sj.reused_from;
+    job->output_started = sj.output_started;
     job->log_dir = (fs::path(options_.state_dir) / "jobs" / sj.job_id / "logs").string();
     if (sj.spec.output_action() == "append_row") {
-      job->output_file = OutputFileOf(sj.spec, sj.job_id);
+      // A reused job's output is the file of the job it took its result from.
+      job->output_file = OutputFileOf(sj.spec, sj.reused_from.empty() ? sj.job_id : sj.reused_from);
       job->output_key = OutputKey(job->output_file);
     }
     job->result_written = !IsActive(*job);
@@ -428,6 +434,8 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
     absl::MutexLock lock(&mu_);
     reserved_outputs_.erase(output_key);
   };
+  Job* reuse_candidate =
+      spec.allow_reuse() ? FindReuseCandidate(spec, request.snapshot()) : nullptr;
   auto stored = store_->CreateJob(spec, request.snapshot(), NowMs());
   if (!stored.ok()) return stored.status();
   auto job = std::make_unique<Job>();
@@ -441,6 +449,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   }
   job->output_file = output_file;
   job->output_key = output_file.empty() ? "" : OutputKey(output_file);
+  job->reuse_candidate = reuse_candidate;
   if (auto s = MakeDirs((fs::path(job->log_dir) / "sys").string()); !s.ok()) {
     store_->UpdateJobState(job->seq, v1::FAILED, std::string(s.message()), "", 0, NowMs())
         .IgnoreError();
@@ -516,13 +525,126 @@ bool JobManager::CheckWatchdogsLocked(Job& job, absl::Time now) {
       job, v1::FAILED,
       absl::StrCat("no progress for ", spec.progress_update_timeout(),
                    " s (progress_update_timeout): no mini-batch finished, failed or was made, "
-                   "while ", job.leased.size(), " were leased to ",
+                   "while ",
+                   job.leased.size(), " were leased to ",
                    nodes.empty() ? std::string("no node") : absl::StrJoin(nodes, ", "),
                    "; see those nodes' sys/node/<node>/agent.txt and user/stderr files"));
   return true;
 }
 
+absl::Status JobManager::ListInputs(Job& job, const std::function<bool(NewTask)>& emit,
+                                    const ListingHooks& hooks) {
+  if (IsTabular(job.spec)) {
+    return PartitionTabularInputs(job.spec, emit, job.stop_listing, hooks);
+  }
+  const std::vector<v1::Input> inputs(job.spec.inputs().begin(), job.spec.inputs().end());
+  return PartitionFileInputs(inputs, job.spec.mini_batch_size(), emit, job.stop_listing, hooks);
+}
+
+JobManager::Job* JobManager::FindReuseCandidate(const v1::JobSpec& spec,
+                                                const v1::SourceSnapshot& snapshot) {
+  std::vector<Job*> candidates;  // newest first
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+      Job* j = *it;
+      if (j->state == v1::SUCCEEDED && j->result_flushed && !j->input_fingerprint.empty() &&
+          google::protobuf::util::MessageDifferencer::Equals(j->spec, spec)) {
+        candidates.push_back(j);
+      }
+    }
+  }
+  // The same script snapshot: the same files with the same modes and bytes.
+  const auto files = [](const v1::SourceSnapshot& snap) {
+    std::map<std::string, std::pair<uint32_t, std::string>> out;
+    for (const auto& f : snap.files()) out[f.path()] = {f.mode(), f.content()};
+    return out;
+  };
+  const auto wanted = files(snapshot);
+  for (Job* j : candidates) {
+    auto stored = store_->GetSnapshot(j->seq);
+    if (stored.ok() && files(*stored) == wanted) return j;
+  }
+  return nullptr;
+}
+
+bool JobManager::TryReuse(Job* job) {
+  Job* const candidate = job->reuse_candidate;
+  InputFingerprint fingerprint;
+  const bool tabular = IsTabular(job->spec);
+  ListingHooks hooks;  // no notes: the real listing, if any, makes them
+  hooks.exclude_dir = job->spec.output();
+  const absl::Status listed = ListInputs(
+      *job,
+      [&](NewTask task) {
+        fingerprint.Add(task, tabular);
+        return !job->stop_listing.load();
+      },
+      hooks);
+  if (!listed.ok() || job->stop_listing) return false;
+  const std::string fp = fingerprint.Finish();
+  std::string why_not;
+  std::string output_file, origin;
+  {
+    absl::MutexLock lock(&mu_);
+    output_file = candidate->output_file;
+    origin = candidate->reused_from.empty() ? candidate->job_id : candidate->reused_from;
+    if (fp != candidate->input_fingerprint) {
+      why_not = "the inputs differ (a file added, removed or changed)";
+    }
+    for (Job* other : order_) {
+      if (why_not.empty() && other->seq > candidate->seq && other != job && !output_file.empty() &&
+          other->output_key == candidate->output_key && other->output_started) {
+        why_not = absl::StrCat("job ", other->job_id, " has written its output file since");
+      }
+    }
+  }
+  if (why_not.empty() && !output_file.empty()) {
+    auto stored = store_->LoadJob(candidate->seq);
+    std::error_code ec;
+    const auto size = fs::file_size(output_file, ec);
+    if (!stored.ok() || ec || static_cast<int64_t>(size) != stored->output_length) {
+      why_not = absl::StrCat("its output ", output_file, " is gone or was changed");
+    }
+  }
+  if (why_not.empty()) {
+    absl::Status copied = store_->CopyResult(job->seq, candidate->seq, origin);
+    absl::StatusOr<StoredJob> now = copied.ok() ? store_->LoadJob(job->seq) : copied;
+    if (!now.ok()) why_not = std::string(now.status().message());
+    if (now.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        job->counts = now->counts;
+        job->output_file = output_file;
+        job->reused_from = origin;
+        job->input_fingerprint = fp;
+        job->listed = now->listed;
+        NoteLocked(
+            *job, absl::StrCat(
+                      "allow_reuse: the result of job ", candidate->job_id,
+                      ", which ran the same script with the same settings on the same "
+                      "inputs, is this job's; nothing ran",
+                      output_file.empty() ? "" : absl::StrCat(" (the output is ", output_file, ")"),
+                      ". Set allow_reuse: false to run it again"));
+        EndJobLocked(*job, v1::SUCCEEDED, "");
+      }
+      PersistState(job);
+      NotifyWork();
+      spdlog::info("job reused job={} from={}", job->job_id, candidate->job_id);
+      return true;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  EventLocked(*job, "INFO",
+              absl::StrCat("allow_reuse: job ", candidate->job_id,
+                           " had the same script and settings, but ", why_not, "; running"));
+  return false;
+}
+
 void JobManager::ListerMain(Job* job) {
+  // allow_reuse: an identical earlier job's result, if its inputs are the same.
+  if (job->reuse_candidate != nullptr && job->listed == 0 && TryReuse(job)) return;
+  if (job->stop_listing) return;
   std::vector<NewTask> batch;
   int64_t already_listed;
   {
@@ -594,7 +716,10 @@ void JobManager::ListerMain(Job* job) {
   };
 
   int64_t position = 0;
+  const bool tabular = IsTabular(job->spec);
+  InputFingerprint fingerprint;
   const auto emit = [&](NewTask task) {
+    if (job->spec.allow_reuse()) fingerprint.Add(task, tabular);
     // Tasks made before a restart come again in the same order: skip them.
     if (position++ < already_listed) return !job->stop_listing.load();
     batch.push_back(std::move(task));
@@ -615,14 +740,7 @@ void JobManager::ListerMain(Job* job) {
     absl::MutexLock lock(&mu_);
     NoteLocked(*job, note);
   };
-  absl::Status status;
-  if (IsTabular(job->spec)) {
-    status = PartitionTabularInputs(job->spec, emit, job->stop_listing, hooks);
-  } else {
-    const std::vector<v1::Input> inputs(job->spec.inputs().begin(), job->spec.inputs().end());
-    status =
-        PartitionFileInputs(inputs, job->spec.mini_batch_size(), emit, job->stop_listing, hooks);
-  }
+  absl::Status status = ListInputs(*job, emit, hooks);
   if (listing_notes > kMaxListingNotes) {
     absl::MutexLock lock(&mu_);
     EventLocked(*job, "WARNING",
@@ -630,6 +748,15 @@ void JobManager::ListerMain(Job* job) {
                              " more files or folders left out of the listing"));
   }
   if (job->stop_listing) return;
+  if (status.ok() && flush_status.ok() && job->spec.allow_reuse()) {
+    // Before the listing is done (and the job may end): a job that succeeds
+    // can be reused.
+    std::string fp = fingerprint.Finish();
+    if (store_->SetInputFingerprint(job->seq, fp).ok()) {
+      absl::MutexLock lock(&mu_);
+      job->input_fingerprint = std::move(fp);
+    }
+  }
   if (status.ok() && flush_status.ok()) {
     flush(true);
     if (flush_status.ok()) {
@@ -1717,6 +1844,7 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
     commit_lock.Release();
 
     absl::MutexLock lock(&mu_);
+    if (appended) job->output_started = true;
     if (!output_note.empty()) NoteLocked(*job, output_note);
     if (!output_error.empty()) {
       // Writing on would lose rows: the job ends, its mini-batches still
@@ -1994,6 +2122,7 @@ void JobManager::FlushFiles() {
             absl::StrAppend(&p.result, "Output: ", job->output_file, " (", c.rows_written(),
                             " rows)\n");
           }
+          for (const auto& note : job->notes) absl::StrAppend(&p.result, "Note: ", note, "\n");
           job->result_written = true;
           p.finished = job;
         }

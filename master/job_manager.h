@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "master/output_file.h"
+#include "master/partitioner.h"
 #include "master/store.h"
 #include "prs/v1/agent_service.pb.h"
 #include "prs/v1/job_service.pb.h"
@@ -195,6 +196,14 @@ class JobManager {
     // kMaxNotes are in JobStatus.notes; master_role.txt has them all.
     std::vector<std::string> notes;
     int64_t notes_dropped = 0;
+    // allow_reuse: the fingerprint of the listed inputs (empty until listed),
+    // the earlier job this one may take its result from, and the job that ran
+    // whose result this one took.
+    std::string input_fingerprint;
+    Job* reuse_candidate = nullptr;
+    std::string reused_from;
+    // The job made its output file (mirrors Output::started, for reuse).
+    bool output_started = false;
     // first_task_creation_timeout counts from here (the lister's start).
     absl::Time listing_started = absl::InfinitePast();
     // progress_update_timeout counts from here: the last commit or new
@@ -244,6 +253,17 @@ class JobManager {
   absl::Status Recover();
   void StartLister(Job* job);
   void ListerMain(Job* job);
+  // Runs the partitioner over the job's inputs.
+  absl::Status ListInputs(Job& job, const std::function<bool(NewTask)>& emit,
+                          const ListingHooks& hooks);
+  // allow_reuse: the newest SUCCEEDED job with the same spec and snapshot and
+  // a fingerprint, or null.
+  Job* FindReuseCandidate(const v1::JobSpec& spec, const v1::SourceSnapshot& snapshot)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Lists the inputs without making mini-batches; when they are the
+  // candidate's and its output is intact, the job ends SUCCEEDED with the
+  // candidate's result. True when it did.
+  bool TryReuse(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
   // partition_keys: once every plan ended, makes one mini-batch per distinct
   // key combination over all files.
   void MaybeMakeGroups(Job* job) ABSL_LOCKS_EXCLUDED(mu_);

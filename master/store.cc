@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS jobs(
   mb_listed INTEGER NOT NULL DEFAULT 0,  -- mini-batches made by the lister (not from plans)
   groups_done INTEGER NOT NULL DEFAULT 0,  -- partition_keys: the groups' mini-batches exist
   output_started INTEGER NOT NULL DEFAULT 0,  -- the job made its output file (an earlier one moved aside)
-  input_fingerprint TEXT NOT NULL DEFAULT '');  -- allow_reuse: the listed inputs' names, sizes, mtimes
+  input_fingerprint TEXT NOT NULL DEFAULT '',  -- allow_reuse: the listed inputs' names, sizes, mtimes
+  reused_from TEXT NOT NULL DEFAULT '');  -- allow_reuse: the job whose result this one took
 CREATE TABLE IF NOT EXISTS tasks(
   job_seq INTEGER NOT NULL,
   task_id INTEGER NOT NULL,
@@ -143,6 +144,7 @@ constexpr const char* kJobColumns =
     "seq, job_id, spec, state, reason, submit_ms, start_ms, end_ms, mb_created, listing_done, "
     "items_total, mb_processed, mb_failed, items_succeeded, items_failed, rows_written, retries, "
     "output_length, first_error, mb_listed, groups_done, output_started, input_fingerprint, "
+    "reused_from, "
     "(SELECT COALESCE(MAX(task_id) + 1, 0) FROM tasks WHERE tasks.job_seq = jobs.seq), "
     "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1 AND state = 0), "
     "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1)";
@@ -172,9 +174,10 @@ StoredJob ReadJob(const Stmt& s) {
   j.groups_done = s.Int(20) != 0;
   j.output_started = s.Int(21) != 0;
   j.input_fingerprint = s.Text(22);
-  j.next_task_id = s.Int(23);
-  j.plans_pending = s.Int(24);
-  j.counts.set_plans(s.Int(25));
+  j.reused_from = s.Text(23);
+  j.next_task_id = s.Int(24);
+  j.plans_pending = s.Int(25);
+  j.counts.set_plans(s.Int(26));
   return j;
 }
 
@@ -243,6 +246,7 @@ absl::Status Store::Migrate() {
       {"jobs", "output_started",
        "ALTER TABLE jobs ADD COLUMN output_started INTEGER NOT NULL DEFAULT 0;"
        "ALTER TABLE jobs ADD COLUMN input_fingerprint TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE jobs ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';"
        "UPDATE jobs SET output_started = 1;"},
   };
   std::string sql;
@@ -270,6 +274,18 @@ absl::Status Store::SetInputFingerprint(int64_t seq, const std::string& fingerpr
   absl::MutexLock lock(&mu_);
   Stmt s(db_, "UPDATE jobs SET input_fingerprint = ? WHERE seq = ?");
   s.Bind(1, fingerprint).Bind(2, seq);
+  return s.Run();
+}
+
+absl::Status Store::CopyResult(int64_t seq, int64_t from_seq, const std::string& from_job_id) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(db_,
+         "UPDATE jobs SET (mb_created, listing_done, items_total, mb_processed, mb_failed, "
+         "items_succeeded, items_failed, rows_written, retries, output_length, input_fingerprint, "
+         "mb_listed) = (SELECT mb_created, listing_done, items_total, mb_processed, mb_failed, "
+         "items_succeeded, items_failed, rows_written, retries, output_length, input_fingerprint, "
+         "mb_listed FROM jobs WHERE seq = ?), reused_from = ? WHERE seq = ?");
+  s.Bind(1, from_seq).Bind(2, from_job_id).Bind(3, seq);
   return s.Run();
 }
 

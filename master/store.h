@@ -49,6 +49,9 @@ struct StoredJob {
   // allow_reuse: the listed inputs' names, sizes and mtimes, hashed; empty
   // until the listing is done.
   std::string input_fingerprint;
+  // allow_reuse: the job that ran and whose result (and output file) this one
+  // took instead of running; empty for a job that ran.
+  std::string reused_from;
 };
 
 // What a task does. A plan task is not user work: a worker reads one tabular
@@ -133,6 +136,9 @@ class Store {
   // Records that the job is about to make its output file (before it does).
   absl::Status SetOutputStarted(int64_t seq);
   absl::Status SetInputFingerprint(int64_t seq, const std::string& fingerprint);
+  // allow_reuse: job `seq` takes the counts, output length and fingerprint of
+  // job `from_seq`, which has the id `from_job_id` (or took them from it).
+  absl::Status CopyResult(int64_t seq, int64_t from_seq, const std::string& from_job_id);
 
   // Inserts mini-batches and adds them to the job's counters. From the lister,
   // `done` marks the listing done; for the partition_keys groups, it marks the

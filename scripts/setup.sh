@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache pkg-config git clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libspdlog-dev libyaml-cpp-dev catch2 libsqlite3-dev libcli11-dev
+  libabsl-dev libspdlog-dev libyaml-cpp-dev catch2 libsqlite3-dev libcli11-dev libssl-dev
   python3 python3-numpy python3-pandas python3-pytest python3-sklearn python3-pil python3-yaml
   python3-grpcio python3-venv
 )

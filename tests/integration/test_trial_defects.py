@@ -402,3 +402,87 @@ def test_per_job_output_names_and_clean_outputs(bins, tmp_path):
     assert r.returncode == 0, r.err
     assert r.stdout.decode().strip() == str(tmp_path / "out" / "trial-trial-1.txt")
     assert sorted(os.listdir(tmp_path / "out")) == ["parallel_run_step.txt", "trial-trial-1.txt"]
+
+
+# --- 11. partial successes and tabular inputs in the reports --------------------------------
+
+
+def test_a_mini_batch_with_failed_items_lists_its_inputs(bins, tmp_path):
+    job = write_job(tmp_path, "def run(mini_batch):\n    return mini_batch[:1]\n",
+                    {("%02d.txt" % i).encode(): b"x" for i in range(3)}, mini_batch_size=3)
+    r = prs_run(bins, tmp_path, job, timeout=60)
+    assert r.returncode == 0, r.err[-3000:]
+    errors = "".join(f.read_text() for f in (log_dir(r) / "user" / "error").rglob("*.txt"))
+    assert "run() returned fewer elements than inputs" in errors, errors
+    for i in range(3):
+        assert "  %s\n" % (tmp_path / "data" / ("%02d.txt" % i)) in errors, errors
+    assert "run() returned 1 elements for 3 inputs: 2 items failed" in errors
+    summary = (log_dir(r) / "user" / "error.txt").read_text()
+    assert "1 x run() returned fewer elements than inputs" in summary, summary
+
+
+def test_tabular_failures_name_the_file_bytes_and_records(bins, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "t.csv").write_text(
+        "id,v\n" + "".join("%d,%d\n" % (i, i) for i in range(1, 11)))
+    script = ("def run(df):\n"
+              "    if 5 in list(df['id']):\n"
+              "        raise ValueError('bad record 5')\n"
+              "    return df\n")
+    job = write_job(tmp_path, script, inputs=[{"name": "t", "type": "tabular", "path": "./data"}],
+                    mini_batch_size="4 rows")
+    r = prs_run(bins, tmp_path, job, timeout=120)
+    assert r.returncode == 0, r.err[-3000:]
+    errors = "".join(f.read_text() for f in (log_dir(r) / "user" / "error").rglob("*.txt"))
+    assert "%s, bytes " % (tmp_path / "data" / "t.csv") in errors, errors
+    assert "(records 5-8)" in errors, errors
+    assert "range\t" not in errors
+
+
+# --- also asked: ParallelRunStep's runtime options ------------------------------------------
+
+
+def test_progress_update_timeout_in_arguments_fails_a_job_that_makes_no_progress(bins, tmp_path):
+    job = write_job(tmp_path, "import time\ndef run(mini_batch):\n    time.sleep(120)\n",
+                    {b"a.txt": b"1"}, run_invocation_timeout=600,
+                    arguments=["--progress_update_timeout", "3", "--task_overhead_timeout", "9"])
+    r = prs_run(bins, tmp_path, job, timeout=120)
+    assert r.returncode == 1, r.err[-3000:]
+    assert "no progress for 3 s (progress_update_timeout)" in r.err, r.err[-3000:]
+    assert "prs: note: arguments: --task_overhead_timeout has no meaning in prs" in r.err
+
+
+# --- also asked: allow_reuse ----------------------------------------------------------------
+
+
+def test_allow_reuse_gives_an_identical_jobs_result_without_running(master, start_agent, prs,
+                                                                    tmp_path):
+    from itest_helpers import submit, status_of, wait_state
+
+    start_agent("node-a")
+    calls = tmp_path / "calls.txt"
+    script = ("import os\n"
+              "def run(mini_batch):\n"
+              "    with open(%r, 'a') as f:\n"
+              "        f.write('x\\n')\n"
+              "    return [os.path.basename(p) for p in mini_batch]\n" % str(calls))
+    job = write_job(tmp_path, script, {("%02d.txt" % i).encode(): b"x" for i in range(6)},
+                    allow_reuse=True)
+    first = submit(prs, job)
+    assert wait_state(prs, first, ("SUCCEEDED", "FAILED"), 60)["state"] == "SUCCEEDED"
+    runs = len(calls.read_text().split())
+    output = (tmp_path / "out" / "parallel_run_step.txt").read_text()
+    second = submit(prs, job)
+    st = wait_state(prs, second, ("SUCCEEDED", "FAILED"), 60)
+    assert st["state"] == "SUCCEEDED" and st["counts"]["items_succeeded"] == 6, st
+    assert any(n.startswith("allow_reuse: the result of job %s" % first) for n in st["notes"]), st
+    assert len(calls.read_text().split()) == runs, "nothing ran"
+    assert os.listdir(tmp_path / "out") == ["parallel_run_step.txt"]
+    assert (tmp_path / "out" / "parallel_run_step.txt").read_text() == output
+    # A changed input runs the job again.
+    (tmp_path / "data" / "03.txt").write_text("changed")
+    third = submit(prs, job)
+    assert wait_state(prs, third, ("SUCCEEDED", "FAILED"), 60)["state"] == "SUCCEEDED"
+    assert len(calls.read_text().split()) > runs
+    assert not status_of(prs, third)["notes"] or not any(
+        n.startswith("allow_reuse") for n in status_of(prs, third)["notes"])

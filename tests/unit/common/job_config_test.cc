@@ -900,9 +900,10 @@ namespace prs {
 namespace {
 
 TEST_CASE("ParallelRunStep's runtime options in arguments set their keys", "[job_config]") {
-  auto spec = Parse(Minimal("arguments: [--progress_update_timeout, '900', "
-                            "--first_task_creation_timeout=120, --resource_monitor_interval, '5', "
-                            "--model, m.pkl]\n"));
+  auto spec =
+      Parse(Minimal("arguments: [--progress_update_timeout, '900', "
+                    "--first_task_creation_timeout=120, --resource_monitor_interval, '5', "
+                    "--model, m.pkl]\n"));
   REQUIRE(spec.ok());
   CHECK(spec->progress_update_timeout() == 900);
   CHECK(spec->first_task_creation_timeout() == 120);

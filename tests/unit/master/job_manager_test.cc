@@ -1105,3 +1105,58 @@ TEST_CASE("first_task_creation_timeout fails a job whose listing makes nothing i
 
 }  // namespace
 }  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+// Runs job `job_id` to SUCCEEDED with one agent.
+void RunToSuccess(Fixture& f, const std::string& job_id, const std::string& agent) {
+  for (int i = 0; i < 100 && f.manager->GetJob(job_id)->state() != v1::SUCCEEDED; ++i) {
+    for (const auto& t : f.Pull(agent, 10)) CHECK(f.Done(agent, t));
+  }
+  REQUIRE(f.manager->GetJob(job_id)->state() == v1::SUCCEEDED);
+}
+
+TEST_CASE("allow_reuse: an identical job takes the earlier result; any change runs it again") {
+  Fixture f;
+  f.Open();
+  const std::string a = f.Agent("n1");
+  auto req = MakeRequest(f.dir, 4, 2);
+  req.mutable_spec()->set_allow_reuse(true);
+  const std::string first = f.SubmitListed(req);
+  RunToSuccess(f, first, a);
+  const auto rows = f.OutputLines();
+  REQUIRE(rows.size() == 4);
+
+  // The same spec, snapshot and inputs: nothing runs, the result is the first's.
+  const std::string second = f.SubmitListed(req);
+  auto st = *f.manager->GetJob(second);
+  CHECK(st.state() == v1::SUCCEEDED);
+  CHECK(st.counts().items_succeeded() == 4);
+  CHECK(st.output_file() == f.dir.Sub("out/rows.txt"));
+  REQUIRE(st.notes_size() == 1);
+  CHECK_THAT(st.notes(0), Catch::StartsWith("allow_reuse: the result of job " + first));
+  CHECK(f.Pull(a, 10).empty());
+  CHECK(f.OutputLines() == rows);  // not moved aside, not rewritten
+
+  // After a restart the reused job still says so.
+  f.Open();
+  st = *f.manager->GetJob(second);
+  CHECK(st.state() == v1::SUCCEEDED);
+  CHECK(st.output_file() == f.dir.Sub("out/rows.txt"));
+  const std::string a2 = f.Agent("n2");
+
+  // An input changed: it runs.
+  f.dir.Write("data/f0001.txt", "changed");
+  const std::string third = f.SubmitListed(req);
+  CHECK(f.manager->GetJob(third)->state() == v1::QUEUED);
+  RunToSuccess(f, third, a2);
+
+  // A changed script runs too, and so does allow_reuse: false.
+  auto other_script = req;
+  other_script.mutable_snapshot()->mutable_files(0)->set_content("def run(b):\n  return b\n");
+  CHECK(f.manager->GetJob(f.SubmitListed(other_script))->state() == v1::QUEUED);
+}
+
+}  // namespace
+}  // namespace prs::master

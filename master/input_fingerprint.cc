@@ -1,0 +1,47 @@
+#include "master/input_fingerprint.h"
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace prs::master {
+
+InputFingerprint::InputFingerprint() : ctx_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
+}
+
+InputFingerprint::~InputFingerprint() { EVP_MD_CTX_free(ctx_); }
+
+void InputFingerprint::Update(absl::string_view bytes) {
+  EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
+}
+
+void InputFingerprint::Add(const NewTask& task, bool tabular) {
+  Update(absl::StrCat("task ", task.items.size(), "\n"));
+  for (const std::string& item : task.items) {
+    // Lengths first, so that no two sequences of items hash alike.
+    Update(absl::StrCat(item.size(), ":"));
+    Update(item);
+    if (tabular) continue;  // a descriptor carries its file's version
+    struct stat st {};
+    if (::stat(item.c_str(), &st) != 0) {
+      Update(" -1\n");
+    } else {
+      Update(absl::StrCat(" ", st.st_size, " ",
+                          int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec, "\n"));
+    }
+  }
+}
+
+std::string InputFingerprint::Finish() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(ctx_, digest, &n);
+  std::string hex;
+  for (unsigned int i = 0; i < n; ++i) absl::StrAppendFormat(&hex, "%02x", digest[i]);
+  return hex;
+}
+
+}  // namespace prs::master

@@ -1,0 +1,39 @@
+#ifndef PRS_MASTER_INPUT_FINGERPRINT_H_
+#define PRS_MASTER_INPUT_FINGERPRINT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "master/store.h"
+
+struct evp_md_ctx_st;
+
+namespace prs::master {
+
+// What allow_reuse compares: a SHA-256 over a job's mini-batches as its
+// listing makes them, in order: each file input's path, size and mtime, or
+// each tabular descriptor (which carries its file's size and mtime). Two
+// listings with the same fingerprint read the same files in the same
+// versions into the same mini-batches. Not thread-safe.
+class InputFingerprint {
+ public:
+  InputFingerprint();
+  ~InputFingerprint();
+  InputFingerprint(const InputFingerprint&) = delete;
+  InputFingerprint& operator=(const InputFingerprint&) = delete;
+
+  // Adds one mini-batch; file paths are stat'ed (a missing file counts as
+  // size -1).
+  void Add(const NewTask& task, bool tabular);
+  // The fingerprint as 64 hex digits; the object is spent afterwards.
+  std::string Finish();
+
+ private:
+  void Update(absl::string_view bytes);
+  evp_md_ctx_st* ctx_;
+};
+
+}  // namespace prs::master
+
+#endif  // PRS_MASTER_INPUT_FINGERPRINT_H_
