@@ -322,6 +322,12 @@ class Agent::Impl {
             released.push_back(std::move(r));
           }
           PushResults(std::move(released));
+          if (options_.ship_logs) {
+            // Whatever it wrote, and then `complete`: the master waits for it.
+            absl::MutexLock lock(&mu_);
+            ship_jobs_.emplace(job_id,
+                               (fs::path(options_.work_dir) / "jobs" / job_id / "logs").string());
+          }
           SleepUnlessStopping(backoff.Next());
           continue;
         }

@@ -79,7 +79,8 @@ JobClient::JobClient(const std::string& address) : impl_(std::make_unique<Impl>(
 JobClient::~JobClient() = default;
 
 absl::StatusOr<v1::SubmitJobResponse> JobClient::Submit(const v1::SubmitJobRequest& request) {
-  return Call(*impl_, &v1::JobService::Stub::SubmitJob, request, absl::Seconds(60));
+  // The master checks every path of a list_file at submit: give it time.
+  return Call(*impl_, &v1::JobService::Stub::SubmitJob, request, absl::Minutes(10));
 }
 
 absl::StatusOr<v1::JobStatus> JobClient::Get(const std::string& job_id) {

@@ -3,6 +3,10 @@
 #include <openssl/evp.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -33,6 +37,43 @@ void InputFingerprint::Add(const NewTask& task, bool tabular) {
                           int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec, "\n"));
     }
   }
+}
+
+absl::Status InputFingerprint::AddDependencies(const v1::JobSpec& spec) {
+  namespace fs = std::filesystem;
+  const auto add_file = [&](const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return false;
+    Update(absl::StrCat(path.size(), ":", path, " ", st.st_size, " ",
+                        int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec, "\n"));
+    return true;
+  };
+  for (const auto& side : spec.side_inputs()) {
+    Update(absl::StrCat("side ", side.name(), "\n"));
+    std::error_code ec;
+    if (!fs::is_directory(side.path(), ec)) {
+      if (!add_file(side.path())) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "side input '", side.name(), "' (", side.path(), ") cannot be read on the master"));
+      }
+      continue;
+    }
+    std::vector<std::string> files;
+    for (fs::recursive_directory_iterator it(side.path(), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      std::error_code fec;
+      if (it->is_regular_file(fec)) files.push_back(it->path().string());
+    }
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "side input '", side.name(), "' cannot be listed on the master: ", ec.message()));
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) add_file(f);
+  }
+  const std::string& python = spec.environment().python();
+  if (!python.empty() && python.front() == '/') add_file(python);
+  return absl::OkStatus();
 }
 
 std::string InputFingerprint::Finish() {

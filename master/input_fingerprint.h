@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "master/store.h"
 
@@ -26,6 +27,11 @@ class InputFingerprint {
   // Adds one mini-batch; file paths are stat'ed (a missing file counts as
   // size -1).
   void Add(const NewTask& task, bool tabular);
+  // Adds what a run depends on besides its inputs: every file of the side
+  // inputs (path, size, mtime) and the worker interpreter when it is a path.
+  // FAILED_PRECONDITION when a side input cannot be read on the master: then
+  // nobody can tell whether it changed, and the job must not be reused.
+  absl::Status AddDependencies(const v1::JobSpec& spec);
   // The fingerprint as 64 hex digits; the object is spent afterwards.
   std::string Finish();
 

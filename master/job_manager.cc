@@ -342,7 +342,7 @@ absl::Status JobManager::Recover() {
         // Drop rows whose commit did not happen before the master stopped. A
         // file that lost committed rows fails its job; it is never padded.
         if (out.started) {
-          if (auto s = out.file->Reopen(sj.output_length); !s.ok()) {
+          if (auto s = out.file->Reopen(sj.output_length, sj.output_id); !s.ok()) {
             output_lost.emplace_back(raw, std::string(s.message()));
           }
         }
@@ -387,7 +387,8 @@ absl::Status JobManager::Recover() {
 
 // --- Jobs -------------------------------------------------------------------
 
-absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequest& request) {
+absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequest& request,
+                                                         const std::function<bool()>& cancelled) {
   const v1::JobSpec& spec = request.spec();
   if (auto s = ValidateJobSpec(spec, /*check_files=*/false); !s.ok()) return s;
   bool has_entry = false;
@@ -408,7 +409,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   }
   // Inputs that cannot be listed or hold no file are refused before anything
   // is queued, created or moved.
-  if (auto s = CheckInputsAtSubmit(spec); !s.ok()) return s;
+  if (auto s = CheckInputsAtSubmit(spec, cancelled); !s.ok()) return s;
   std::string output_file;
   if (!spec.output().empty()) {
     // summary_only too: it is EntryScript().output_dir.
@@ -436,6 +437,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   };
   Job* reuse_candidate =
       spec.allow_reuse() ? FindReuseCandidate(spec, request.snapshot()) : nullptr;
+  if (cancelled()) return absl::CancelledError("the client gave up before the job was made");
   auto stored = store_->CreateJob(spec, request.snapshot(), NowMs());
   if (!stored.ok()) return stored.status();
   auto job = std::make_unique<Job>();
@@ -582,15 +584,19 @@ bool JobManager::TryReuse(Job* job) {
       },
       hooks);
   if (!listed.ok() || job->stop_listing) return false;
+  const absl::Status dependencies = fingerprint.AddDependencies(job->spec);
   const std::string fp = fingerprint.Finish();
   std::string why_not;
+  if (!dependencies.ok()) why_not = std::string(dependencies.message());
   std::string output_file, origin;
   {
     absl::MutexLock lock(&mu_);
     output_file = candidate->output_file;
     origin = candidate->reused_from.empty() ? candidate->job_id : candidate->reused_from;
-    if (fp != candidate->input_fingerprint) {
-      why_not = "the inputs differ (a file added, removed or changed)";
+    if (why_not.empty() && fp != candidate->input_fingerprint) {
+      why_not =
+          "the inputs differ (a file added, removed or changed, in the inputs or the "
+          "side inputs)";
     }
     for (Job* other : order_) {
       if (why_not.empty() && other->seq > candidate->seq && other != job && !output_file.empty() &&
@@ -616,6 +622,7 @@ bool JobManager::TryReuse(Job* job) {
         absl::MutexLock lock(&mu_);
         job->counts = now->counts;
         job->output_file = output_file;
+        job->output_key = candidate->output_key;
         job->reused_from = origin;
         job->input_fingerprint = fp;
         job->listed = now->listed;
@@ -643,7 +650,16 @@ bool JobManager::TryReuse(Job* job) {
 
 void JobManager::ListerMain(Job* job) {
   // allow_reuse: an identical earlier job's result, if its inputs are the same.
-  if (job->reuse_candidate != nullptr && job->listed == 0 && TryReuse(job)) return;
+  // first_task_creation_timeout counts from the real listing's start.
+  if (job->reuse_candidate != nullptr && job->listed == 0) {
+    {
+      absl::MutexLock lock(&mu_);
+      job->listing_started = absl::InfiniteFuture();
+    }
+    if (TryReuse(job)) return;
+    absl::MutexLock lock(&mu_);
+    job->listing_started = clock_->Now();
+  }
   if (job->stop_listing) return;
   std::vector<NewTask> batch;
   int64_t already_listed;
@@ -748,9 +764,10 @@ void JobManager::ListerMain(Job* job) {
                              " more files or folders left out of the listing"));
   }
   if (job->stop_listing) return;
-  if (status.ok() && flush_status.ok() && job->spec.allow_reuse()) {
+  if (status.ok() && flush_status.ok() && job->spec.allow_reuse() &&
+      fingerprint.AddDependencies(job->spec).ok()) {
     // Before the listing is done (and the job may end): a job that succeeds
-    // can be reused.
+    // can be reused. Without readable side inputs it cannot be.
     std::string fp = fingerprint.Finish();
     if (store_->SetInputFingerprint(job->seq, fp).ok()) {
       absl::MutexLock lock(&mu_);
@@ -903,7 +920,8 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
       // Resuming cuts the file to this job's committed length: never do that
       // to a file a later job has written since.
       for (Job* other : order_) {
-        if (other->seq > job->seq && other->output_key == job->output_key) {
+        if (other->seq > job->seq && other->output_key == job->output_key &&
+            (other->output_started || !other->reused_from.empty())) {
           return absl::FailedPreconditionError(
               absl::StrCat("output: ", job->output_file, " has been written by job ", other->job_id,
                            " since; this job's rows are in the file moved aside for it (",
@@ -945,7 +963,7 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
     if (out.file == nullptr) out.file = std::make_unique<OutputFile>(job->output_file);
     out.length = stored->output_length;
     out.started = stored->output_started;
-    if (out.started) status = out.file->Reopen(stored->output_length);
+    if (out.started) status = out.file->Reopen(stored->output_length, stored->output_id);
   }
   {
     absl::MutexLock lock(&mu_);
@@ -1009,6 +1027,9 @@ void JobManager::LogsComplete(const std::string& agent_id, const std::string& jo
   absl::MutexLock lock(&mu_);
   Job* job = FindJobLocked(job_id);
   if (job == nullptr) return;
+  // An agent assigned the job again afterwards is waited for again
+  // (AssignJobLocked erases its mark); a `complete` from its earlier stint
+  // that arrives after that would wrongly count, a window of one RPC.
   job->logs_done.insert(agent_id);
   ++job->version;
 }
@@ -1148,8 +1169,10 @@ void JobManager::EventLocked(Job& job, const std::string& level, const std::stri
 }
 
 bool JobManager::EndPublishedLocked(const Job& job) const {
-  if (!job.result_flushed) return false;
+  // Past the grace the end is published whatever is missing (a log folder
+  // that cannot be written, an agent that never answers): never hang.
   if (clock_->Now() - absl::FromUnixMillis(job.end_ms) >= options_.logs_grace) return true;
+  if (!job.result_flushed) return false;
   for (const std::string& agent_id : job.served_by) {
     auto it = agents_.find(agent_id);
     if (it != agents_.end() && it->second.ships_logs && job.logs_done.count(agent_id) == 0) {
@@ -1816,14 +1839,14 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
           output_error = std::string(status.message());
         } else {
           output_note = *std::move(note);
-          status = store_->SetOutputStarted(job->seq);
+          status = store_->SetOutputStarted(job->seq, out.file->id());
           if (status.ok()) {
             out.started = true;
           } else {
             out.file->Close();
           }
         }
-      } else if (absl::Status same = out.file->CheckSame(); !same.ok()) {
+      } else if (absl::Status same = out.file->CheckSame(length); !same.ok()) {
         status = same;
         output_error = std::string(same.message());
       }

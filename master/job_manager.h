@@ -74,8 +74,12 @@ class JobManager {
   JobManager& operator=(const JobManager&) = delete;
 
   // --- JobService --------------------------------------------------------
-  // INVALID_ARGUMENT for a bad spec (nothing is queued).
-  absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request);
+  // INVALID_ARGUMENT for a bad spec (nothing is queued). `cancelled` says
+  // whether the client gave up; CANCELLED, and nothing queued, when it did
+  // before the job was made.
+  absl::StatusOr<v1::SubmitJobResponse> Submit(
+      const v1::SubmitJobRequest& request,
+      const std::function<bool()>& cancelled = [] { return false; });
   // NOT_FOUND for an unknown job.
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id);
   std::vector<v1::JobStatus> ListJobs(int limit);

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   prs::master::MasterOptions options;
   std::string port_file;
   std::string log_level = "info";
-  double heartbeat_s = 2, agent_timeout_s = 10;
+  double heartbeat_s = 2, agent_timeout_s = 10, logs_grace_s = 30;
   options.manager.state_dir = "./prs-state";
   app.add_option("--listen", options.listen, "host:port to serve on (port 0 picks one)")
       ->capture_default_str();
@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-interval", heartbeat_s, "seconds between agent heartbeats")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--logs-grace", logs_grace_s,
+                 "seconds a job's end waits at most for its agents' last log lines")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--agent-timeout", agent_timeout_s, "seconds of silence before an agent is lost")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -36,6 +40,7 @@ int main(int argc, char** argv) {
   prs::SetUpLogging("master", log_level);
   options.manager.heartbeat_interval = absl::Seconds(heartbeat_s);
   options.manager.agent_timeout = absl::Seconds(agent_timeout_s);
+  options.manager.logs_grace = absl::Seconds(logs_grace_s);
 
   prs::BlockTerminationSignals();  // before any thread starts
 

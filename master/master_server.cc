@@ -246,8 +246,11 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* ctx,
                                         const v1::SubmitJobRequest* req,
                                         v1::SubmitJobResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp,
-                   [m = impl_->manager_.get(), req] { return m->Submit(*req); });
+      // A client that gave up (a long list_file checked at submit) gets no
+      // job behind its back.
+      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get(), req, ctx] {
+        return m->Submit(*req, [ctx] { return ctx->IsCancelled(); });
+      });
     }
     grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx, const v1::GetJobRequest* req,
                                      v1::JobStatus* resp) override {

@@ -39,27 +39,40 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
     note = absl::StrCat("the earlier output ", path_, " was moved to ", aside);
   }
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) return Errno("create", path_);
+  if (fd_ < 0) {
+    absl::Status s = Errno("create", path_);
+    if (note.empty()) return s;
+    return absl::PermissionDeniedError(absl::StrCat(s.message(), " (", note, ")"));
+  }
   if (auto s = Remember(); !s.ok()) return s;
   return note;
 }
 
-absl::Status OutputFile::Reopen(int64_t length) {
+absl::Status OutputFile::Reopen(int64_t length, const std::string& id) {
   Close();
-  if (length == 0) {
-    // Nothing committed yet: whatever is there is this job's uncommitted rows.
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd_ < 0 && errno == ENOENT && length == 0) {
+    // Nothing committed and no file: make it, as Start would (nothing to move).
     if (auto s = MakeDirs(fs::path(path_).parent_path().string()); !s.ok()) return s;
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0) return Errno("create", path_);
     return Remember();
   }
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd_ < 0) {
     if (errno != ENOENT) return Errno("open", path_);
     return absl::FailedPreconditionError(absl::StrCat(
         "the output file ", path_, " is gone, and with it the ", length,
         " bytes of rows committed to it: it was deleted or moved outside prs; submit the job "
         "again"));
+  }
+  if (auto s = Remember(); !s.ok()) return s;
+  if (!id.empty() && this->id() != id) {
+    Close();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the output file ", path_,
+        " is not the file this job wrote: another job or program has made a new one there "
+        "since (this job's rows may be in a file moved aside, ",
+        path_, ".*.before-*); it is left as it is; submit the job again"));
   }
   struct stat st {};
   if (::fstat(fd_, &st) != 0) return Errno("check", path_);
@@ -71,9 +84,12 @@ absl::Status OutputFile::Reopen(int64_t length) {
         " bytes of rows committed to it: it was cut or replaced outside prs, and rows are "
         "lost; submit the job again"));
   }
+  // Rows whose commit did not happen are this job's own: they go.
   if (::ftruncate(fd_, length) != 0) return Errno("truncate", path_);
-  return Remember();
+  return absl::OkStatus();
 }
+
+std::string OutputFile::id() const { return absl::StrCat(dev_, ":", ino_); }
 
 absl::Status OutputFile::Remember() {
   struct stat st {};
@@ -83,7 +99,7 @@ absl::Status OutputFile::Remember() {
   return absl::OkStatus();
 }
 
-absl::Status OutputFile::CheckSame() const {
+absl::Status OutputFile::CheckSame(int64_t length) const {
   struct stat open {
   }, at_path{};
   if (::fstat(fd_, &open) == 0 && open.st_nlink == 0) {
@@ -97,6 +113,13 @@ absl::Status OutputFile::CheckSame() const {
         "the output file ", path_,
         " was moved or replaced while the job ran; the job stops rather than write rows where "
         "nobody looks; submit it again"));
+  }
+  if (open.st_size != length) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the output file ", path_, " holds ", static_cast<int64_t>(open.st_size),
+        " bytes where the job committed ", length,
+        ": something other than this job wrote to it or cut it while the job ran; the job "
+        "stops rather than mix rows; submit it again"));
   }
   return absl::OkStatus();
 }

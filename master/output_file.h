@@ -37,13 +37,21 @@ class OutputFile {
   absl::StatusOr<std::string> Start(const std::string& job_id, absl::Time now);
 
   // Opens the file this job made, cut to `length` committed bytes (dropping
-  // rows whose commit did not happen). FAILED_PRECONDITION naming the loss
-  // when the file is gone or holds fewer bytes than were committed.
-  absl::Status Reopen(int64_t length);
+  // rows whose commit did not happen). `id` is the file's identity as id()
+  // gave it when the job made the file (empty: not checked).
+  // FAILED_PRECONDITION naming the loss when the file is gone, is another
+  // file (another job or program replaced it; the job's rows may be in a
+  // file moved aside), or holds fewer bytes than were committed. The file at
+  // the path is never cut unless it is the job's.
+  absl::Status Reopen(int64_t length, const std::string& id);
 
-  // OK while the open file is the one at the path. FAILED_PRECONDITION when
-  // it was deleted (or its folder), moved or replaced.
-  absl::Status CheckSame() const;
+  // OK while the open file is the one at the path and holds exactly `length`
+  // bytes, the committed length. FAILED_PRECONDITION when it was deleted (or
+  // its folder), moved, replaced, or written to by something else.
+  absl::Status CheckSame(int64_t length) const;
+
+  // The open file's identity, "device:inode".
+  std::string id() const;
 
   // Appends `data` at `length`, the committed length; DATA_LOSS on a write
   // error, with the file cut back to `length`.

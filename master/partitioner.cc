@@ -147,7 +147,8 @@ std::optional<std::string> ListedPath(const fs::path& base, absl::string_view li
 
 // Every path a list file names exists: each missing one is named (the first
 // kMaxNamed, then a count), so the list can be fixed in one go.
-absl::Status CheckListFile(const v1::Input& input, const std::string& where) {
+absl::Status CheckListFile(const v1::Input& input, const std::string& where,
+                           const std::function<bool()>& cancelled) {
   constexpr int kMaxNamed = 20;
   const std::string& list = input.list_file();
   std::ifstream in(list);
@@ -160,7 +161,9 @@ absl::Status CheckListFile(const v1::Input& input, const std::string& where) {
   std::string line, named;
   int64_t line_no = 0, paths = 0, missing = 0;
   while (std::getline(in, line)) {
-    ++line_no;
+    if (++line_no % 4096 == 0 && cancelled()) {
+      return absl::CancelledError("the client gave up while the list_file was checked");
+    }
     auto path = ListedPath(base, line);
     if (!path) continue;
     ++paths;
@@ -446,12 +449,12 @@ absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
   return PartitionInputs(inputs, sink, &sink, stop, hooks);
 }
 
-absl::Status CheckInputsAtSubmit(const v1::JobSpec& spec) {
+absl::Status CheckInputsAtSubmit(const v1::JobSpec& spec, const std::function<bool()>& cancelled) {
   const std::string output_real = spec.output().empty() ? "" : RealPath(spec.output());
   for (const auto& input : spec.inputs()) {
     const std::string where = absl::StrCat("input '", input.name(), "'");
     if (!input.list_file().empty()) {
-      if (auto st = CheckListFile(input, where); !st.ok()) return st;
+      if (auto st = CheckListFile(input, where, cancelled); !st.ok()) return st;
       continue;
     }
     const std::string& path = input.path();

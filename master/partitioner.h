@@ -69,7 +69,9 @@ absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
 // not the output folder itself; every path a list_file names exists (each
 // missing one is named, up to 20). INVALID_ARGUMENT naming the input.
 // Reads a whole list_file, and stops a folder walk at the first file.
-absl::Status CheckInputsAtSubmit(const v1::JobSpec& spec);
+// `cancelled` is polled while a list is checked: CANCELLED when it says so.
+absl::Status CheckInputsAtSubmit(
+    const v1::JobSpec& spec, const std::function<bool()>& cancelled = [] { return false; });
 
 // A file's version as tabular descriptors carry it, "SIZE:MTIME_NS", or
 // nullopt when the file cannot be stat'ed.

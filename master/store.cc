@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS jobs(
   mb_listed INTEGER NOT NULL DEFAULT 0,  -- mini-batches made by the lister (not from plans)
   groups_done INTEGER NOT NULL DEFAULT 0,  -- partition_keys: the groups' mini-batches exist
   output_started INTEGER NOT NULL DEFAULT 0,  -- the job made its output file (an earlier one moved aside)
+  output_id TEXT NOT NULL DEFAULT '',  -- that file's "device:inode": the file the job reopens
   input_fingerprint TEXT NOT NULL DEFAULT '',  -- allow_reuse: the listed inputs' names, sizes, mtimes
   reused_from TEXT NOT NULL DEFAULT '');  -- allow_reuse: the job whose result this one took
 CREATE TABLE IF NOT EXISTS tasks(
@@ -144,7 +145,7 @@ constexpr const char* kJobColumns =
     "seq, job_id, spec, state, reason, submit_ms, start_ms, end_ms, mb_created, listing_done, "
     "items_total, mb_processed, mb_failed, items_succeeded, items_failed, rows_written, retries, "
     "output_length, first_error, mb_listed, groups_done, output_started, input_fingerprint, "
-    "reused_from, "
+    "reused_from, output_id, "
     "(SELECT COALESCE(MAX(task_id) + 1, 0) FROM tasks WHERE tasks.job_seq = jobs.seq), "
     "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1 AND state = 0), "
     "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1)";
@@ -175,9 +176,10 @@ StoredJob ReadJob(const Stmt& s) {
   j.output_started = s.Int(21) != 0;
   j.input_fingerprint = s.Text(22);
   j.reused_from = s.Text(23);
-  j.next_task_id = s.Int(24);
-  j.plans_pending = s.Int(25);
-  j.counts.set_plans(s.Int(26));
+  j.output_id = s.Text(24);
+  j.next_task_id = s.Int(25);
+  j.plans_pending = s.Int(26);
+  j.counts.set_plans(s.Int(27));
   return j;
 }
 
@@ -247,6 +249,7 @@ absl::Status Store::Migrate() {
        "ALTER TABLE jobs ADD COLUMN output_started INTEGER NOT NULL DEFAULT 0;"
        "ALTER TABLE jobs ADD COLUMN input_fingerprint TEXT NOT NULL DEFAULT '';"
        "ALTER TABLE jobs ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE jobs ADD COLUMN output_id TEXT NOT NULL DEFAULT '';"
        "UPDATE jobs SET output_started = 1;"},
   };
   std::string sql;
@@ -263,10 +266,10 @@ absl::Status Store::Migrate() {
   return absl::OkStatus();
 }
 
-absl::Status Store::SetOutputStarted(int64_t seq) {
+absl::Status Store::SetOutputStarted(int64_t seq, const std::string& output_id) {
   absl::MutexLock lock(&mu_);
-  Stmt s(db_, "UPDATE jobs SET output_started = 1 WHERE seq = ?");
-  s.Bind(1, seq);
+  Stmt s(db_, "UPDATE jobs SET output_started = 1, output_id = ? WHERE seq = ?");
+  s.Bind(1, output_id).Bind(2, seq);
   return s.Run();
 }
 

@@ -46,6 +46,8 @@ struct StoredJob {
   // The job made its output file (moving an earlier one aside): the file at
   // the output path is this job's, whatever its length.
   bool output_started = false;
+  // The file it made, "device:inode"; empty when not known (an older store).
+  std::string output_id;
   // allow_reuse: the listed inputs' names, sizes and mtimes, hashed; empty
   // until the listing is done.
   std::string input_fingerprint;
@@ -133,8 +135,11 @@ class Store {
                                       int64_t submit_ms);
   absl::Status UpdateJobState(int64_t seq, v1::JobState state, const std::string& reason,
                               const std::string& first_error, int64_t start_ms, int64_t end_ms);
-  // Records that the job is about to make its output file (before it does).
-  absl::Status SetOutputStarted(int64_t seq);
+  // Records that the job made its output file (after an earlier one was
+  // moved aside and an empty one created, before any row is written), and
+  // which file it is ("device:inode"), so that a restart or a resume reopens
+  // that file and no other.
+  absl::Status SetOutputStarted(int64_t seq, const std::string& output_id);
   absl::Status SetInputFingerprint(int64_t seq, const std::string& fingerprint);
   // allow_reuse: job `seq` takes the counts, output length and fingerprint of
   // job `from_seq`, which has the id `from_job_id` (or took them from it).

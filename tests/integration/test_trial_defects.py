@@ -258,10 +258,22 @@ def run(mini_batch):
 """
 
 
-def test_logs_are_complete_when_watch_returns(master, start_agent, prs, tmp_path):
-    from itest_helpers import submit
+def test_logs_are_complete_when_watch_returns(bins, daemons, tmp_path):
+    # A grace far longer than the test: the end must come from the agents' `complete`.
+    from conftest import start_master
+    from itest_helpers import Daemon, submit, wait_for
 
-    start_agent("node-a")
+    master = start_master(bins, daemons, tmp_path, extra=["--logs-grace", "600"])
+    agent = Daemon("prs-agent node-a", [str(bins.agent), "--master", master.address, "--work-dir",
+                                        str(tmp_path / "agent-a"), "--node-id", "node-a"],
+                   tmp_path / "agent-a.log")
+    daemons.append(agent)
+    wait_for(lambda: "registered agent=" in agent.log(), 20, message="the agent to register")
+
+    def prs(*args, timeout=120):
+        return subprocess.run([str(bins.prs), *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout, env=dict(os.environ, PRS_MASTER=master.address))
+
     job = write_job(tmp_path, FAILING_SCRIPT, {("%02d.txt" % i).encode(): b"x" for i in range(8)},
                     mini_batch_size=1)
     for attempt in range(2):

@@ -1160,3 +1160,134 @@ TEST_CASE("allow_reuse: an identical job takes the earlier result; any change ru
 
 }  // namespace
 }  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST_CASE("resume and recovery never cut a file at the output path that is not the job's") {
+  Fixture f;
+  f.Open();
+  const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 3, 1));
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 1);
+  CHECK(f.Done(a, t[0]));
+  REQUIRE(f.manager->Cancel(job_id).ok());
+  // Another run (another state folder) moved this job's file aside and wrote its own.
+  fs::rename(f.dir.Sub("out/rows.txt"), f.dir.Sub("out/rows.txt.20260101-000000.before-x-1"));
+  const std::string theirs = "another run's row 1\nanother run's row 2\n";
+  f.dir.Write("out/rows.txt", theirs);
+  auto resumed = f.manager->Resume(job_id);
+  CHECK_FALSE(resumed.ok());
+  CHECK_THAT(std::string(resumed.status().message()),
+             Catch::Contains("is not the file this job wrote"));
+  CHECK(ReadAll(f.dir.Sub("out/rows.txt")) == theirs);
+
+  // The same at recovery, for a running job.
+  Fixture g;
+  g.Open();
+  const std::string running = g.SubmitListed(MakeRequest(g.dir, 3, 1));
+  const std::string b = g.Agent("n1");
+  CHECK(g.Done(b, g.Pull(b, 1)[0]));
+  fs::remove(g.dir.Sub("out/rows.txt"));
+  g.dir.Write("out/rows.txt", theirs);
+  g.Open();
+  auto st = *g.manager->GetJob(running);
+  CHECK(st.state() == v1::FAILED);
+  CHECK_THAT(st.reason(), Catch::Contains("is not the file this job wrote"));
+  CHECK(ReadAll(g.dir.Sub("out/rows.txt")) == theirs);
+}
+
+TEST_CASE("an output file written to by something else fails the job at the next commit") {
+  Fixture f;
+  f.Open();
+  const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 3, 1));
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 2);
+  CHECK(f.Done(a, t[0]));
+  {
+    std::ofstream out(f.dir.Sub("out/rows.txt"), std::ios::app);
+    out << "a stray line\n";
+  }
+  CHECK(f.Done(a, t[1]));
+  auto st = *f.manager->GetJob(job_id);
+  CHECK(st.state() == v1::FAILED);
+  CHECK_THAT(st.reason(), Catch::Contains("something other than this job wrote to it"));
+}
+
+TEST_CASE("a job's end is published once every agent that served it shipped its last logs") {
+  Fixture f;
+  f.Open();
+  v1::RegisterAgentRequest r;
+  r.set_node_id("n1");
+  r.set_ships_logs(true);
+  const std::string a = f.manager->RegisterAgent(r)->agent_id();
+  const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 2, 2));
+  for (const auto& t : f.Pull(a, 2)) CHECK(f.Done(a, t));
+  f.manager->Tick();
+  CHECK(f.manager->GetJob(job_id)->state() == v1::RUNNING);  // ended, logs not complete
+  f.manager->LogsComplete(a, job_id);
+  CHECK(f.manager->GetJob(job_id)->state() == v1::SUCCEEDED);
+  // An agent that never says so holds the end back for the grace, not longer.
+  const std::string job2 = f.SubmitListed(MakeRequest(f.dir, 2, 2));
+  for (const auto& t : f.Pull(a, 2)) CHECK(f.Done(a, t));
+  f.manager->Tick();
+  CHECK(f.manager->GetJob(job2)->state() == v1::RUNNING);
+  f.clock.Advance(absl::Seconds(31));
+  CHECK(f.manager->GetJob(job2)->state() == v1::SUCCEEDED);
+}
+
+TEST_CASE("allow_reuse runs the job again when a side input changed or the output was rewritten") {
+  Fixture f;
+  f.Open();
+  const std::string a = f.Agent("n1");
+  f.dir.Write("model/weights.bin", "v1");
+  auto req = MakeRequest(f.dir, 3, 3);
+  req.mutable_spec()->set_allow_reuse(true);
+  auto* side = req.mutable_spec()->add_side_inputs();
+  side->set_name("model");
+  side->set_path(f.dir.Sub("model"));
+  const std::string first = f.SubmitListed(req);
+  RunToSuccess(f, first, a);
+  CHECK(f.manager->GetJob(f.SubmitListed(req))->state() == v1::SUCCEEDED);  // reused
+
+  f.dir.Write("model/weights.bin", "v2 is longer");
+  const std::string changed = f.SubmitListed(req);
+  CHECK(f.manager->GetJob(changed)->state() == v1::QUEUED);
+  RunToSuccess(f, changed, a);
+
+  // Its output rewritten outside prs: no reuse.
+  f.dir.Write("out/rows.txt", "edited by hand\n");
+  CHECK(f.manager->GetJob(f.SubmitListed(req))->state() == v1::QUEUED);
+}
+
+TEST_CASE("a master restart is no hang: the progress watchdog starts over") {
+  Fixture f;
+  f.Open();
+  auto req = MakeRequest(f.dir, 4, 1);
+  req.mutable_spec()->set_progress_update_timeout(60);
+  const std::string job_id = f.SubmitListed(req);
+  const std::string a = f.Agent("n1");
+  CHECK(f.Done(a, f.Pull(a, 1)[0]));
+  f.clock.Advance(absl::Seconds(50));
+  f.Open();  // the master restarts 50 s after the last progress
+  const std::string b = f.Agent("n2");
+  auto t = f.Pull(b, 1);
+  REQUIRE(t.size() == 1);
+  f.clock.Advance(absl::Seconds(30));
+  v1::HeartbeatRequest hb;
+  hb.set_agent_id(b);
+  hb.add_held_lease_ids(t[0].lease_id());
+  REQUIRE(f.manager->Heartbeat(hb).ok());
+  f.manager->Tick();
+  CHECK(f.manager->GetJob(job_id)->state() == v1::RUNNING);
+}
+
+}  // namespace
+}  // namespace prs::master
