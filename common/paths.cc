@@ -76,16 +76,18 @@ absl::Status AppendToFile(const std::string& path, absl::string_view contents) {
     return absl::UnavailableError(
         absl::StrCat("cannot append to ", path, ": ", std::strerror(errno)));
   }
-  struct stat st {};
-  const bool sized = ::fstat(fd, &st) == 0;
   size_t done = 0;
   while (done < contents.size()) {
     const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int err = n < 0 ? errno : EIO;
-      // All or nothing, so that the caller can simply try again.
-      if (sized) (void)!::ftruncate(fd, st.st_size);
+      // All or nothing, so that the caller can simply try again: cut off the
+      // part written (the file's one writer is this process).
+      struct stat st {};
+      if (done > 0 && ::fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(done)) {
+        (void)!::ftruncate(fd, st.st_size - static_cast<off_t>(done));
+      }
       ::close(fd);
       return absl::UnavailableError(
           absl::StrCat("cannot append to ", path, ": ", std::strerror(err)));

@@ -213,9 +213,11 @@ bool IsUnder(const std::string& path, const std::string& dir) {
 // glob, a list file, or one file. Files and folders left out are noted.
 class Lister {
  public:
+  // With `first_only`, folders are read in the order the filesystem gives,
+  // for a sink that stops at the first file.
   Lister(const v1::Input& input, Sink& sink, const std::atomic<bool>& stop,
-         const ListingHooks& hooks)
-      : input_(input), sink_(sink), stop_(stop), hooks_(hooks) {
+         const ListingHooks& hooks, bool first_only = false)
+      : input_(input), sink_(sink), stop_(stop), hooks_(hooks), first_only_(first_only) {
     if (!hooks.exclude_dir.empty()) {
       exclude_ = DirIdOf(hooks.exclude_dir);
       exclude_real_ = RealPath(hooks.exclude_dir);
@@ -298,41 +300,53 @@ class Lister {
  private:
   absl::StatusOr<Walk> WalkFolder(const fs::path& dir) {
     std::error_code ec;
-    std::vector<fs::directory_entry> entries;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      entries.push_back(*it);
+    fs::directory_iterator it(dir, ec), end;
+    if (first_only_) {
+      // Any file will do: no need to read and sort the whole folder first.
+      for (; !ec && it != end; it.increment(ec)) {
+        auto r = Visit(*it);
+        if (!r.ok() || *r == Walk::kStopped) return r;
+      }
+    } else {
+      std::vector<fs::directory_entry> entries;
+      for (; !ec && it != end; it.increment(ec)) entries.push_back(*it);
+      if (!ec) {
+        std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+          return a.path().filename() < b.path().filename();
+        });
+        for (const auto& e : entries) {
+          auto r = Visit(e);
+          if (!r.ok() || *r == Walk::kStopped) return r;
+        }
+      }
     }
     if (ec) {
       return absl::PermissionDeniedError(absl::StrCat("input '", input_.name(),
                                                       "': cannot list folder ",
                                                       Printable(dir.string()), ": ", ec.message()));
     }
-    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-      return a.path().filename() < b.path().filename();
-    });
-    for (const auto& e : entries) {
-      if (stop_.load(std::memory_order_relaxed)) return Walk::kStopped;
-      const std::string path = e.path().string();
-      std::error_code sec;
-      const bool link = e.is_symlink(sec);
-      if (e.is_regular_file(sec)) {  // follows a link
-        auto go_on = sink_.Add(path);
-        if (!go_on.ok()) return go_on.status();
-        if (!*go_on) return Walk::kStopped;
-        continue;
-      }
-      if (e.is_directory(sec)) {
-        auto r = SubFolder(path, link);
-        if (!r.ok() || *r == Walk::kStopped) return r;
-        continue;
-      }
-      if (link && !e.exists(sec)) {
-        Note(absl::StrCat("skipped ", Printable(path), ": a link to ", Target(path),
-                          ", which does not exist"));
-      } else {
-        Note(absl::StrCat("skipped ", Printable(path),
-                          ": not a regular file or folder (a socket, pipe or device)"));
-      }
+    return Walk::kGoOn;
+  }
+
+  // One entry of a folder: a file goes to the sink, a folder is walked, the
+  // rest is noted.
+  absl::StatusOr<Walk> Visit(const fs::directory_entry& e) {
+    if (stop_.load(std::memory_order_relaxed)) return Walk::kStopped;
+    const std::string path = e.path().string();
+    std::error_code sec;
+    const bool link = e.is_symlink(sec);
+    if (e.is_regular_file(sec)) {  // follows a link
+      auto go_on = sink_.Add(path);
+      if (!go_on.ok()) return go_on.status();
+      return *go_on ? Walk::kGoOn : Walk::kStopped;
+    }
+    if (e.is_directory(sec)) return SubFolder(path, link);
+    if (link && !e.exists(sec)) {
+      Note(absl::StrCat("skipped ", Printable(path), ": a link to ", Target(path),
+                        ", which does not exist"));
+    } else {
+      Note(absl::StrCat("skipped ", Printable(path),
+                        ": not a regular file or folder (a socket, pipe or device)"));
     }
     return Walk::kGoOn;
   }
@@ -380,6 +394,7 @@ class Lister {
   Sink& sink_;
   const std::atomic<bool>& stop_;
   const ListingHooks& hooks_;
+  const bool first_only_;
   std::set<DirId> visited_;
   std::string root_real_;
   std::optional<DirId> exclude_;
@@ -476,7 +491,7 @@ absl::Status CheckInputsAtSubmit(const v1::JobSpec& spec, const std::function<bo
     std::atomic<bool> stop{false};
     ListingHooks hooks;
     hooks.exclude_dir = spec.output();
-    Lister lister(input, first, stop, hooks);
+    Lister lister(input, first, stop, hooks, /*first_only=*/true);
     absl::StatusOr<Walk> walk = IsGlob(path) ? lister.Glob(path) : lister.Folder(path);
     if (!walk.ok()) return absl::InvalidArgumentError(walk.status().message());
     if (first.count() == 0) {
