@@ -1,5 +1,7 @@
 #include "agent/resource_monitor.h"
 
+#include <system_error>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -572,7 +574,13 @@ absl::StatusOr<std::unique_ptr<ResourceMonitor>> ResourceMonitor::Start(
   }
   if (absl::Status s = MakeDirs(options.out_dir); !s.ok()) return s;
   std::unique_ptr<ResourceMonitor> monitor(new ResourceMonitor(std::move(options)));
-  monitor->thread_ = std::thread([m = monitor.get()] { m->Run(); });
+  try {
+    monitor->thread_ = std::thread([m = monitor.get()] { m->Run(); });
+  } catch (const std::system_error& e) {
+    // Out of threads: the job runs without resource samples.
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot start the resource monitor's thread: ", e.what()));
+  }
   return monitor;
 }
 
