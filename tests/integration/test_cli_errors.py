@@ -21,3 +21,15 @@ def test_status_without_master(bins):
     assert r.returncode != 0
     assert "cannot reach prs-master" in r.stderr, r.stderr
     assert address in r.stderr, r.stderr
+
+
+def test_a_binary_job_file_gets_no_raw_control_bytes_on_the_terminal(bins, tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_bytes(b"\x7fELF\x02\x01\x01\x1b[2J: 1\n" + bytes(range(1, 32)) + b"\n")
+    r = subprocess.run([str(bins.prs), "run", str(job)], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(b"prs: error: "), r.stderr
+    controls = [c for c in r.stderr if c < 0x20 and c not in (0x0a,)] + \
+        [c for c in r.stderr if c == 0x7f]
+    assert not controls, r.stderr
