@@ -117,6 +117,7 @@ class Agent::Impl {
     heartbeat.join();
     reporter.join();
     shipper.join();
+    Unregister();
     if (log_appender_.Retry() > 0 || log_appender_.dropped() > 0) {
       spdlog::error("some log records could not be written: {} dropped", log_appender_.dropped());
     }
@@ -161,6 +162,21 @@ class Agent::Impl {
       spdlog::warn("cannot register with master={}: {}; retrying", options_.master_address,
                    s.error_message());
       SleepUnlessStopping(backoff.Next());
+    }
+  }
+
+  // Tells the master this session ends, so that it does not wait for
+  // agent_timeout to hand the node's work to others. Best effort.
+  void Unregister() {
+    const std::string agent_id = CurrentSession();
+    if (agent_id.empty()) return;
+    v1::UnregisterAgentRequest req;
+    req.set_agent_id(agent_id);
+    v1::UnregisterAgentResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(absl::Seconds(2)));
+    if (stub_->UnregisterAgent(&ctx, req, &resp).ok()) {
+      spdlog::info("unregistered agent={}", agent_id);
     }
   }
 
@@ -745,10 +761,13 @@ class Agent::Impl {
           v1::RUN_DONE,
           "run() returned fewer elements than inputs; the inputs left over count as "
           "failed items",
-          absl::StrCat("run() returned ", r.items_succeeded(), " elements for ", r.items_total(),
-                       " inputs: ", r.items_total() - r.items_succeeded(),
-                       " items failed. Each returned element marks one input as "
-                       "succeeded; the mini-batch's inputs are listed above.\n"));
+          absl::StrCat("run() returned ", r.items_succeeded(),
+                       r.items_succeeded() == 1 ? " element" : " elements", " for ",
+                       r.items_total(), " inputs: ", r.items_total() - r.items_succeeded(),
+                       r.items_total() - r.items_succeeded() == 1 ? " item" : " items",
+                       " failed. Each returned element marks one input as succeeded; which "
+                       "inputs failed only the script can say (log them with "
+                       "EntryScript().logger). The mini-batch's inputs are listed above.\n"));
     }
     return finish(v1::RUN_DONE, "");
   }
@@ -1167,6 +1186,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
         "--node-id '", Printable(o.node_id),
         "' must be printable UTF-8 text without '/'; it names log folders, e.g. node-a"));
   }
+  // Workers run in the job's code folder: every path handed to them is
+  // absolute, whatever folder the agent was started from.
+  std::error_code ec;
+  o.work_dir = fs::absolute(o.work_dir, ec).lexically_normal().string();
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("--work-dir: ", ec.message()));
   if (auto s = MakeDirs(o.work_dir); !s.ok()) return s;
   auto python_dir = FindPythonRuntimeDir();
   if (!python_dir.ok()) return absl::FailedPreconditionError(python_dir.status().message());

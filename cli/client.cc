@@ -203,6 +203,10 @@ std::string StatusJson(const v1::JobStatus& st) {
 
 std::string RawStatusText(const v1::JobStatus& st);
 
+std::string Plural(int64_t n, absl::string_view noun) {
+  return absl::StrCat(n, " ", noun, n == 1 ? "" : "s");
+}
+
 std::string StatusText(const v1::JobStatus& st) { return PrintableText(RawStatusText(st)); }
 
 // StatusText before control bytes (a script's error may hold some) are escaped.
@@ -222,8 +226,18 @@ std::string RawStatusText(const v1::JobStatus& st) {
       c.plans() > 0 ? absl::StrCat(" (", c.plans(), " plans of tabular files)") : "");
   absl::StrAppendFormat(&out, "  items: %d succeeded, %d failed of %d\n", c.items_succeeded(),
                         c.items_failed(), c.items_total());
+  if (!st.reused_from().empty()) {
+    absl::StrAppend(&out, "  reused: the result of job ", st.reused_from(),
+                    " (allow_reuse); nothing ran, its logs are that job's\n");
+  }
   if (!st.output_file().empty()) {
-    absl::StrAppendFormat(&out, "  output: %s (%d rows)\n", st.output_file(), c.rows_written());
+    absl::StrAppendFormat(&out, "  output: %s (%s)\n", st.output_file(),
+                          Plural(c.rows_written(), "row"));
+  } else if (!st.output_dir().empty()) {
+    absl::StrAppendFormat(&out, "  output folder: %s\n", st.output_dir());
+  } else {
+    absl::StrAppend(&out, "  output folder: jobs/", st.job_id(),
+                    "/output in each agent's work dir\n");
   }
   absl::StrAppendFormat(&out, "  logs: %s\n", st.log_dir());
   for (const auto& note : st.notes())

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 #include <thread>
@@ -59,6 +60,13 @@ std::string DefaultRunDir(const std::string& name) {
   const std::string base = tmp && *tmp ? tmp : "/tmp";
   const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::LocalTimeZone());
   return absl::StrCat(base, "/prs/runs/", name, "-", stamp, "-", ::getpid());
+}
+
+// How the user invoked prs: "prs" when it was found on PATH, else its path,
+// so that a command prs prints can be pasted as it is.
+std::string& PrsCommand() {
+  static std::string* const command = new std::string("prs");
+  return *command;
 }
 
 // A master and an agent in this process, on loopback, for `prs run` and
@@ -158,7 +166,8 @@ class Interrupts {
     return signal_;
   }
   std::string ResumeHint() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return absl::StrCat("continue it with: prs resume ", job_id_, " --state-dir ", state_dir_);
+    return absl::StrCat("continue it with: ", PrsCommand(), " resume ", job_id_, " --state-dir ",
+                        state_dir_);
   }
   // What the user reads after an interrupted run: what happened, and how to go on.
   void Report(const prs::v1::JobStatus& st) {
@@ -197,6 +206,11 @@ int FollowLocal(JobClient& client, Interrupts& interrupts, const std::string& jo
   // The output's path, alone on stdout, for scripts.
   if (rc == 0 && !final_status.output_file().empty()) {
     std::printf("%s\n", final_status.output_file().c_str());
+  } else if (final_status.output_file().empty() && final_status.output_dir().empty() &&
+             !final_status.job_id().empty()) {
+    // summary_only without an output key: the local agent's folder.
+    std::fprintf(stderr, "prs: EntryScript().output_dir was %s\n",
+                 (fs::path(state_dir) / "jobs" / job_id / "output").c_str());
   }
   return rc;
 }
@@ -284,16 +298,30 @@ int CleanOutputs(const std::string& dir, bool dry_run) {
   return 0;
 }
 
+// Log bytes for stdout: as they are into a pipe or a file (an exact copy),
+// with control bytes escaped on a terminal (a script's colours and bells,
+// a path that is not UTF-8, must not drive it). Also for --errors, always.
+void WriteLogBytes(const std::string& data, bool escape) {
+  if (!escape) {
+    std::fwrite(data.data(), 1, data.size(), stdout);
+    return;
+  }
+  const std::string text = prs::PrintableText(data);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
+bool StdoutIsTerminal() { return ::isatty(1) != 0; }
+
 // Prints `path` from `offset`; returns the new offset, or -1 on error.
 int64_t PrintLog(JobClient& client, const std::string& job_id, const std::string& path,
-                 int64_t offset) {
+                 int64_t offset, bool escape = StdoutIsTerminal()) {
   for (;;) {
     auto chunk = client.ReadLog(job_id, path, offset, 1 << 20);
     if (!chunk.ok()) {
       Fail(chunk.status());
       return -1;
     }
-    std::fwrite(chunk->data().data(), 1, chunk->data().size(), stdout);
+    WriteLogBytes(chunk->data(), escape);
     offset += static_cast<int64_t>(chunk->data().size());
     if (chunk->data().empty() || offset >= chunk->size()) return offset;
   }
@@ -312,6 +340,13 @@ int Logs(JobClient& client, const std::string& job_id, const std::string& path, 
     }
     // The traceback of the job's first error, as job_result.txt names it.
     if (auto st = client.Get(job_id); st.ok()) {
+      if (!st->reused_from().empty()) {
+        std::fprintf(stderr,
+                     "prs: job %s took its result from job %s (allow_reuse) and ran nothing; "
+                     "its errors: prs logs %s --errors\n",
+                     job_id.c_str(), st->reused_from().c_str(), st->reused_from().c_str());
+        return 0;
+      }
       const std::string& fe = st->first_error();
       const auto at = fe.find("logs/user/error/");
       const auto end = fe.find(".txt", at);
@@ -323,7 +358,9 @@ int Logs(JobClient& client, const std::string& job_id, const std::string& path, 
       std::fprintf(stderr, "prs: job %s has no errors in its log tree\n", job_id.c_str());
       return 0;
     }
-    if (have_summary && PrintLog(client, job_id, "user/error.txt", 0) < 0) return 1;
+    if (have_summary && PrintLog(client, job_id, "user/error.txt", 0, /*escape=*/true) < 0) {
+      return 1;
+    }
     if (!first_trace.empty()) {
       std::printf("\n==> %s <==\n", first_trace.c_str());
       // The first traceback: the file's first record, up to its blank line.
@@ -331,7 +368,7 @@ int Logs(JobClient& client, const std::string& job_id, const std::string& path, 
       if (!chunk.ok()) return Fail(chunk.status());
       const std::string& d = chunk->data();
       const size_t end = d.find("\n\n");
-      std::fwrite(d.data(), 1, end == std::string::npos ? d.size() : end + 1, stdout);
+      WriteLogBytes(d.substr(0, end == std::string::npos ? d.size() : end + 1), /*escape=*/true);
     }
     return 0;
   }
@@ -388,6 +425,10 @@ std::string DefaultMaster() {
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
+  if (argc > 0 && std::strchr(argv[0], '/') != nullptr) {
+    std::error_code ec;
+    PrsCommand() = fs::absolute(argv[0], ec).lexically_normal().string();
+  }
   CLI::App app{"prs: parallel batch inference, ParallelRunStep-compatible"};
   app.require_subcommand(1);
   app.fallthrough();  // --master may come after the subcommand too

@@ -182,6 +182,10 @@ absl::Status YamlError(absl::string_view what, const YAML::Exception& e) {
     msg =
         "the YAML is nested too deeply; a job file is a map of keys whose values are at most "
         "a few levels deep";
+  } else if (dynamic_cast<const YAML::ParserException*>(&e) != nullptr) {
+    msg +=
+        " (YAML syntax: check the indentation there, and put quotes around a value that "
+        "holds ': ' or ' #', or starts with one of {[&*!|>'\"%@`)";
   }
   if (e.mark.is_null()) return InvalidArgument(absl::StrCat(what, ": ", Printable(msg)));
   return InvalidArgument(absl::StrCat(what, " line ", e.mark.line + 1, ", column ",
@@ -795,7 +799,7 @@ absl::Status ReadMiniBatchSize(const std::string& text, v1::JobSpec& spec) {
   }
   absl::StatusOr<MiniBatchSize> size = ParseMiniBatchSize(text);
   if (!size.ok()) return size.status();
-  const std::string written(absl::StripAsciiWhitespace(text));
+  const std::string written = Printable(absl::StripAsciiWhitespace(text));
   if (!tabular && size->kind == MiniBatchSize::kBytes) {
     return InvalidArgument(absl::StrCat(
         "mini_batch_size: '", written,
@@ -1301,7 +1305,14 @@ absl::StatusOr<v1::JobSpec> LoadJobFile(const std::string& path,
   if (error) {
     return InvalidArgument(absl::StrCat("job file '", path, "': ", error.message()));
   }
-  return ParseJobYaml(text.str(), absolute.parent_path().string(), overrides);
+  absl::StatusOr<v1::JobSpec> spec =
+      ParseJobYaml(text.str(), absolute.parent_path().string(), overrides);
+  // A syntax error names this file, not "job file".
+  if (!spec.ok() && absl::StartsWith(spec.status().message(), "job file line ")) {
+    return absl::Status(spec.status().code(),
+                        absl::StrCat(path, spec.status().message().substr(8)));
+  }
+  return spec;
 }
 
 absl::StatusOr<v1::JobSpec> ParseJobYaml(const std::string& yaml_text, const std::string& base_dir,

@@ -39,7 +39,7 @@ bool IsAllDigits(absl::string_view s) {
 
 absl::Status NotASize(absl::string_view text) {
   return absl::InvalidArgumentError(
-      absl::StrCat("mini_batch_size: '", text, "' is not a size; ", kMiniBatchSizeHint));
+      absl::StrCat("mini_batch_size: '", Printable(text), "' is not a size; ", kMiniBatchSizeHint));
 }
 
 // Parses a run of decimal digits into a positive int64. `text` is the whole
@@ -49,12 +49,12 @@ absl::StatusOr<int64_t> ParsePositive(absl::string_view digits, absl::string_vie
   // The caller has checked that `digits` is all digits, so a failure here
   // can only be an overflow.
   if (!absl::SimpleAtoi(digits, &value)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mini_batch_size: '", text, "' is too large; ", kMiniBatchSizeHint));
+    return absl::InvalidArgumentError(absl::StrCat("mini_batch_size: '", Printable(text),
+                                                   "' is too large; ", kMiniBatchSizeHint));
   }
   if (value <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mini_batch_size: must be positive, got '", text, "'; ", kMiniBatchSizeHint));
+    return absl::InvalidArgumentError(absl::StrCat("mini_batch_size: must be positive, got '",
+                                                   Printable(text), "'; ", kMiniBatchSizeHint));
   }
   return value;
 }
@@ -103,8 +103,8 @@ absl::StatusOr<MiniBatchSize> ParseMiniBatchSize(absl::string_view text) {
         absl::StrCat("mini_batch_size: is empty; ", kMiniBatchSizeHint));
   }
   if (value.front() == '-' && IsAllDigits(value.substr(1))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mini_batch_size: must be positive, got '", value, "'; ", kMiniBatchSizeHint));
+    return absl::InvalidArgumentError(absl::StrCat("mini_batch_size: must be positive, got '",
+                                                   Printable(value), "'; ", kMiniBatchSizeHint));
   }
 
   // "5000 rows" / "1 row" / "5000rows".
@@ -146,8 +146,8 @@ absl::StatusOr<MiniBatchSize> ParseMiniBatchSize(absl::string_view text) {
   if (!number.ok()) return number.status();
   if (multiplier == 0) return MiniBatchSize{MiniBatchSize::kCount, *number};
   if (*number > std::numeric_limits<int64_t>::max() / multiplier) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mini_batch_size: '", value, "' is too large; ", kMiniBatchSizeHint));
+    return absl::InvalidArgumentError(absl::StrCat("mini_batch_size: '", Printable(value),
+                                                   "' is too large; ", kMiniBatchSizeHint));
   }
   return MiniBatchSize{MiniBatchSize::kBytes, *number * multiplier};
 }

@@ -249,8 +249,13 @@ std::string ReportRow(const AttemptRecord& a, int64_t item_count) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerOptions& options,
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerOptions& given,
                                                                Clock* clock) {
+  // Log folders are told to clients elsewhere: they must be absolute.
+  JobManagerOptions options = given;
+  std::error_code ec;
+  options.state_dir = fs::absolute(options.state_dir, ec).lexically_normal().string();
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("--state-dir: ", ec.message()));
   if (auto s = MakeDirs(options.state_dir); !s.ok()) return s;
   auto store = Store::Open((fs::path(options.state_dir) / "state.db").string());
   if (!store.ok()) return store.status();
@@ -1057,8 +1062,9 @@ void JobManager::NoteErrorLocked(Job& job, const AttemptRecord& a) {
                            a.attempt, ", node ", a.node_id);
     if (!r.process_name().empty()) absl::StrAppend(&e.first, ", ", r.process_name());
     if (!r.error_detail().empty() && !r.process_name().empty()) {
-      absl::StrAppend(&e.first, "; traceback in user/error/", a.node_id, "/", r.process_name(),
-                      ".txt");
+      // A partial success has the mini-batch's inputs there, no traceback.
+      absl::StrAppend(&e.first, r.status() == v1::RUN_DONE ? "; inputs in" : "; traceback in",
+                      " user/error/", a.node_id, "/", r.process_name(), ".txt");
     }
   }
   job.errors_changed = true;
@@ -1200,6 +1206,8 @@ v1::JobStatus JobManager::StatusLocked(const Job& job) const {
   *s.mutable_counts() = job.counts;
   s.set_reason(job.reason);
   s.set_output_file(job.output_file);
+  s.set_output_dir(job.spec.output());
+  s.set_reused_from(job.reused_from);
   s.set_log_dir(job.log_dir);
   s.set_submit_time_ms(job.submit_ms);
   s.set_start_time_ms(job.start_ms);
@@ -1301,6 +1309,42 @@ absl::StatusOr<v1::RegisterAgentResponse> JobManager::RegisterAgent(
       static_cast<int32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
   spdlog::info("agent registered agent={} ip={}", response.agent_id(), request.ip());
   return response;
+}
+
+void JobManager::UnregisterAgent(const std::string& agent_id) {
+  std::vector<Outcome> released;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = agents_.find(agent_id);
+    if (it == agents_.end()) return;
+    Agent& agent = it->second;
+    for (Job* job : order_) {
+      if (!IsActive(*job)) continue;
+      int64_t n = 0;
+      for (auto lit = job->leased.begin(); lit != job->leased.end();) {
+        if (lit->second.agent_id != agent_id) {
+          ++lit;
+          continue;
+        }
+        v1::TaskResult r;
+        r.set_status(v1::RELEASED);
+        r.set_error(absl::StrCat("agent ", agent_id, " stopped before reporting it"));
+        released.push_back(MakeOutcomeLocked(*job, lit->first, lit->second, agent, std::move(r)));
+        job->leased.erase(lit++);
+        ++n;
+      }
+      if (n > 0 || job->agents.count(agent_id) > 0) {
+        EventLocked(*job, "INFO",
+                    absl::StrCat("agent left: agent=", agent_id, " node=", agent.node_id,
+                                 " stopped; ", n, " leased mini-batches go back to the queue"));
+      }
+    }
+    ReleaseAgentLocked(agent);
+    agents_.erase(it);
+  }
+  spdlog::info("agent left agent={}", agent_id);
+  if (!released.empty()) CommitOutcomes(std::move(released));
+  NotifyWork();
 }
 
 v1::ListAgentsResponse JobManager::ListAgents() {
@@ -1651,6 +1695,10 @@ JobManager::Outcome JobManager::MakeOutcomeLocked(Job& job, int64_t task_id, con
   Outcome o;
   o.job = &job;
   o.run = lease.run;
+  // The one-line error goes into summaries people read (user/error.txt, the
+  // report CSV, master_role.txt, the reason): no control bytes from a
+  // script's message (colours, bells) there. The traceback file keeps it all.
+  result.set_error(Printable(result.error(), 4096));
   o.commit.attempt.task_id = task_id;
   o.commit.attempt.attempt = lease.attempt;
   o.commit.attempt.agent_id = agent.agent_id;
@@ -1935,8 +1983,9 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
             absl::StrCat(r.error(), " (mini-batch ", a.task_id, ", node ", a.node_id,
                          r.process_name().empty() ? "" : ", ", r.process_name(), ")");
         if (!r.error_detail().empty() && !r.process_name().empty()) {
-          absl::StrAppend(&job->first_error, "; traceback in logs/user/error/", a.node_id, "/",
-                          r.process_name(), ".txt");
+          absl::StrAppend(&job->first_error,
+                          r.status() == v1::RUN_DONE ? "; inputs in" : "; traceback in",
+                          " logs/user/error/", a.node_id, "/", r.process_name(), ".txt");
         }
       }
       if (o->commit.new_state == TaskState::kFailed) {

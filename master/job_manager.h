@@ -96,6 +96,9 @@ class JobManager {
   // ALREADY_EXISTS when another live agent (another pid or host) has the same
   // node id.
   absl::StatusOr<v1::RegisterAgentResponse> RegisterAgent(const v1::RegisterAgentRequest& request);
+  // The agent is stopping: its session ends now, its leases go back to the
+  // queue without counting a try. Nothing for an unknown session.
+  void UnregisterAgent(const std::string& agent_id);
   // NOT_FOUND for an unknown or lost agent: it must register again.
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   // Leases up to max_tasks mini-batches now; an empty response when there is

@@ -328,6 +328,14 @@ class MasterServer::Impl {
   class AgentServiceImpl final : public v1::AgentService::CallbackService {
    public:
     explicit AgentServiceImpl(Impl* impl) : impl_(impl) {}
+    grpc::ServerUnaryReactor* UnregisterAgent(grpc::CallbackServerContext* ctx,
+                                              const v1::UnregisterAgentRequest* req,
+                                              v1::UnregisterAgentResponse* resp) override {
+      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get(), req] {
+        m->UnregisterAgent(req->agent_id());
+        return absl::StatusOr<v1::UnregisterAgentResponse>(v1::UnregisterAgentResponse());
+      });
+    }
     grpc::ServerUnaryReactor* RegisterAgent(grpc::CallbackServerContext* ctx,
                                             const v1::RegisterAgentRequest* req,
                                             v1::RegisterAgentResponse* resp) override {

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>  // renameat2
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -28,10 +30,19 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
   std::string note;
   struct stat st {};
   if (::stat(path_.c_str(), &st) == 0 && st.st_size > 0) {
-    const std::string aside =
+    // Never onto another file moved aside: job ids repeat across state
+    // folders (each `prs run` has its own), and so may the second.
+    const std::string stem =
         absl::StrCat(path_, ".", absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()),
                      ".before-", job_id);
-    if (::rename(path_.c_str(), aside.c_str()) != 0) {
+    std::string aside = stem;
+    int rc = -1;
+    for (int n = 1; n <= 1000; ++n) {
+      rc = ::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, aside.c_str(), RENAME_NOREPLACE);
+      if (rc == 0 || errno != EEXIST) break;
+      aside = absl::StrCat(stem, ".", n);
+    }
+    if (rc != 0) {
       return absl::PermissionDeniedError(
           absl::StrCat("cannot move the earlier output ", path_, " aside to ", aside, ": ",
                        std::strerror(errno), "; move or delete it, or choose another output"));

@@ -181,7 +181,7 @@ absl::Status CheckListFile(const v1::Input& input, const std::string& where,
   if (missing > 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         where, ": ", missing, " of the ", paths, " paths that list_file ", Printable(list),
-        " names do not exist on the master", named,
+        " names ", missing == 1 ? "does" : "do", " not exist on the master", named,
         missing > kMaxNamed ? absl::StrCat("\n  ... and ", missing - kMaxNamed, " more") : "",
         "\nfix the list (relative paths are relative to its folder) and submit again"));
   }
@@ -497,7 +497,9 @@ absl::Status CheckInputsAtSubmit(const v1::JobSpec& spec, const std::function<bo
     if (first.count() == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": ", Printable(path), IsGlob(path) ? " matches no file" : " holds no files",
-          spec.output().empty() ? "" : " (the output folder left out)",
+          !output_real.empty() && IsUnder(output_real, RealPath(path))
+              ? " (its output folder left out)"
+              : "",
           "; check the path, or put the inputs there before submitting"));
     }
   }

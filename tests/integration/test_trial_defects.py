@@ -377,7 +377,9 @@ def test_ctrl_c_on_prs_run_says_how_to_continue_and_resume_finishes_the_job(bins
     assert p.returncode == 130, err
     assert "prs: interrupted; stopping the job and its workers" in err, err
     assert "prs: job trial-1 was interrupted and is CANCELLED" in err, err
-    hint = "continue it with: prs resume trial-1 --state-dir %s" % state
+    # The command as it can be pasted: prs's own path, since it was run by its path.
+    hint = "continue it with: %s resume trial-1 --state-dir %s" % (
+        os.path.abspath(str(bins.prs)), state)
     assert hint in err, err
     assert "W prs" not in err, "no daemon warnings on the console: " + err
     r = subprocess.run([str(bins.prs), "resume", "trial-1", "--state-dir", str(state)],
@@ -428,7 +430,7 @@ def test_a_mini_batch_with_failed_items_lists_its_inputs(bins, tmp_path):
     assert "run() returned fewer elements than inputs" in errors, errors
     for i in range(3):
         assert "  %s\n" % (tmp_path / "data" / ("%02d.txt" % i)) in errors, errors
-    assert "run() returned 1 elements for 3 inputs: 2 items failed" in errors
+    assert "run() returned 1 element for 3 inputs: 2 items failed" in errors
     summary = (log_dir(r) / "user" / "error.txt").read_text()
     assert "1 x run() returned fewer elements than inputs" in summary, summary
 
@@ -498,3 +500,71 @@ def test_allow_reuse_gives_an_identical_jobs_result_without_running(master, star
     assert len(calls.read_text().split()) > runs
     assert not status_of(prs, third)["notes"] or not any(
         n.startswith("allow_reuse") for n in status_of(prs, third)["notes"])
+
+
+# --- from a second new-user trial -----------------------------------------------------------
+
+
+def test_daemons_started_with_relative_folders_run_jobs(bins, daemons, tmp_path):
+    from itest_helpers import Daemon, submit, wait_for, wait_state
+
+    work = tmp_path / "cwd"
+    work.mkdir()
+    port_file = tmp_path / "port"
+    old_cwd = os.getcwd()
+    os.chdir(work)  # relative --state-dir and --work-dir are relative to here
+    try:
+        master = Daemon("prs-master", [str(bins.master), "--listen", "127.0.0.1:0",
+                                       "--port-file", str(port_file), "--state-dir", "state"],
+                        tmp_path / "master.log")
+    finally:
+        os.chdir(old_cwd)
+    daemons.append(master)
+    wait_for(lambda: port_file.exists() and port_file.read_text().strip(), 20,
+             message="the master's port")
+    address = "127.0.0.1:%s" % port_file.read_text().strip()
+    os.chdir(work)
+    try:
+        agent = Daemon("prs-agent", [str(bins.agent), "--master", address, "--work-dir", "w",
+                                     "--node-id", "rel"], tmp_path / "agent.log")
+    finally:
+        os.chdir(old_cwd)
+    daemons.append(agent)
+    wait_for(lambda: "registered agent=" in agent.log(), 20, message="the agent to register")
+
+    def prs(*args):
+        return subprocess.run([str(bins.prs), *map(str, args)], capture_output=True, text=True,
+                              timeout=120, env=dict(os.environ, PRS_MASTER=address))
+
+    job = write_job(tmp_path / "job", ECHO_SCRIPT, {b"a.txt": b"1", b"b.txt": b"2"})
+    job_id = submit(prs, job)
+    st = wait_state(prs, job_id, ("SUCCEEDED", "FAILED"), 60)
+    assert st["state"] == "SUCCEEDED", st
+    # The master says where its logs are as an absolute path.
+    assert os.path.isabs(st["log_dir"]) and os.path.isdir(st["log_dir"]), st["log_dir"]
+    # A stopping agent ends its session at once instead of being declared lost.
+    agent.stop()
+    wait_for(lambda: "agent left agent=rel#" in master.log(), 10, message="the agent to leave")
+    assert "agent lost" not in master.log()
+
+
+def test_errors_with_control_bytes_are_escaped_in_summaries(bins, tmp_path):
+    script = ("def run(mini_batch):\n"
+              "    raise ValueError('\\x1b[31mred\\x1b[0m and a bell\\x07')\n")
+    job = write_job(tmp_path, script, {b"a.txt": b"1"}, error_threshold=0)
+    r = prs_run(bins, tmp_path, job, timeout=60)
+    assert r.returncode == 1
+    assert b"\x1b" not in r.stderr and b"\x07" not in r.stderr, r.stderr
+    assert "\\x1b[31mred" in r.err
+    summary = (log_dir(r) / "user" / "error.txt").read_bytes()
+    assert b"\x1b" not in summary and b"\\x1b[31mred" in summary, summary
+
+
+def test_summary_only_without_output_says_where_the_script_wrote(bins, tmp_path):
+    job = write_job(tmp_path, WRITER_SCRIPT, {b"a.txt": b"1"}, output_action="summary_only",
+                    output=None)
+    r = prs_run(bins, tmp_path, job, timeout=60)
+    assert r.returncode == 0, r.err
+    where = r.state_dir / "jobs" / "trial-1" / "output"
+    assert "prs: EntryScript().output_dir was %s" % where in r.err, r.err
+    assert (where / "a.txt.result").exists()

@@ -807,7 +807,9 @@ TEST_CASE("LoadJobFile reports missing and unreadable files with the path", "[jo
   const fs::path bad = dir.Write("bad.yaml", "name: [\n");
   const absl::Status syntax = LoadJobFile(bad.string(), {}).status();
   CHECK(syntax.code() == absl::StatusCode::kInvalidArgument);
-  CHECK_THAT(std::string(syntax.message()), Contains("job file line "));
+  // A syntax error names the file, and says what to look for.
+  CHECK_THAT(std::string(syntax.message()), Catch::StartsWith(bad.string() + " line 2, column "));
+  CHECK_THAT(std::string(syntax.message()), Contains("(YAML syntax: check the indentation"));
 }
 
 }  // namespace

@@ -332,7 +332,7 @@ TEST_CASE("inputs that cannot be listed are refused at submit, naming the proble
   // Only the output folder inside the input: nothing left to list.
   dir.Write("only/out/rows.txt", "x");
   CHECK_THAT(message(CheckInputsAtSubmit(FileSpec(dir.Sub("only"), dir.Sub("only/out")))),
-             Catch::Contains("holds no files (the output folder left out)"));
+             Catch::Contains("holds no files (its output folder left out)"));
 }
 
 TEST_CASE("a list_file naming paths that do not exist is refused, naming each of them") {
