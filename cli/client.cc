@@ -235,7 +235,7 @@ std::string RawStatusText(const v1::JobStatus& st) {
                           Plural(c.rows_written(), "row"));
   } else if (!st.output_dir().empty()) {
     absl::StrAppendFormat(&out, "  output folder: %s\n", st.output_dir());
-  } else {
+  } else if (st.reused_from().empty()) {
     absl::StrAppend(&out, "  output folder: jobs/", st.job_id(),
                     "/output in each agent's work dir\n");
   }

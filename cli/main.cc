@@ -270,7 +270,7 @@ int ResumeLocal(const std::string& job_id, std::string state_dir) {
 // `prs clean-outputs DIR`: removes the earlier outputs that jobs moved aside
 // ("<file>.<YYYYmmdd-HHMMSS>.before-<job>") from an output folder.
 int CleanOutputs(const std::string& dir, bool dry_run) {
-  static const std::regex kAside(R"(.+\.\d{8}-\d{6}\.before-[a-z][-a-z0-9]*-\d+)");
+  static const std::regex kAside(R"(.+\.\d{8}-\d{6}\.before-[a-z][-a-z0-9]*-\d+(\.\d+)?)");
   std::error_code ec;
   std::vector<fs::path> found;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
@@ -315,15 +315,36 @@ bool StdoutIsTerminal() { return ::isatty(1) != 0; }
 // Prints `path` from `offset`; returns the new offset, or -1 on error.
 int64_t PrintLog(JobClient& client, const std::string& job_id, const std::string& path,
                  int64_t offset, bool escape = StdoutIsTerminal()) {
+  std::string carry;  // the start of a character cut by the chunk's end
   for (;;) {
     auto chunk = client.ReadLog(job_id, path, offset, 1 << 20);
     if (!chunk.ok()) {
       Fail(chunk.status());
       return -1;
     }
-    WriteLogBytes(chunk->data(), escape);
     offset += static_cast<int64_t>(chunk->data().size());
-    if (chunk->data().empty() || offset >= chunk->size()) return offset;
+    const bool last = chunk->data().empty() || offset >= chunk->size();
+    std::string data = carry + chunk->data();
+    carry.clear();
+    if (escape && !last) {
+      // Hold back an unfinished UTF-8 character for the next chunk.
+      size_t lead = data.size();
+      for (size_t back = 1; back <= 3 && back <= data.size(); ++back) {
+        const auto c = static_cast<unsigned char>(data[data.size() - back]);
+        if ((c & 0xC0) != 0x80) {
+          lead = data.size() - back;
+          break;
+        }
+      }
+      const auto c = lead < data.size() ? static_cast<unsigned char>(data[lead]) : 0;
+      const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+      if (lead < data.size() && lead + need > data.size()) {
+        carry = data.substr(lead);
+        data.resize(lead);
+      }
+    }
+    WriteLogBytes(data, escape);
+    if (last) return offset;
   }
 }
 

@@ -348,7 +348,11 @@ absl::Status JobManager::Recover() {
         // file that lost committed rows fails its job; it is never padded.
         if (out.started) {
           if (auto s = out.file->Reopen(sj.output_length, sj.output_id); !s.ok()) {
-            output_lost.emplace_back(raw, std::string(s.message()));
+            if (absl::IsNotFound(s)) {
+              out.started = false;  // nothing committed, no file: made at the first rows
+            } else {
+              output_lost.emplace_back(raw, std::string(s.message()));
+            }
           }
         }
       }
@@ -612,9 +616,12 @@ bool JobManager::TryReuse(Job* job) {
   }
   if (why_not.empty() && !output_file.empty()) {
     auto stored = store_->LoadJob(candidate->seq);
-    std::error_code ec;
-    const auto size = fs::file_size(output_file, ec);
-    if (!stored.ok() || ec || static_cast<int64_t>(size) != stored->output_length) {
+    struct stat st {};
+    // The same file (when its identity is known) with the committed length.
+    if (!stored.ok() || ::stat(output_file.c_str(), &st) != 0 ||
+        st.st_size != stored->output_length ||
+        (!stored->output_id.empty() &&
+         stored->output_id != absl::StrCat(st.st_dev, ":", st.st_ino))) {
       why_not = absl::StrCat("its output ", output_file, " is gone or was changed");
     }
   }
@@ -655,12 +662,9 @@ bool JobManager::TryReuse(Job* job) {
 
 void JobManager::ListerMain(Job* job) {
   // allow_reuse: an identical earlier job's result, if its inputs are the same.
-  // first_task_creation_timeout counts from the real listing's start.
   if (job->reuse_candidate != nullptr && job->listed == 0) {
-    {
-      absl::MutexLock lock(&mu_);
-      job->listing_started = absl::InfiniteFuture();
-    }
+    // The dry listing has first_task_creation_timeout to itself, as has the
+    // real one after it.
     if (TryReuse(job)) return;
     absl::MutexLock lock(&mu_);
     job->listing_started = clock_->Now();
@@ -905,10 +909,15 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
     absl::MutexLock lock(&mu_);
     job = FindJobLocked(job_id);
     if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
-    if (IsActive(*job) || !job->result_flushed) {
+    if (IsActive(*job)) {
       return absl::FailedPreconditionError(
           absl::StrCat("job ", job_id, " is ", JobStateName(job->state),
                        "; only a FAILED or CANCELLED job can be resumed"));
+    }
+    if (!job->result_flushed) {
+      return absl::UnavailableError(
+          absl::StrCat("job ", job_id, " has ended and its job_result.txt is still being written (",
+                       job->log_dir, "); try again in a moment"));
     }
     if (job->state == v1::SUCCEEDED) {
       return absl::FailedPreconditionError(
@@ -968,7 +977,13 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
     if (out.file == nullptr) out.file = std::make_unique<OutputFile>(job->output_file);
     out.length = stored->output_length;
     out.started = stored->output_started;
-    if (out.started) status = out.file->Reopen(stored->output_length, stored->output_id);
+    if (out.started) {
+      status = out.file->Reopen(stored->output_length, stored->output_id);
+      if (absl::IsNotFound(status)) {
+        out.started = false;  // nothing committed, no file: made at the first rows
+        status = absl::OkStatus();
+      }
+    }
   }
   {
     absl::MutexLock lock(&mu_);
@@ -1506,6 +1521,8 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
       ++agent.leases;
       granted.push_back({task_id, lease.lease_id, lease.attempt});
     }
+    // An agent that works on the job (again) is waited for at its end.
+    if (!granted.empty()) job->logs_done.erase(agent.agent_id);
     if (!granted.empty() && job->state == v1::QUEUED) {
       job->state = v1::RUNNING;
       job->start_ms = NowMs();
@@ -1567,7 +1584,7 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
     absl::MutexLock lock(&mu_);
     for (int i = 0; i < response.tasks_size(); ++i) {
       auto it = job->leased.find(response.tasks(i).task_id());
-      if (it == job->leased.end()) continue;
+      if (it == job->leased.end() || it->second.lease_id != response.tasks(i).lease_id()) continue;
       StoredTask& task = stored[i];
       it->second.item_count = task.item_count;
       it->second.kind = task.kind;
@@ -1576,10 +1593,15 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
       }
     }
     // Takes back a lease that is not in the reply; nullopt when it is gone.
+    // The leases granted above, by task: the lock was let go meanwhile, so a
+    // task may be another agent's lease by now (its agent unregistered and
+    // it went to another), which is not ours to take back.
+    absl::flat_hash_map<int64_t, int64_t> granted_lease;
+    for (const auto& g : granted) granted_lease[g.task_id] = g.lease_id;
     const auto take_back = [&](int64_t task_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       std::optional<std::pair<Lease, std::string>> taken;
       auto it = job->leased.find(task_id);
-      if (it == job->leased.end()) return taken;
+      if (it == job->leased.end() || it->second.lease_id != granted_lease[task_id]) return taken;
       std::string node_id;
       auto agent = agents_.find(it->second.agent_id);
       if (agent != agents_.end()) {
@@ -1901,6 +1923,12 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
       if (status.ok()) {
         status = out.file->Append(length, rows);
         appended = status.ok();
+        if (!appended && !out.file->CheckSame(length).ok()) {
+          // The rows could not be cut back: they are in the file, uncommitted.
+          output_error = absl::StrCat(status.message(),
+                                      "; the output file could not be cut back to its "
+                                      "committed length, so the job stops");
+        }
       }
     }
     if (status.ok()) status = store_->CommitAttempts(job->seq, commits, d, new_tasks);
@@ -1910,6 +1938,10 @@ void JobManager::CommitOutcomes(std::vector<Outcome> outcomes) {
       if (auto s = out.file->Truncate(length); !s.ok()) {
         spdlog::critical("cannot roll back output file job={} error={}", job->job_id,
                          std::string(s.message()));
+        output_error = absl::StrCat("the commit failed (", status.message(),
+                                    ") and the output file could not be cut back to its "
+                                    "committed length (",
+                                    s.message(), "), so the job stops");
       }
     }
     commit_lock.Release();

@@ -22,6 +22,22 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
       absl::StrCat("cannot ", what, " output file ", path, ": ", std::strerror(errno)));
 }
 
+// rename() that never replaces an existing file: renameat2(RENAME_NOREPLACE),
+// or where the filesystem lacks it (NFS, some FUSE), link() and unlink(),
+// which fail with EEXIST as atomically. 0, or -1 with errno.
+int MoveNoReplace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) return -1;
+  if (::link(from.c_str(), to.c_str()) == 0) return ::unlink(from.c_str());
+  if (errno == EEXIST) return -1;
+  // No hard links either: check, then rename (a race no prs process runs).
+  if (::access(to.c_str(), F_OK) == 0) {
+    errno = EEXIST;
+    return -1;
+  }
+  return ::rename(from.c_str(), to.c_str());
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::Time now) {
@@ -38,7 +54,7 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
     std::string aside = stem;
     int rc = -1;
     for (int n = 1; n <= 1000; ++n) {
-      rc = ::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, aside.c_str(), RENAME_NOREPLACE);
+      rc = MoveNoReplace(path_, aside);
       if (rc == 0 || errno != EEXIST) break;
       aside = absl::StrCat(stem, ".", n);
     }
@@ -63,11 +79,9 @@ absl::Status OutputFile::Reopen(int64_t length, const std::string& id) {
   Close();
   fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd_ < 0 && errno == ENOENT && length == 0) {
-    // Nothing committed and no file: make it, as Start would (nothing to move).
-    if (auto s = MakeDirs(fs::path(path_).parent_path().string()); !s.ok()) return s;
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) return Errno("create", path_);
-    return Remember();
+    // Nothing committed and no file: the job starts its output again (and
+    // records the new file's identity).
+    return absl::NotFoundError(absl::StrCat("no output file ", path_, " yet"));
   }
   if (fd_ < 0) {
     if (errno != ENOENT) return Errno("open", path_);

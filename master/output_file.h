@@ -41,8 +41,9 @@ class OutputFile {
   // gave it when the job made the file (empty: not checked).
   // FAILED_PRECONDITION naming the loss when the file is gone, is another
   // file (another job or program replaced it; the job's rows may be in a
-  // file moved aside), or holds fewer bytes than were committed. The file at
-  // the path is never cut unless it is the job's.
+  // file moved aside), or holds fewer bytes than were committed. NOT_FOUND
+  // when there is no file and nothing was committed: the job makes it anew
+  // (Start). The file at the path is never cut unless it is the job's.
   absl::Status Reopen(int64_t length, const std::string& id);
 
   // OK while the open file is the one at the path and holds exactly `length`

@@ -244,13 +244,14 @@ absl::Status Store::Migrate() {
        "ALTER TABLE tasks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
        "ALTER TABLE tasks ADD COLUMN plan BLOB;"
        "UPDATE jobs SET mb_listed = mb_created;"},
-      // Older jobs made their output file at submit.
+      // Older jobs made their output file at submit (its identity unknown).
       {"jobs", "output_started",
        "ALTER TABLE jobs ADD COLUMN output_started INTEGER NOT NULL DEFAULT 0;"
-       "ALTER TABLE jobs ADD COLUMN input_fingerprint TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE jobs ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE jobs ADD COLUMN output_id TEXT NOT NULL DEFAULT '';"
        "UPDATE jobs SET output_started = 1;"},
+      {"jobs", "output_id", "ALTER TABLE jobs ADD COLUMN output_id TEXT NOT NULL DEFAULT '';"},
+      {"jobs", "input_fingerprint",
+       "ALTER TABLE jobs ADD COLUMN input_fingerprint TEXT NOT NULL DEFAULT '';"},
+      {"jobs", "reused_from", "ALTER TABLE jobs ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';"},
   };
   std::string sql;
   for (const Step& step : steps) {
@@ -285,9 +286,10 @@ absl::Status Store::CopyResult(int64_t seq, int64_t from_seq, const std::string&
   Stmt s(db_,
          "UPDATE jobs SET (mb_created, listing_done, items_total, mb_processed, mb_failed, "
          "items_succeeded, items_failed, rows_written, retries, output_length, input_fingerprint, "
-         "mb_listed) = (SELECT mb_created, listing_done, items_total, mb_processed, mb_failed, "
-         "items_succeeded, items_failed, rows_written, retries, output_length, input_fingerprint, "
-         "mb_listed FROM jobs WHERE seq = ?), reused_from = ? WHERE seq = ?");
+         "mb_listed, output_id) = (SELECT mb_created, listing_done, items_total, mb_processed, "
+         "mb_failed, items_succeeded, items_failed, rows_written, retries, output_length, "
+         "input_fingerprint, mb_listed, output_id FROM jobs WHERE seq = ?), reused_from = ? "
+         "WHERE seq = ?");
   s.Bind(1, from_seq).Bind(2, from_job_id).Bind(3, seq);
   return s.Run();
 }

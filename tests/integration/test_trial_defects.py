@@ -399,9 +399,14 @@ def test_per_job_output_names_and_clean_outputs(bins, tmp_path):
         assert prs_run(bins, tmp_path, job, timeout=60, state=state).returncode == 0
     aside = [n for n in os.listdir(tmp_path / "out") if ".before-trial-1" in n]
     assert len(aside) == 1, os.listdir(tmp_path / "out")
+    # A name taken gets a suffix, and is cleaned up too.
+    (tmp_path / "out" / (aside[0] + ".1")).write_text("an older row\n")
+    aside.append(aside[0] + ".1")
     dry = subprocess.run([str(bins.prs), "clean-outputs", str(tmp_path / "out"), "--dry-run"],
                          capture_output=True, text=True, timeout=30)
-    assert dry.returncode == 0 and "would remove %s" % (tmp_path / "out" / aside[0]) in dry.stdout
+    assert dry.returncode == 0, dry.stderr
+    for name in aside:
+        assert "would remove %s" % (tmp_path / "out" / name) in dry.stdout, dry.stdout
     assert aside[0] in os.listdir(tmp_path / "out")
     done = subprocess.run([str(bins.prs), "clean-outputs", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=30)

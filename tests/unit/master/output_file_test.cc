@@ -55,6 +55,10 @@ TEST_CASE("a reopened output must be the file the job made") {
   dir.Write("out/rows.txt", "someone else's rows\n");
   auto s = out.Reopen(0, id);
   CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
+  // No file and nothing committed: the job makes its output anew.
+  OutputFile gone(dir.Sub("out/never.txt"));
+  CHECK(gone.Reopen(0, id).code() == absl::StatusCode::kNotFound);
+  CHECK_FALSE(fs::exists(dir.Sub("out/never.txt")));
   std::ifstream in(path);
   std::string line;
   std::getline(in, line);

@@ -49,7 +49,11 @@ TEST_CASE("a database from before tabular inputs is migrated and its listing res
     REQUIRE(jobs.ok());
     REQUIRE(jobs->size() == 1);
     const StoredJob& job = jobs->front();
-    CHECK(job.listed == 3);  // every old task came from the lister
+    CHECK(job.listed == 3);        // every old task came from the lister
+    CHECK(job.output_started);     // older jobs made their output at submit
+    CHECK(job.output_id.empty());  // of unknown identity
+    CHECK(job.input_fingerprint.empty());
+    CHECK(job.reused_from.empty());
     CHECK(job.next_task_id == 3);
     CHECK(job.plans_pending == 0);
     CHECK_FALSE(job.groups_done);
