@@ -20,6 +20,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/descriptor.h"
 #include "common/job_config.h"
 #include "common/job_state.h"
 #include "common/paths.h"
@@ -1560,8 +1561,8 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
     if (task_bytes > options_.max_task_bytes) {
       std::string why = absl::StrCat(
           "mini-batch ", g.task_id, " holds ", task_bytes, " bytes of ", task->items.size(),
-          " inputs, more than one message carries (", options_.max_task_bytes,
-          "); first input: ", Printable(task->items.empty() ? "" : task->items[0], 300),
+          " inputs, more than one message carries (", options_.max_task_bytes, "); first input: ",
+          Printable(task->items.empty() ? "" : DescribeItem(task->items[0]), 300),
           "; use a smaller mini_batch_size");
       too_large.push_back({g.task_id, *std::move(task), std::move(why)});
       continue;
@@ -1670,7 +1671,7 @@ void JobManager::FailUndeliverable(std::vector<Undeliverable> tasks) {
     if (!u.name_input) continue;
     auto task = store_->GetTask(u.job->seq, u.task_id);
     if (task.ok() && !task->items.empty()) {
-      absl::StrAppend(&u.error, "; first input: ", Printable(task->items[0], 300));
+      absl::StrAppend(&u.error, "; first input: ", Printable(DescribeItem(task->items[0]), 300));
     }
   }
   std::vector<Outcome> outcomes;
