@@ -28,11 +28,13 @@
 #include "agent/log_appender.h"
 #include "agent/resource_monitor.h"
 #include "agent/worker_process.h"
-#include "common/descriptor.h"
+#include "common/file_io.h"
+#include "common/grpc_defaults.h"
 #include "common/job_config.h"
 #include "common/paths.h"
 #include "common/snapshot.h"
 #include "common/status_grpc.h"
+#include "common/tabular_descriptor.h"
 #include "common/text.h"
 #include "prs/v1/agent_service.grpc.pb.h"
 #include "spdlog/spdlog.h"
@@ -41,16 +43,11 @@ namespace prs::agent {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr int kMaxMessageBytes = 512 << 20;
 constexpr int kReportBatch = 64;
 constexpr int kReportTriesWhileStopping = 3;
 constexpr absl::Duration kRpcDeadline = absl::Seconds(30);
 constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
 constexpr absl::Duration kKillGrace = absl::Seconds(3);
-
-std::chrono::system_clock::time_point Deadline(absl::Duration d) {
-  return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
-}
 
 // Exponential backoff with full jitter, capped.
 class Backoff {
@@ -89,12 +86,8 @@ class Agent::Impl {
  public:
   explicit Impl(const AgentOptions& options, std::string python_dir)
       : options_(options), python_dir_(std::move(python_dir)) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-    args.SetMaxSendMessageSize(kMaxMessageBytes);
     // Reconnect quickly after a master restart.
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+    grpc::ChannelArguments args = DefaultChannelArguments(absl::Milliseconds(200));
     auto channel =
         grpc::CreateCustomChannel(options.master_address, grpc::InsecureChannelCredentials(), args);
     stub_ = v1::AgentService::NewStub(channel);
@@ -150,7 +143,7 @@ class Agent::Impl {
       req.set_ships_logs(options_.ship_logs);
       v1::RegisterAgentResponse resp;
       grpc::ClientContext ctx;
-      ctx.set_deadline(Deadline(absl::Seconds(5)));
+      ctx.set_deadline(RpcDeadline(absl::Seconds(5)));
       grpc::Status s = stub_->RegisterAgent(&ctx, req, &resp);
       if (s.ok()) {
         absl::MutexLock lock(&mu_);
@@ -174,7 +167,7 @@ class Agent::Impl {
     req.set_agent_id(agent_id);
     v1::UnregisterAgentResponse resp;
     grpc::ClientContext ctx;
-    ctx.set_deadline(Deadline(absl::Seconds(2)));
+    ctx.set_deadline(RpcDeadline(absl::Seconds(2)));
     if (stub_->UnregisterAgent(&ctx, req, &resp).ok()) {
       spdlog::info("unregistered agent={}", agent_id);
     }
@@ -233,7 +226,7 @@ class Agent::Impl {
       for (int64_t id : held) req.add_held_lease_ids(id);
       v1::HeartbeatResponse resp;
       grpc::ClientContext ctx;
-      ctx.set_deadline(Deadline(interval * 2));
+      ctx.set_deadline(RpcDeadline(interval * 2));
       grpc::Status s = stub_->Heartbeat(&ctx, req, &resp);
       if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
         DropSession(agent_id);
@@ -282,7 +275,7 @@ class Agent::Impl {
       req.set_wait_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(options_.pull_wait)));
       v1::PullTasksResponse resp;
       grpc::ClientContext ctx;
-      ctx.set_deadline(Deadline(options_.pull_wait + absl::Seconds(10)));
+      ctx.set_deadline(RpcDeadline(options_.pull_wait + absl::Seconds(10)));
       {
         absl::MutexLock lock(&mu_);
         if (stopping_) break;
@@ -373,7 +366,7 @@ class Agent::Impl {
     req.set_job_id(job_id);
     v1::GetJobBundleResponse bundle;
     grpc::ClientContext ctx;
-    ctx.set_deadline(Deadline(kRpcDeadline));
+    ctx.set_deadline(RpcDeadline(kRpcDeadline));
     grpc::Status s = stub_->GetJobBundle(&ctx, req, &bundle);
     if (!s.ok()) return FromGrpcStatus(s);
 
@@ -947,7 +940,7 @@ class Agent::Impl {
     req.set_complete(true);
     v1::ShipLogsResponse resp;
     grpc::ClientContext ctx;
-    ctx.set_deadline(Deadline(kRpcDeadline));
+    ctx.set_deadline(RpcDeadline(kRpcDeadline));
     grpc::Status s = stub_->ShipLogs(&ctx, req, &resp);
     if (s.error_code() == grpc::StatusCode::NOT_FOUND) DropSession(agent_id);
     // An unknown job (a new state dir) has nothing to wait for.
@@ -970,7 +963,7 @@ class Agent::Impl {
       for (auto& c : batch) *req.add_chunks() = std::move(c);
       v1::ShipLogsResponse resp;
       grpc::ClientContext ctx;
-      ctx.set_deadline(Deadline(kRpcDeadline));
+      ctx.set_deadline(RpcDeadline(kRpcDeadline));
       grpc::Status s = stub_->ShipLogs(&ctx, req, &resp);
       batch.clear();
       batch_bytes = 0;
@@ -1091,7 +1084,7 @@ class Agent::Impl {
         }
         v1::ReportResultsResponse resp;
         grpc::ClientContext ctx;
-        ctx.set_deadline(Deadline(kRpcDeadline));
+        ctx.set_deadline(RpcDeadline(kRpcDeadline));
         grpc::Status s = stub_->ReportResults(&ctx, req, &resp);
         if (s.ok()) {
           backoff.Reset();

@@ -1,6 +1,6 @@
 #include "agent/log_appender.h"
 
-#include "common/paths.h"
+#include "common/file_io.h"
 
 namespace prs::agent {
 

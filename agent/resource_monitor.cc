@@ -25,7 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "common/paths.h"
+#include "common/file_io.h"
 #include "spdlog/spdlog.h"
 
 namespace prs::agent {
@@ -396,94 +396,6 @@ std::string OrEmpty(const std::optional<T>& v, F format) {
   return v ? format(*v) : std::string();
 }
 
-// RFC 4180: quote a field holding a comma, quote or line break.
-std::string CsvField(absl::string_view s) {
-  if (s.find_first_of(",\"\r\n") == absl::string_view::npos) return std::string(s);
-  return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\"\""}}), "\"");
-}
-
-std::string CsvRow(const std::vector<std::string>& fields) {
-  return absl::StrCat(
-      absl::StrJoin(fields, ",",
-                    [](std::string* out, const std::string& f) { out->append(CsvField(f)); }),
-      "\n");
-}
-
-// A name for a temporary file next to `path` that no other thread or process uses.
-std::string UniqueTempName(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  return absl::StrCat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
-}
-
-absl::Status WriteAll(int fd, absl::string_view text, const std::string& path) {
-  while (!text.empty()) {
-    const ssize_t n = ::write(fd, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", path));
-    text.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
-// Creates `path` holding `contents` exclusively; ALREADY_EXISTS when it exists.
-absl::Status CreateWith(const std::string& path, absl::string_view contents) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path));
-  absl::Status s = WriteAll(fd, contents, path);
-  ::close(fd);
-  return s;
-}
-
-// Makes sure `path` exists and starts with `header`. The header file is built under a temporary
-// name and published with link(), which fails if `path` exists, so no appender ever sees the
-// file without its header and two creators cannot both write one.
-absl::Status EnsureCsv(const std::string& path, absl::string_view header) {
-  if (::access(path.c_str(), F_OK) == 0) return absl::OkStatus();
-  const std::string contents = absl::StrCat(header, "\n");
-  const std::string tmp = UniqueTempName(path);
-  if (absl::Status s = CreateWith(tmp, contents); !s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  const int rc = ::link(tmp.c_str(), path.c_str());
-  const int link_errno = errno;
-  ::unlink(tmp.c_str());
-  if (rc == 0 || link_errno == EEXIST) return absl::OkStatus();
-  // A filesystem without hard links: create in place, with a small window for a racing row.
-  absl::Status s = CreateWith(path, contents);
-  return absl::IsAlreadyExists(s) ? absl::OkStatus() : s;
-}
-
-// Appends `rows` to the CSV at `path`, creating it with `header` first. One O_APPEND write,
-// so rows of concurrent samples do not interleave.
-absl::Status AppendCsv(const std::string& path, absl::string_view header, absl::string_view rows) {
-  for (int attempt = 0;; ++attempt) {
-    if (absl::Status s = EnsureCsv(path, header); !s.ok()) return s;
-    if (rows.empty()) return absl::OkStatus();
-    // No O_CREAT: a file deleted since EnsureCsv is made again with its header.
-    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT && attempt == 0) continue;
-      return absl::ErrnoToStatus(errno, absl::StrCat("cannot append to ", path));
-    }
-    absl::Status s = WriteAll(fd, rows, path);
-    ::close(fd);
-    return s;
-  }
-}
-
-// Replaces `path` with `contents` atomically. Unlike WriteFileAtomic the temporary name is
-// unique, so two samples in the same minute cannot write through one temporary file.
-absl::Status ReplaceFile(const std::string& path, absl::string_view contents) {
-  const std::string tmp = UniqueTempName(path);
-  absl::Status s = CreateWith(tmp, contents);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    s = absl::ErrnoToStatus(errno, absl::StrCat("cannot rename ", tmp, " to ", path));
-  }
-  if (!s.ok()) ::unlink(tmp.c_str());
-  return s;
-}
-
 std::string UserName(uid_t uid, std::map<uid_t, std::string>& cache) {
   auto it = cache.find(uid);
   if (it != cache.end()) return it->second;
@@ -738,7 +650,7 @@ absl::Status ResourceMonitor::SampleOnce() {
   absl::Status made = MakeDirs(listing_dir);
   note(made);
   if (made.ok()) {
-    note(ReplaceFile(
+    note(WriteFileAtomic(
         absl::StrCat(listing_dir, "/processes_", absl::FormatTime("%M", now, absl::UTCTimeZone())),
         listing));
   }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/grpc_defaults.h"
 #include "common/job_config.h"
 #include "common/job_state.h"
 #include "common/json.h"
@@ -21,12 +22,7 @@
 namespace prs::cli {
 namespace {
 
-constexpr int kMaxMessageBytes = 512 << 20;
 constexpr int64_t kMaxSnapshotBytes = 256 << 20;
-
-std::chrono::system_clock::time_point Deadline(absl::Duration d) {
-  return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
-}
 
 absl::Status Annotate(const grpc::Status& s, const std::string& address) {
   absl::Status st = FromGrpcStatus(s);
@@ -45,10 +41,7 @@ absl::Status Annotate(const grpc::Status& s, const std::string& address) {
 class JobClient::Impl {
  public:
   explicit Impl(const std::string& address) : address_(address) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-    args.SetMaxSendMessageSize(kMaxMessageBytes);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    grpc::ChannelArguments args = DefaultChannelArguments();
     stub_ = v1::JobService::NewStub(
         grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
   }
@@ -66,7 +59,7 @@ absl::StatusOr<Response> Call(const JobClient::Impl& impl,
                                                                            Response*),
                               const Request& request, absl::Duration deadline) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(deadline));
+  ctx.set_deadline(RpcDeadline(deadline));
   Response response;
   grpc::Status s = (impl.stub_.get()->*method)(&ctx, request, &response);
   if (!s.ok()) return Annotate(s, impl.address_);

@@ -22,20 +22,6 @@ absl::StatusOr<std::string> FindPythonRuntimeDir();
 // first python3 on PATH.
 std::string DefaultWorkerPython();
 
-// mkdir -p.
-absl::Status MakeDirs(const std::string& path);
-
-// Writes `contents` to `path` atomically (temp file + rename).
-absl::Status WriteFileAtomic(const std::string& path, absl::string_view contents);
-
-// Appends to `path`, creating it and its folder. All or nothing: on an error
-// (UNAVAILABLE, e.g. no space or no file descriptor left) the file is cut back
-// to its length before the call, so the caller can try again later.
-absl::Status AppendToFile(const std::string& path, absl::string_view contents);
-
-// The whole file.
-absl::StatusOr<std::string> ReadFile(const std::string& path);
-
 // Host name of this machine.
 std::string HostName();
 

@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "master/store.h"
+#include "master/task.h"
 
 struct evp_md_ctx_st;
 

@@ -20,14 +20,15 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "common/descriptor.h"
+#include "common/file_io.h"
 #include "common/job_config.h"
 #include "common/job_state.h"
-#include "common/paths.h"
+#include "common/tabular_descriptor.h"
 #include "common/text.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "master/input_fingerprint.h"
 #include "master/partitioner.h"
+#include "master/tabular_plans.h"
 #include "spdlog/spdlog.h"
 
 namespace prs::master {
@@ -41,11 +42,6 @@ constexpr int kMaxUndelivered = 3;
 // Notes a job keeps for JobStatus; the rest are only in master_role.txt.
 constexpr size_t kMaxNotes = 20;
 
-// The files holding one partition_keys combination, and its records.
-struct KeyGroup {
-  std::vector<std::string> items;
-  int64_t records = 0;
-};
 constexpr absl::Duration kListerFlushInterval = absl::Milliseconds(200);
 constexpr absl::Duration kRateWindow = absl::Seconds(60);
 
@@ -112,130 +108,7 @@ constexpr const char* kReportHeader =
     "Mini-batch Id,Try,Node,Agent,Process,Pid,Start Time,Items Total,Items Succeeded,"
     "Items Failed,Elapsed Seconds,Run Method Seconds,Process Seconds,Status,Error\n";
 
-std::string CsvField(const std::string& v) {
-  if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 // One row of processed_mini-batches.csv.
-// --- Tabular plans (docs/tabular.md) ----------------------------------------
-
-// Splits a descriptor "kind\tA\tB\tC\tpath" into its 5 fields (the path, last,
-// may hold tabs).
-absl::StatusOr<std::vector<std::string>> DescriptorFields(absl::string_view descriptor) {
-  std::vector<std::string> f = absl::StrSplit(descriptor, absl::MaxSplits('\t', 4));
-  if (f.size() != 5) {
-    return absl::InternalError(absl::StrCat("malformed task descriptor '", descriptor, "'"));
-  }
-  return f;
-}
-
-// The mini-batches of a bytes or rows plan: its answer has a line
-// "start\tend\trecords" per mini-batch, and a last line "next\tOFFSET" when
-// the worker planned one chunk of the file: that becomes a plan of the rest
-// ("N@OFFSET"). Ids are taken from `next_id`.
-absl::StatusOr<std::vector<NewTask>> RangeTasks(absl::string_view descriptor,
-                                                absl::string_view plan, int64_t& next_id) {
-  auto f = DescriptorFields(descriptor);
-  if (!f.ok()) return f.status();
-  const std::string& unit = (*f)[1];
-  const std::string& format = (*f)[2];
-  // "SIZE", or "SIZE@OFFSET@RECORDS" for the rest of a file planned in chunks:
-  // RECORDS is the number of records before OFFSET (unknown in a plan made
-  // by an older master, "SIZE@OFFSET").
-  const std::vector<absl::string_view> arg = absl::StrSplit((*f)[3], '@');
-  const absl::string_view size = arg[0];
-  int64_t record = arg.size() == 1 ? 0 : -1;
-  if (arg.size() == 3 && !absl::SimpleAtoi(arg[2], &record)) record = -1;
-  const std::string& path = (*f)[4];
-  // A range carries the numbers of its records, for the reports of a person.
-  const auto at = [&](int64_t offset, int64_t rec) {
-    return rec < 0 ? absl::StrCat(offset) : absl::StrCat(offset, "@", rec);
-  };
-  const auto malformed = [&](absl::string_view line) {
-    return absl::InternalError(
-        absl::StrCat("the worker's plan of ", path, " has a malformed line '", line, "'"));
-  };
-  std::vector<NewTask> tasks;
-  int64_t last_end = 0;
-  bool continued = false;
-  for (absl::string_view line : absl::StrSplit(plan, '\n', absl::SkipEmpty())) {
-    std::vector<absl::string_view> v = absl::StrSplit(line, '\t');
-    if (continued) return malformed(line);  // "next" comes last
-    if (v.size() == 2 && v[0] == "next") {
-      int64_t offset = 0;
-      if (!absl::SimpleAtoi(v[1], &offset) || offset <= 0 || offset != last_end) {
-        return malformed(line);
-      }
-      NewTask t;
-      t.kind = TaskKind::kPlan;
-      t.item_count = 0;
-      t.items.push_back(absl::StrCat("plan\t", unit, "\t", format, "\t", size, "@",
-                                     at(offset, record), "\t", path));
-      tasks.push_back(std::move(t));
-      continued = true;
-      continue;
-    }
-    int64_t start = 0, end = 0, records = 0;
-    if (v.size() != 3 || !absl::SimpleAtoi(v[0], &start) || !absl::SimpleAtoi(v[1], &end) ||
-        !absl::SimpleAtoi(v[2], &records) || start < last_end || end <= start || records < 0) {
-      return malformed(line);
-    }
-    last_end = end;
-    NewTask t;
-    t.items.push_back(absl::StrCat("range\t", format, "\t", at(start, record), "\t",
-                                   at(end, record < 0 ? -1 : record + records), "\t", path));
-    if (record >= 0) record += records;
-    t.item_count = records;
-    tasks.push_back(std::move(t));
-  }
-  for (auto& t : tasks) t.task_id = next_id++;
-  return tasks;
-}
-
-// Adds a partition_keys plan's answer (a line "records\tvalues_json" per key
-// combination in the file) to `groups`, keyed by values_json.
-absl::Status AddKeyPlan(absl::string_view descriptor, absl::string_view plan,
-                        std::map<std::string, KeyGroup>& groups) {
-  auto f = DescriptorFields(descriptor);
-  if (!f.ok()) return f.status();
-  const std::string& format = (*f)[2];
-  const std::string& keys = (*f)[3];
-  const std::string& path = (*f)[4];
-  for (absl::string_view line : absl::StrSplit(plan, '\n', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> v =
-        absl::StrSplit(line, absl::MaxSplits('\t', 1));
-    int64_t records = 0;
-    if (!absl::SimpleAtoi(v.first, &records) || records < 0 || v.second.empty()) {
-      return absl::InternalError(
-          absl::StrCat("the worker's key plan of ", path, " has a malformed line '", line, "'"));
-    }
-    KeyGroup& g = groups[std::string(v.second)];
-    g.items.push_back(absl::StrCat("group\t", format, "\t", keys, "\t", v.second, "\t", path));
-    g.records += records;
-  }
-  return absl::OkStatus();
-}
-
-// One mini-batch per group, in key order. Ids are taken from `next_id`.
-std::vector<NewTask> GroupTasks(std::map<std::string, KeyGroup>& groups, int64_t& next_id) {
-  std::vector<NewTask> tasks;
-  tasks.reserve(groups.size());
-  for (auto& [values, g] : groups) {
-    NewTask t;
-    t.task_id = next_id++;
-    t.items = std::move(g.items);
-    t.item_count = g.records;
-    tasks.push_back(std::move(t));
-  }
-  return tasks;
-}
-
 std::string ReportRow(const AttemptRecord& a, int64_t item_count) {
   const auto& r = a.result;
   const int64_t ok = r.status() == v1::RUN_DONE ? r.items_succeeded() : 0;

@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/paths.h"
+#include "common/file_io.h"
 #include "common/text.h"
 
 namespace prs::master {

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/grpc_defaults.h"
 #include "common/job_state.h"
 #include "common/status_grpc.h"
 #include "master/executor.h"
@@ -23,7 +24,6 @@
 namespace prs::master {
 namespace {
 
-constexpr int kMaxMessageBytes = 512 << 20;
 constexpr absl::Duration kWatchPollInterval = absl::Milliseconds(250);
 constexpr absl::Duration kTickInterval = absl::Milliseconds(200);
 constexpr int kMaxWaitMs = 30'000;
@@ -58,8 +58,7 @@ class MasterServer::Impl {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port_);
-    builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
-    builder.SetMaxSendMessageSize(kMaxMessageBytes);
+    ApplyServerDefaults(builder);
     builder.RegisterService(&job_service_);
     builder.RegisterService(&agent_service_);
     server_ = builder.BuildAndStart();
@@ -77,7 +76,7 @@ class MasterServer::Impl {
     stop_.Notify();
     if (ticker_.joinable()) ticker_.join();
     FinishAllWaiters();
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server_->Shutdown(RpcDeadline(absl::Seconds(2)));
     server_->Wait();
     done_.Notify();
   }
@@ -206,8 +205,7 @@ class MasterServer::Impl {
 
    private:
     void Arm() {
-      alarm_.Set(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(kWatchPollInterval),
-                 [this](bool) { Poll(); });
+      alarm_.Set(RpcDeadline(kWatchPollInterval), [this](bool) { Poll(); });
     }
     void Poll() {
       if (cancelled_ || impl_->shut_down_.load()) {

@@ -11,7 +11,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "common/paths.h"
+#include "common/file_io.h"
 
 namespace prs::master {
 namespace {

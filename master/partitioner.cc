@@ -93,30 +93,38 @@ class TabularSink : public Sink {
     // refuses to read a file that changed since (docs/tabular.md). A file that
     // cannot be stat'ed (gone, a dangling link) is one mini-batch without a
     // version: its worker fails it with the reason, counted like any failure.
-    int64_t size = -1;
-    if (std::optional<std::string> version = FileVersion(path)) {
-      absl::StrAppend(&format, ":", *version);
-      size = std::stoll(*version);  // "SIZE:MTIME_NS"
-    }
+    const std::optional<TabularStamp> stamp = FileStamp(path);
+    const int64_t size = stamp ? stamp->size : -1;
     const bool gz = absl::EndsWith(path, ".gz");
     NewTask task;
     task.task_id = next_id_++;
     if (!keys_json_.empty()) {
       task.kind = TaskKind::kPlan;
       task.item_count = 0;
-      task.items.push_back(absl::StrCat("plan\tkeys\t", format, "\t", keys_json_, "\t", path));
+      PlanDescriptor plan;
+      plan.unit = "keys";
+      plan.format = format;
+      plan.stamp = stamp;
+      plan.keys_json = keys_json_;
+      plan.path = path;
+      task.items.push_back(EncodeDescriptor(plan));
     } else {
       const bool whole =
           gz || size < 0 ||
           (spec_.mini_batch_unit() == v1::MINI_BATCH_BYTES && size <= spec_.mini_batch_size());
       if (whole) {
-        task.items.push_back(absl::StrCat("range\t", format, "\t0\t-1\t", path));
+        task.items.push_back(
+            EncodeDescriptor(RangeDescriptor{format, stamp, {0, -1}, {-1, -1}, path}));
       } else {
         task.kind = TaskKind::kPlan;
         task.item_count = 0;
-        task.items.push_back(absl::StrCat(
-            "plan\t", spec_.mini_batch_unit() == v1::MINI_BATCH_ROWS ? "rows" : "bytes", "\t",
-            format, "\t", spec_.mini_batch_size(), "\t", path));
+        PlanDescriptor plan;
+        plan.unit = spec_.mini_batch_unit() == v1::MINI_BATCH_ROWS ? "rows" : "bytes";
+        plan.format = format;
+        plan.stamp = stamp;
+        plan.size = spec_.mini_batch_size();
+        plan.path = path;
+        task.items.push_back(EncodeDescriptor(plan));
       }
     }
     ++count_;
@@ -506,11 +514,16 @@ absl::Status CheckInputsAtSubmit(const v1::JobSpec& spec, const std::function<bo
   return absl::OkStatus();
 }
 
-std::optional<std::string> FileVersion(const std::string& path) {
+std::optional<TabularStamp> FileStamp(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  return absl::StrCat(st.st_size, ":",
-                      int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec);
+  return TabularStamp{st.st_size, int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+std::optional<std::string> FileVersion(const std::string& path) {
+  std::optional<TabularStamp> stamp = FileStamp(path);
+  if (!stamp) return std::nullopt;
+  return absl::StrCat(stamp->size, ":", stamp->mtime_ns);
 }
 
 std::string TabularFormatOf(absl::string_view path) {

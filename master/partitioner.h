@@ -10,7 +10,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "master/store.h"
+#include "common/tabular_descriptor.h"
+#include "master/task.h"
 #include "prs/v1/job.pb.h"
 
 namespace prs::master {
@@ -73,8 +74,10 @@ absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
 absl::Status CheckInputsAtSubmit(
     const v1::JobSpec& spec, const std::function<bool()>& cancelled = [] { return false; });
 
-// A file's version as tabular descriptors carry it, "SIZE:MTIME_NS", or
-// nullopt when the file cannot be stat'ed.
+// A file's version as tabular descriptors carry it, or nullopt when the file
+// cannot be stat'ed.
+std::optional<TabularStamp> FileStamp(const std::string& path);
+// The same as text, "SIZE:MTIME_NS".
 std::optional<std::string> FileVersion(const std::string& path);
 
 // "csv", "tsv" or "jsonl" from a file name (.csv; .tsv, .tab; .jsonl, .ndjson,

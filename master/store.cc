@@ -11,6 +11,16 @@
 namespace prs::master {
 namespace {
 
+// The enums as the SQL below spells them; the asserts keep the two equal.
+#define PRS_SQL_PENDING "0"
+#define PRS_SQL_SUCCEEDED "2"
+#define PRS_SQL_FAILED "3"
+#define PRS_SQL_PLAN "1"
+static_assert(static_cast<int>(TaskState::kPending) == 0);
+static_assert(static_cast<int>(TaskState::kSucceeded) == 2);
+static_assert(static_cast<int>(TaskState::kFailed) == 3);
+static_assert(static_cast<int>(TaskKind::kPlan) == 1);
+
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs(
@@ -147,8 +157,10 @@ constexpr const char* kJobColumns =
     "output_length, first_error, mb_listed, groups_done, output_started, input_fingerprint, "
     "reused_from, output_id, "
     "(SELECT COALESCE(MAX(task_id) + 1, 0) FROM tasks WHERE tasks.job_seq = jobs.seq), "
-    "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1 AND state = 0), "
-    "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = 1)";
+    "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = " PRS_SQL_PLAN
+    " AND state = " PRS_SQL_PENDING
+    "), "
+    "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = " PRS_SQL_PLAN ")";
 
 StoredJob ReadJob(const Stmt& s) {
   StoredJob j;
@@ -400,9 +412,10 @@ absl::StatusOr<StoredTask> Store::GetTask(int64_t seq, int64_t task_id) {
 
 absl::StatusOr<std::vector<StoredPlan>> Store::KeyPlans(int64_t seq) {
   absl::MutexLock lock(&mu_);
-  Stmt q(db_,
-         "SELECT task_id, items, plan FROM tasks WHERE job_seq = ? AND kind = 1 AND state = 2 "
-         "ORDER BY task_id");
+  Stmt q(db_, "SELECT task_id, items, plan FROM tasks WHERE job_seq = ? AND kind = " PRS_SQL_PLAN
+              " AND state = " PRS_SQL_SUCCEEDED
+              " "
+              "ORDER BY task_id");
   q.Bind(1, seq);
   std::vector<StoredPlan> out;
   while (q.Step()) out.push_back(StoredPlan{q.Int(0), q.Text(1), q.Text(2)});
@@ -464,18 +477,20 @@ absl::StatusOr<int64_t> Store::ResetFailedTasks(int64_t seq) {
   Transaction tx(db_);
   // A failed mini-batch of unknown records (item_count -1: a plan, or a file
   // never read) counted as one failed item, also added to items_total.
-  Stmt sum(db_,
-           "SELECT COUNT(*), COALESCE(SUM(MAX(item_count, 0)), 0), "
-           "COALESCE(SUM(item_count < 0), 0) FROM tasks WHERE job_seq = ? AND state = 3");
+  Stmt sum(
+      db_,
+      "SELECT COUNT(*), COALESCE(SUM(MAX(item_count, 0)), 0), "
+      "COALESCE(SUM(item_count < 0), 0) FROM tasks WHERE job_seq = ? AND state = " PRS_SQL_FAILED);
   sum.Bind(1, seq);
   sum.Step();
   if (auto s = sum.status(); !s.ok()) return s;
   const int64_t n = sum.Int(0), unknown = sum.Int(2);
   const int64_t items = sum.Int(1) + unknown;
-  Stmt reset(db_,
-             "UPDATE tasks SET state = 0, tries = 0, "
-             "item_count = CASE WHEN kind = 1 THEN 0 ELSE item_count END "
-             "WHERE job_seq = ? AND state = 3");
+  Stmt reset(db_, "UPDATE tasks SET state = " PRS_SQL_PENDING
+                  ", tries = 0, "
+                  "item_count = CASE WHEN kind = " PRS_SQL_PLAN
+                  " THEN 0 ELSE item_count END "
+                  "WHERE job_seq = ? AND state = " PRS_SQL_FAILED);
   reset.Bind(1, seq);
   if (auto s = reset.Run(); !s.ok()) return s;
   Stmt upd(db_,
@@ -526,9 +541,9 @@ absl::StatusOr<v1::SourceSnapshot> Store::GetSnapshot(int64_t seq) {
 absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> Store::PendingTasks(int64_t seq) {
   absl::MutexLock lock(&mu_);
   // Plans first: they make the mini-batches the workers will need next.
-  Stmt q(db_,
-         "SELECT task_id, tries FROM tasks WHERE job_seq = ? AND state = 0 "
-         "ORDER BY kind DESC, task_id");
+  Stmt q(db_, "SELECT task_id, tries FROM tasks WHERE job_seq = ? AND state = " PRS_SQL_PENDING
+              " "
+              "ORDER BY kind DESC, task_id");
   q.Bind(1, seq);
   std::vector<std::pair<int64_t, int32_t>> out;
   while (q.Step()) out.emplace_back(q.Int(0), static_cast<int32_t>(q.Int(1)));

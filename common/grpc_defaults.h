@@ -1,0 +1,38 @@
+#ifndef PRS_COMMON_GRPC_DEFAULTS_H_
+#define PRS_COMMON_GRPC_DEFAULTS_H_
+
+// The one place for what every prs channel and server shares: message size
+// limits, reconnect backoff, and deadlines.
+
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <chrono>
+
+#include "absl/time/time.h"
+
+namespace prs {
+
+// The largest message any prs channel carries, either way. A PullTasks reply
+// is kept well below it by the master (max_pull_reply_bytes).
+inline constexpr int kMaxMessageBytes = 512 << 20;
+
+// Channel arguments for a client of the master: the message limits, and a
+// quick reconnect after a master restart (`initial_backoff` for the first
+// retry; zero keeps gRPC's default).
+grpc::ChannelArguments DefaultChannelArguments(
+    absl::Duration initial_backoff = absl::ZeroDuration());
+
+// The message limits on a server.
+void ApplyServerDefaults(grpc::ServerBuilder& builder);
+
+// A deadline `timeout` from now for a ClientContext or an alarm. gRPC's
+// deadlines are on the system clock, never a test's fake clock.
+inline std::chrono::system_clock::time_point RpcDeadline(absl::Duration timeout) {
+  return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout);
+}
+
+}  // namespace prs
+
+#endif  // PRS_COMMON_GRPC_DEFAULTS_H_
