@@ -18,7 +18,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
-#include "master/output_file.h"
+#include "master/agent_registry.h"
+#include "master/attempt_outcome.h"
+#include "master/job.h"
+#include "master/lease_table.h"
+#include "master/output_committer.h"
 #include "master/partitioner.h"
 #include "master/store.h"
 #include "prs/v1/agent_service.pb.h"
@@ -55,9 +59,18 @@ struct JobManagerOptions {
 // The master's business logic: jobs, the mini-batch queue, leases, agents,
 // the output commit and the progress files. It never sees gRPC.
 //
+// It composes the parts that own each concept (docs/architecture.md, "Where
+// each concept lives"): LeaseTable (a job's queue and leases), AgentRegistry
+// (the sessions), attempt_outcome (what a result means, run_max_try),
+// thresholds (when a job ends), OutputCommitter (rows and attempts committed
+// together), log_tree_writer (the job's files), tabular_plans. Its own methods
+// are spread over files by concept: job_manager.cc (jobs and their state),
+// agent_sessions.cc, scheduling.cc, results.cc, lister.cc, recovery.cc.
+//
 // Thread-safe. One mutex guards the in-memory state; disk work (SQLite, the
 // output file, log files) happens outside it. Output commits are serialized
-// by a second mutex, so rows and the mini-batch state reach disk in one order.
+// by the committer's mutex, so rows and the mini-batch state reach disk in one
+// order. The lock order is in master/lock_order.h.
 //
 // Exactly-once output: a result is accepted only for the current lease of its
 // mini-batch; its rows are appended to the output file and then the attempt,
@@ -134,117 +147,11 @@ class JobManager {
   absl::Duration heartbeat_interval() const { return options_.heartbeat_interval; }
 
  private:
-  struct Lease {
-    int64_t lease_id = 0;
-    std::string agent_id;
-    int32_t attempt = 0;
-    int64_t item_count = 0;  // -1: not known yet (tabular)
-    absl::Time granted;
-    int64_t run = 0;  // the job's run (resumes) the lease belongs to
-    TaskKind kind = TaskKind::kRun;
-    std::string plan_descriptor;  // a plan task's item
-  };
-  struct Job {
-    int64_t seq = 0;
-    std::string job_id;
-    v1::JobSpec spec;
-    v1::JobState state = v1::QUEUED;
-    std::string reason;
-    std::string first_error;
-    int64_t submit_ms = 0, start_ms = 0, end_ms = 0;
-    v1::JobCounts counts;
-    std::deque<std::pair<int64_t, int32_t>> pending;  // (task id, tries used)
-    absl::flat_hash_map<int64_t, Lease> leased;
-    std::set<std::string> agents;
-    // Sessions that were ever assigned the job, and those that shipped the
-    // last of their logs of it: the end is published when the live ones of
-    // the first set are all in the second (or after logs_grace).
-    std::set<std::string> served_by;
-    std::set<std::string> logs_done;
-    std::map<std::string, int> init_failures_by_node;
-    std::set<std::string> gave_up_nodes;
-    std::string log_dir;
-    std::string output_file;               // empty for summary_only
-    std::string output_key;                // OutputKey(output_file): one file, however spelled
-    std::vector<std::string> events;       // master_role lines not yet written
-    std::vector<std::string> report_rows;  // processed_mini-batches.csv rows not yet written
-    struct ErrorSummary {
-      int64_t count = 0;
-      int64_t order = 0;  // 1 for the first distinct error seen
-      std::string first;  // when, where, and the file with the traceback
-    };
-    std::map<std::string, ErrorSummary> errors;  // user/error.txt, by one-line error
-    bool errors_changed = false;
-    int64_t error_order = 0;
-    std::deque<std::pair<absl::Time, int64_t>> rate_samples;
-    double rate = 0;
-    int64_t version = 0, written_version = -1;
-    bool result_written = false;
-    // Resume is reopening the job (its state stays terminal until it is done).
-    bool resuming = false;
-    // Bumped by each resume: results leased in an earlier run are dropped.
-    int64_t run = 0;
-    // job_result.txt is on disk; until then a terminal job is reported RUNNING,
-    // so that a client that sees the end finds the files complete.
-    bool result_flushed = false;
-    std::atomic<bool> stop_listing{false};
-    std::thread lister;
-    // Task ids: the lister and the plans take the next one.
-    int64_t next_task_id = 0;
-    // Mini-batches the lister made; a restarted lister skips that many.
-    int64_t listed = 0;
-    // Plan tasks (tabular) created and not yet ended.
-    int64_t plans_pending = 0;
-    // partition_keys: the groups' mini-batches exist / are being made.
-    bool groups_done = false;
-    bool groups_building = false;
-    // What the user should know that is neither an error nor progress: an
-    // earlier output moved aside, inputs left out of the listing. The first
-    // kMaxNotes are in JobStatus.notes; master_role.txt has them all.
-    std::vector<std::string> notes;
-    int64_t notes_dropped = 0;
-    // allow_reuse: the fingerprint of the listed inputs (empty until listed),
-    // the earlier job this one may take its result from, and the job that ran
-    // whose result this one took.
-    std::string input_fingerprint;
-    Job* reuse_candidate = nullptr;
-    std::string reused_from;
-    // The job made its output file (mirrors Output::started, for reuse).
-    bool output_started = false;
-    // first_task_creation_timeout counts from here (the lister's start).
-    absl::Time listing_started = absl::InfinitePast();
-    // progress_update_timeout counts from here: the last commit or new
-    // mini-batch, or the last time no agent worked on the job.
-    absl::Time last_progress = absl::InfinitePast();
-    // Mini-batches whose lease did not reach an agent (a reply lost on the
-    // way, a store read that failed), by task id: how many times.
-    absl::flat_hash_map<int64_t, int> undelivered;
-  };
-  struct Agent {
-    std::string agent_id, node_id, hostname, ip;
-    int64_t pid = 0;
-    absl::Time last_seen;
-    std::string job_id;  // assigned job, empty when free
-    int64_t leases = 0;
-    bool ships_logs = true;  // false: writes into the master's tree itself (prs run)
-  };
-  // An accepted result (or a lost lease) on its way to disk.
-  struct Outcome {
+  // An outcome with the job it belongs to.
+  struct JobOutcome {
     Job* job = nullptr;
-    TaskCommit commit;
-    int64_t item_count = 0;
-    std::string rows;
-    int64_t row_count = 0;
-    bool counts_try = true;    // false: the mini-batch never ran (init failed, released)
-    bool load_failed = false;  // the entry script cannot be loaded: fail the job
-    bool init_failed = false;
-    int64_t run = 0;
-    bool plan_ended = false;         // a plan task ended (succeeded or failed)
-    std::vector<NewTask> new_tasks;  // made by a plan
-    int64_t items_total_delta = 0;   // items that became known
-    std::string header;              // append_row_format.header line
+    Outcome outcome;
   };
-
   // A leased mini-batch that cannot be delivered: it fails with `error`.
   struct Undeliverable {
     Job* job = nullptr;
@@ -255,11 +162,29 @@ class JobManager {
     bool final = false;       // retrying cannot help: fail it now, whatever run_max_try says
     bool name_input = false;  // read its first input from the store for the error
   };
+  // The leases one PullTasks granted, as read from the store (scheduling.cc).
+  struct PullRead;
 
   JobManager(const JobManagerOptions& options, Clock* clock, std::unique_ptr<Store> store);
+
+  // --- recovery.cc: the jobs of the store after a restart; resume ----------
   absl::Status Recover();
-  void StartLister(Job* job);
-  void ListerMain(Job* job);
+  // The in-memory job of a stored one.
+  std::unique_ptr<Job> RestoreJob(const StoredJob& stored);
+  // Claims an ended job for Resume, or says why it cannot be resumed.
+  absl::Status ClaimForResumeLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues a claimed job again from what the store holds.
+  absl::Status Reopen(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // --- lister.cc: listing the inputs, partition_keys groups, allow_reuse ---
+  void StartLister(Job* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ListerMain(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
+  // Stores and queues a batch of listed mini-batches (waiting while the job
+  // has plenty queued); false when the job stopped or the store failed.
+  bool FlushListed(Job* job, std::vector<NewTask>& batch, bool done, bool first,
+                   absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  // The listing is over: done, failed or stopped.
+  void EndListing(Job* job, absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
   // Runs the partitioner over the job's inputs.
   absl::Status ListInputs(Job& job, const std::function<bool(NewTask)>& emit,
                           const ListingHooks& hooks);
@@ -271,53 +196,32 @@ class JobManager {
   // candidate's and its output is intact, the job ends SUCCEEDED with the
   // candidate's result. True when it did.
   bool TryReuse(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
+  // Why the candidate's result cannot be this job's, or "".
+  std::string WhyNotReuse(Job* job, const std::string& fingerprint) ABSL_LOCKS_EXCLUDED(mu_);
   // partition_keys: once every plan ended, makes one mini-batch per distinct
   // key combination over all files.
   void MaybeMakeGroups(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
-  static bool KeysMode(const Job& job) { return !job.spec.partition_keys().empty(); }
 
-  Job* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // FAILED_PRECONDITION when a job other than `self` writes or is about to
-  // write the output file `output_file`, whose OutputKey is `key`.
-  absl::Status OutputInUseLocked(const std::string& output_file, const std::string& key,
-                                 const Job* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static bool IsActive(const Job& job) {
-    return job.state == v1::QUEUED || job.state == v1::RUNNING;
-  }
-  // The agent's session with its last_seen refreshed, or NOT_FOUND.
-  absl::StatusOr<Agent*> TouchAgentLocked(const std::string& agent_id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Job* AssignJobLocked(Agent& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // --- agent_sessions.cc: register, heartbeat, loss -------------------------
   absl::StatusOr<v1::HeartbeatResponse> HeartbeatLocked(const v1::HeartbeatRequest& request,
                                                         bool& requeued) ABSL_LOCKS_EXCLUDED(mu_);
-  // True when every live agent's node gave up starting workers for the job.
-  bool EveryNodeGaveUpLocked(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes back every lease of `agent` with a result of `status` and `error`.
+  void ReclaimLeasesLocked(const Agent& agent, v1::AttemptStatus status, const std::string& error,
+                           const std::string& why, std::vector<JobOutcome>& outcomes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the sessions of agents silent for longer than agent_timeout.
+  void ReclaimLostAgentsLocked(absl::Time now, std::vector<JobOutcome>& lost)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- scheduling.cc: which agent gets which job and mini-batch -------------
+  Job* AssignJobLocked(Agent& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseAgentLocked(Agent& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Moves a job to a terminal state: drops its queue and leases, frees agents.
-  void EndJobLocked(Job& job, v1::JobState state, const std::string& reason)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void CheckJobLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // first_task_creation_timeout and progress_update_timeout; true when the
-  // job ended.
-  bool CheckWatchdogsLocked(Job& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EventLocked(Job& job, const std::string& level, const std::string& message)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A WARNING event that is also one of the job's notes.
-  void NoteLocked(Job& job, const std::string& note) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::JobStatus StatusLocked(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // An ended job's log tree is complete: job_result.txt is written, and every
-  // live agent that served it shipped its last logs (or logs_grace passed).
-  bool EndPublishedLocked(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Builds the outcome of one accepted result (under mu_).
-  // Counts a failed attempt's error for user/error.txt.
-  void NoteErrorLocked(Job& job, const AttemptRecord& attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // With `last_try`, a failed attempt fails the mini-batch whatever
-  // run_max_try says (retrying cannot help).
-  Outcome MakeOutcomeLocked(Job& job, int64_t task_id, const Lease& lease, const Agent& agent,
-                            v1::TaskResult result, bool last_try = false)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes outcomes to disk, then applies them in memory.
-  void CommitOutcomes(std::vector<Outcome> outcomes) ABSL_LOCKS_EXCLUDED(mu_);
+  // Reads the granted mini-batches from the store into a reply.
+  PullRead ReadGranted(Job* job, const std::vector<LeaseTable::Granted>& granted)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Records what the reply carries; takes back what it does not.
+  void SettleGranted(Job* job, const std::vector<LeaseTable::Granted>& granted, PullRead& read,
+                     std::vector<Undeliverable>& failed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts one failed delivery of a leased mini-batch; true when it failed
   // too often and goes to `undeliverable_` instead of back to the queue.
   bool NoteUndeliveredLocked(Job& job, int64_t task_id, const Lease& lease,
@@ -326,6 +230,57 @@ class JobManager {
   // Fails mini-batches that cannot be delivered (NOT_DELIVERED), naming
   // their first input.
   void FailUndeliverable(std::vector<Undeliverable> tasks) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // --- results.cc: accepted results reach disk and the job's state ---------
+  // With `last_try`, a failed attempt fails the mini-batch whatever
+  // run_max_try says (retrying cannot help).
+  JobOutcome MakeOutcomeLocked(Job& job, int64_t task_id, const Lease& lease,
+                               const std::string& agent_id, const std::string& node_id,
+                               v1::TaskResult result, bool last_try = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes outcomes to disk, then applies them in memory.
+  void CommitOutcomes(std::vector<JobOutcome> outcomes) ABSL_LOCKS_EXCLUDED(mu_);
+  // A commit that reached disk: the counters, the queue, the plans.
+  void ApplyCountsLocked(Job& job, const OutputCommitter::Result& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Each committed attempt: the report row, the errors, retries, init and
+  // load failures.
+  void ApplyAttemptsLocked(Job& job, const OutputCommitter::Result& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A commit that did not: the job fails (its output is lost) or its
+  // mini-batches run again.
+  void ApplyFailedCommitLocked(Job& job, const OutputCommitter::Result& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- job_manager.cc: the job's state --------------------------------------
+  Job* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job's output file for a submit ("" for summary_only, or while its name
+  // holds {job_id}); the folder is made.
+  absl::StatusOr<std::string> PrepareOutput(const v1::JobSpec& spec);
+  // Makes the job in the store and its log folder.
+  absl::StatusOr<std::unique_ptr<Job>> MakeJob(const v1::SubmitJobRequest& request,
+                                               std::string output_file);
+  // FAILED_PRECONDITION when a job other than `self` writes or is about to
+  // write the output file `output_file`, whose OutputKey is `key`.
+  absl::Status OutputInUseLocked(const std::string& output_file, const std::string& key,
+                                 const Job* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves a job to a terminal state: drops its queue and leases, frees agents.
+  void EndJobLocked(Job& job, v1::JobState state, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the job when its thresholds or its end say so (master/thresholds.h).
+  void CheckJobLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // first_task_creation_timeout and progress_update_timeout; true when the
+  // job ended.
+  bool CheckWatchdogsLocked(Job& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateRatesLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EventLocked(Job& job, const std::string& level, const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A WARNING event that is also one of the job's notes.
+  void NoteLocked(Job& job, const std::string& note) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::JobStatus StatusLocked(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An ended job's log tree is complete: job_result.txt is written, and every
+  // live agent that served it shipped its last logs (or logs_grace passed).
+  bool EndPublishedLocked(const Job& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the job's state row as it is now in memory.
   void PersistState(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
   void FlushFiles() ABSL_LOCKS_EXCLUDED(mu_);
@@ -335,30 +290,21 @@ class JobManager {
   const JobManagerOptions options_;
   Clock* const clock_;
   const std::unique_ptr<Store> store_;
+  OutputCommitter committer_;
+  // The order the mutexes are taken in: master/lock_order.h.
   absl::Mutex listener_mu_;
   std::function<void()> work_listener_ ABSL_GUARDED_BY(listener_mu_);
 
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<Job*> order_ ABSL_GUARDED_BY(mu_);  // by seq: FIFO
-  std::map<std::string, Agent> agents_ ABSL_GUARDED_BY(mu_);
+  AgentRegistry agents_ ABSL_GUARDED_BY(mu_);
   int64_t next_lease_ ABSL_GUARDED_BY(mu_) = 0;
   // OutputKeys of submits and resumes in progress (not yet active jobs).
   std::set<std::string> reserved_outputs_ ABSL_GUARDED_BY(mu_);
-  int64_t next_agent_ ABSL_GUARDED_BY(mu_) = 0;
   // Failed for good by a heartbeat (which does no I/O); the ticker commits them.
   std::vector<Undeliverable> undeliverable_ ABSL_GUARDED_BY(mu_);
 
-  // A job's output as the commits see it.
-  struct Output {
-    std::unique_ptr<OutputFile> file;  // null for summary_only
-    int64_t length = 0;                // committed bytes
-    int64_t run = 0;                   // Job::run: commits of an earlier run are dropped
-    bool started = false;              // the job made its file
-  };
-  // Serializes output appends + their store commits; owns the output files.
-  absl::Mutex commit_mu_;
-  std::map<int64_t, Output> outputs_ ABSL_GUARDED_BY(commit_mu_);  // by job seq
   // Serializes state-row writes so the last write carries the newest state.
   absl::Mutex persist_mu_;
   absl::Mutex files_mu_;  // one FlushFiles at a time

@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS jobs(
   output_started INTEGER NOT NULL DEFAULT 0,  -- the job made its output file (an earlier one moved aside)
   output_id TEXT NOT NULL DEFAULT '',  -- that file's "device:inode": the file the job reopens
   input_fingerprint TEXT NOT NULL DEFAULT '',  -- allow_reuse: the listed inputs' names, sizes, mtimes
-  reused_from TEXT NOT NULL DEFAULT '');  -- allow_reuse: the job whose result this one took
+  reused_from TEXT NOT NULL DEFAULT '',  -- allow_reuse: the job whose result this one took
+  first_error_log TEXT NOT NULL DEFAULT '');  -- the first error's file in the log tree
 CREATE TABLE IF NOT EXISTS tasks(
   job_seq INTEGER NOT NULL,
   task_id INTEGER NOT NULL,
@@ -155,7 +156,7 @@ constexpr const char* kJobColumns =
     "seq, job_id, spec, state, reason, submit_ms, start_ms, end_ms, mb_created, listing_done, "
     "items_total, mb_processed, mb_failed, items_succeeded, items_failed, rows_written, retries, "
     "output_length, first_error, mb_listed, groups_done, output_started, input_fingerprint, "
-    "reused_from, output_id, "
+    "reused_from, output_id, first_error_log, "
     "(SELECT COALESCE(MAX(task_id) + 1, 0) FROM tasks WHERE tasks.job_seq = jobs.seq), "
     "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = " PRS_SQL_PLAN
     " AND state = " PRS_SQL_PENDING
@@ -189,9 +190,10 @@ StoredJob ReadJob(const Stmt& s) {
   j.input_fingerprint = s.Text(22);
   j.reused_from = s.Text(23);
   j.output_id = s.Text(24);
-  j.next_task_id = s.Int(25);
-  j.plans_pending = s.Int(26);
-  j.counts.set_plans(s.Int(27));
+  j.first_error_log = s.Text(25);
+  j.next_task_id = s.Int(26);
+  j.plans_pending = s.Int(27);
+  j.counts.set_plans(s.Int(28));
   return j;
 }
 
@@ -264,6 +266,8 @@ absl::Status Store::Migrate() {
       {"jobs", "input_fingerprint",
        "ALTER TABLE jobs ADD COLUMN input_fingerprint TEXT NOT NULL DEFAULT '';"},
       {"jobs", "reused_from", "ALTER TABLE jobs ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';"},
+      {"jobs", "first_error_log",
+       "ALTER TABLE jobs ADD COLUMN first_error_log TEXT NOT NULL DEFAULT '';"},
   };
   std::string sql;
   for (const Step& step : steps) {
@@ -340,15 +344,13 @@ absl::StatusOr<StoredJob> Store::CreateJob(const v1::JobSpec& spec,
   return job;
 }
 
-absl::Status Store::UpdateJobState(int64_t seq, v1::JobState state, const std::string& reason,
-                                   const std::string& first_error, int64_t start_ms,
-                                   int64_t end_ms) {
+absl::Status Store::UpdateJobState(int64_t seq, const JobStateRow& row) {
   absl::MutexLock lock(&mu_);
   Stmt s(db_,
-         "UPDATE jobs SET state = ?, reason = ?, first_error = ?, start_ms = ?, end_ms = ? "
-         "WHERE seq = ?");
-  s.Bind(1, int64_t{state}).Bind(2, reason).Bind(3, first_error).Bind(4, start_ms).Bind(5, end_ms);
-  s.Bind(6, seq);
+         "UPDATE jobs SET state = ?, reason = ?, first_error = ?, first_error_log = ?, "
+         "start_ms = ?, end_ms = ? WHERE seq = ?");
+  s.Bind(1, int64_t{row.state}).Bind(2, row.reason).Bind(3, row.first_error);
+  s.Bind(4, row.first_error_log).Bind(5, row.start_ms).Bind(6, row.end_ms).Bind(7, seq);
   return s.Run();
 }
 

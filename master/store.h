@@ -30,8 +30,9 @@ struct StoredJob {
   v1::JobCounts counts;
   // Bytes of the output file that belong to committed mini-batches.
   int64_t output_length = 0;
-  // First error seen, for the root cause.
+  // First error seen, for the root cause, and its file in the log tree.
   std::string first_error;
+  std::string first_error_log;
   // Mini-batches the lister made (the rest came from plans).
   int64_t listed = 0;
   // partition_keys: the groups' mini-batches were made.
@@ -53,6 +54,16 @@ struct StoredJob {
   std::string reused_from;
 };
 
+// The part of a job row that changes with its state.
+struct JobStateRow {
+  v1::JobState state = v1::QUEUED;
+  std::string reason;
+  std::string first_error;
+  std::string first_error_log;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+};
+
 // Durable state of the master in one SQLite database (WAL). Thread-safe: a
 // single connection behind a mutex; every method is one transaction.
 class Store {
@@ -69,8 +80,7 @@ class Store {
   // Inserts a QUEUED job; its id is "<name>-<seq>".
   absl::StatusOr<StoredJob> CreateJob(const v1::JobSpec& spec, const v1::SourceSnapshot& snapshot,
                                       int64_t submit_ms);
-  absl::Status UpdateJobState(int64_t seq, v1::JobState state, const std::string& reason,
-                              const std::string& first_error, int64_t start_ms, int64_t end_ms);
+  absl::Status UpdateJobState(int64_t seq, const JobStateRow& row);
   // Records that the job made its output file (after an earlier one was
   // moved aside and an empty one created, before any row is written), and
   // which file it is ("device:inode"), so that a restart or a resume reopens

@@ -1,0 +1,102 @@
+#include "master/agent_registry.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace prs::master {
+
+absl::StatusOr<Agent*> AgentRegistry::Register(const v1::RegisterAgentRequest& request,
+                                               absl::Time now) {
+  if (request.node_id().empty()) {
+    return absl::InvalidArgumentError("RegisterAgent: node_id is empty");
+  }
+  for (const auto& [id, other] : agents_) {
+    if (other.node_id == request.node_id() &&
+        (other.hostname != request.hostname() || other.pid != request.pid())) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "node id '", request.node_id(), "' is used by a live agent (pid ", other.pid, " on ",
+          other.hostname, "); give each agent its own --node-id (or wait ",
+          absl::FormatDuration(agent_timeout_), " for a dead one to be declared lost)"));
+    }
+  }
+  Agent agent;
+  agent.pid = request.pid();
+  agent.agent_id = absl::StrCat(request.node_id(), "#", epoch_, ".", ++next_);
+  agent.ships_logs = request.ships_logs();
+  agent.node_id = request.node_id();
+  agent.hostname = request.hostname();
+  agent.ip = request.ip();
+  agent.last_seen = now;
+  Agent& stored = agents_[agent.agent_id];
+  stored = std::move(agent);
+  return &stored;
+}
+
+absl::StatusOr<Agent*> AgentRegistry::Touch(const std::string& agent_id, absl::Time now) {
+  Agent* agent = Find(agent_id);
+  if (agent == nullptr) {
+    return absl::NotFoundError(absl::StrCat("agent session ", agent_id,
+                                            " is unknown or was declared lost; register again"));
+  }
+  agent->last_seen = now;
+  return agent;
+}
+
+Agent* AgentRegistry::Find(const std::string& agent_id) {
+  auto it = agents_.find(agent_id);
+  return it == agents_.end() ? nullptr : &it->second;
+}
+
+const Agent* AgentRegistry::Find(const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  return it == agents_.end() ? nullptr : &it->second;
+}
+
+std::vector<Agent> AgentRegistry::TakeLost(absl::Time now) {
+  std::vector<Agent> lost;
+  for (auto it = agents_.begin(); it != agents_.end();) {
+    if (now - it->second.last_seen <= agent_timeout_) {
+      ++it;
+      continue;
+    }
+    lost.push_back(std::move(it->second));
+    it = agents_.erase(it);
+  }
+  return lost;
+}
+
+bool AgentRegistry::AllNodesIn(const std::set<std::string>& nodes) const {
+  if (nodes.empty()) return false;
+  for (const auto& [id, agent] : agents_) {
+    if (nodes.count(agent.node_id) == 0) return false;
+  }
+  return true;
+}
+
+std::string AgentRegistry::NodeOf(const std::string& agent_id) const {
+  const Agent* agent = Find(agent_id);
+  return agent != nullptr ? agent->node_id : agent_id;
+}
+
+v1::ListAgentsResponse AgentRegistry::List(absl::Time now) const {
+  std::vector<const Agent*> sorted;
+  for (const auto& [id, agent] : agents_) sorted.push_back(&agent);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Agent* a, const Agent* b) { return a->node_id < b->node_id; });
+  v1::ListAgentsResponse response;
+  for (const Agent* a : sorted) {
+    auto* info = response.add_agents();
+    info->set_agent_id(a->agent_id);
+    info->set_node_id(a->node_id);
+    info->set_hostname(a->hostname);
+    info->set_ip(a->ip);
+    info->set_pid(a->pid);
+    info->set_last_seen_ms_ago(absl::ToInt64Milliseconds(now - a->last_seen));
+    info->set_job_id(a->job_id);
+    info->set_leases(a->leases);
+  }
+  return response;
+}
+
+}  // namespace prs::master
