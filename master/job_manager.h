@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "master/agent_registry.h"
 #include "master/attempt_outcome.h"
+#include "master/input_fingerprint.h"
 #include "master/job.h"
 #include "master/lease_table.h"
 #include "master/output_committer.h"
@@ -169,6 +170,10 @@ class JobManager {
 
   // --- recovery.cc: the jobs of the store after a restart; resume ----------
   absl::Status Recover();
+  // Ends the recovered jobs that lost their output or whose end was not
+  // saved, and restarts the listers of the others.
+  void ContinueRecoveredJobs(const std::vector<std::pair<Job*, std::string>>& output_lost)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The in-memory job of a stored one.
   std::unique_ptr<Job> RestoreJob(const StoredJob& stored);
   // Claims an ended job for Resume, or says why it cannot be resumed.
@@ -201,6 +206,10 @@ class JobManager {
   // partition_keys: once every plan ended, makes one mini-batch per distinct
   // key combination over all files.
   void MaybeMakeGroups(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes and stores the groups' mini-batches from the stored key plans.
+  absl::Status MakeGroupTasks(Job* job, std::vector<NewTask>& tasks) ABSL_LOCKS_EXCLUDED(mu_);
+  // allow_reuse: stores the listed inputs' fingerprint with the job.
+  void SaveFingerprint(Job* job, InputFingerprint& fingerprint) ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- agent_sessions.cc: register, heartbeat, loss -------------------------
   absl::StatusOr<v1::HeartbeatResponse> HeartbeatLocked(const v1::HeartbeatRequest& request,

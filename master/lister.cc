@@ -87,6 +87,15 @@ bool JobManager::FlushListed(Job* job, std::vector<NewTask>& batch, bool done, b
   return true;
 }
 
+void JobManager::SaveFingerprint(Job* job, InputFingerprint& fingerprint) {
+  // Without readable side inputs the job cannot be reused.
+  if (!fingerprint.AddDependencies(job->spec).ok()) return;
+  std::string fp = fingerprint.Finish();
+  if (!store_->SetInputFingerprint(job->seq, fp).ok()) return;
+  absl::MutexLock lock(&mu_);
+  job->input_fingerprint = std::move(fp);
+}
+
 void JobManager::ListerMain(Job* job) {
   // allow_reuse: an identical earlier job's result, if its inputs are the same.
   if (job->reuse_candidate != nullptr && job->listed == 0) {
@@ -150,15 +159,10 @@ void JobManager::ListerMain(Job* job) {
                              " more files or folders left out of the listing"));
   }
   if (job->stop_listing) return;
-  if (status.ok() && flush_status.ok() && job->spec.allow_reuse() &&
-      fingerprint.AddDependencies(job->spec).ok()) {
-    // Before the listing is done (and the job may end): a job that succeeds
-    // can be reused. Without readable side inputs it cannot be.
-    std::string fp = fingerprint.Finish();
-    if (store_->SetInputFingerprint(job->seq, fp).ok()) {
-      absl::MutexLock lock(&mu_);
-      job->input_fingerprint = std::move(fp);
-    }
+  // Before the listing is done (and the job may end): a job that succeeds
+  // can be reused.
+  if (status.ok() && flush_status.ok() && job->spec.allow_reuse()) {
+    SaveFingerprint(job, fingerprint);
   }
   if (status.ok() && flush_status.ok()) flush(true);
   if (status.ok()) status = flush_status;
@@ -181,6 +185,23 @@ void JobManager::EndListing(Job* job, absl::Status status) {
   NotifyWork();
 }
 
+absl::Status JobManager::MakeGroupTasks(Job* job, std::vector<NewTask>& tasks) {
+  auto plans = store_->KeyPlans(job->seq);
+  if (!plans.ok()) return plans.status();
+  std::map<std::string, KeyGroup> groups;
+  for (const auto& p : *plans) {
+    if (auto s = AddKeyPlan(p.descriptor, p.plan, groups); !s.ok()) return s;
+  }
+  int64_t first_id;
+  {
+    absl::MutexLock lock(&mu_);  // only to reserve the ids
+    first_id = job->next_task_id;
+    job->next_task_id += static_cast<int64_t>(groups.size());
+  }
+  tasks = GroupTasks(groups, first_id);
+  return store_->InsertTasks(job->seq, tasks, TaskSource::kGroups, true);
+}
+
 void JobManager::MaybeMakeGroups(Job* job) {
   {
     absl::MutexLock lock(&mu_);
@@ -190,30 +211,10 @@ void JobManager::MaybeMakeGroups(Job* job) {
     }
     job->groups_building = true;
   }
-  std::map<std::string, KeyGroup> groups;
-  absl::Status status;
-  auto plans = store_->KeyPlans(job->seq);
-  if (plans.ok()) {
-    for (const auto& p : *plans) {
-      status = AddKeyPlan(p.descriptor, p.plan, groups);
-      if (!status.ok()) break;
-    }
-  } else {
-    status = plans.status();
-  }
   std::vector<NewTask> tasks;
+  absl::Status status = MakeGroupTasks(job, tasks);
   int64_t items = 0;
-  if (status.ok()) {
-    int64_t first_id;
-    {
-      absl::MutexLock lock(&mu_);  // only to reserve the ids
-      first_id = job->next_task_id;
-      job->next_task_id += static_cast<int64_t>(groups.size());
-    }
-    tasks = GroupTasks(groups, first_id);
-    for (const auto& t : tasks) items += t.item_count;
-  }
-  if (status.ok()) status = store_->InsertTasks(job->seq, tasks, TaskSource::kGroups, true);
+  for (const auto& t : tasks) items += t.item_count;
   {
     absl::MutexLock lock(&mu_);
     job->groups_building = false;

@@ -84,6 +84,12 @@ absl::Status JobManager::Recover() {
     order_.push_back(raw);
     jobs_[sj.job_id] = std::move(job);
   }
+  ContinueRecoveredJobs(output_lost);
+  return absl::OkStatus();
+}
+
+void JobManager::ContinueRecoveredJobs(
+    const std::vector<std::pair<Job*, std::string>>& output_lost) {
   std::vector<Job*> ended;
   {
     absl::MutexLock lock(&mu_);
@@ -110,7 +116,6 @@ absl::Status JobManager::Recover() {
   }
   // The master may have stopped between the last plan and the groups.
   for (Job* job : all) MaybeMakeGroups(job);
-  return absl::OkStatus();
 }
 
 absl::Status JobManager::ClaimForResumeLocked(Job& job) {
