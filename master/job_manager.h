@@ -190,6 +190,10 @@ class JobManager {
                    absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
   // The listing is over: done, failed or stopped.
   void EndListing(Job* job, absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
+  // ListInputs with the notes of what the listing leaves out in the job's
+  // notes and master_role.txt (up to a thousand).
+  absl::Status ListWithNotes(Job* job, const std::function<bool(NewTask)>& emit)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Runs the partitioner over the job's inputs.
   absl::Status ListInputs(Job& job, const std::function<bool(NewTask)>& emit,
                           const ListingHooks& hooks);

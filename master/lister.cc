@@ -96,6 +96,25 @@ void JobManager::SaveFingerprint(Job* job, InputFingerprint& fingerprint) {
   job->input_fingerprint = std::move(fp);
 }
 
+absl::Status JobManager::ListWithNotes(Job* job, const std::function<bool(NewTask)>& emit) {
+  int64_t listing_notes = 0;
+  ListingHooks hooks;
+  hooks.exclude_dir = job->spec.output();
+  hooks.note = [&](const std::string& note) {
+    if (++listing_notes > kMaxListingNotes) return;
+    absl::MutexLock lock(&mu_);
+    NoteLocked(*job, note);
+  };
+  absl::Status status = ListInputs(*job, emit, hooks);
+  if (listing_notes > kMaxListingNotes) {
+    absl::MutexLock lock(&mu_);
+    EventLocked(*job, "WARNING",
+                absl::StrCat("... and ", listing_notes - kMaxListingNotes,
+                             " more files or folders left out of the listing"));
+  }
+  return status;
+}
+
 void JobManager::ListerMain(Job* job) {
   // allow_reuse: an identical earlier job's result, if its inputs are the same.
   if (job->reuse_candidate != nullptr && job->listed == 0) {
@@ -143,21 +162,7 @@ void JobManager::ListerMain(Job* job) {
     }
     return true;
   };
-  int64_t listing_notes = 0;
-  ListingHooks hooks;
-  hooks.exclude_dir = job->spec.output();
-  hooks.note = [&](const std::string& note) {
-    if (++listing_notes > kMaxListingNotes) return;
-    absl::MutexLock lock(&mu_);
-    NoteLocked(*job, note);
-  };
-  absl::Status status = ListInputs(*job, emit, hooks);
-  if (listing_notes > kMaxListingNotes) {
-    absl::MutexLock lock(&mu_);
-    EventLocked(*job, "WARNING",
-                absl::StrCat("... and ", listing_notes - kMaxListingNotes,
-                             " more files or folders left out of the listing"));
-  }
+  absl::Status status = ListWithNotes(job, emit);
   if (job->stop_listing) return;
   // Before the listing is done (and the job may end): a job that succeeds
   // can be reused.
