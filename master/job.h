@@ -19,11 +19,12 @@
 
 #include "absl/time/time.h"
 #include "master/lease_table.h"
+#include "master/store.h"
 #include "prs/v1/job.pb.h"
 
 namespace prs::master {
 
-struct Job {
+struct Job : JobRecord {
   static bool IsActive(v1::JobState state) { return state == v1::QUEUED || state == v1::RUNNING; }
   bool active() const { return IsActive(state); }
   // partition_keys: one mini-batch per key combination, made after the plans.
@@ -34,31 +35,8 @@ struct Job {
     return counts.listing_done() && plans_pending == 0 && (!keys_mode() || groups_done);
   }
 
-  // --- As in the store ------------------------------------------------------
-  int64_t seq = 0;
-  std::string job_id;
-  v1::JobSpec spec;
-  v1::JobState state = v1::QUEUED;
-  std::string reason;
-  std::string first_error;
-  // The file under the log tree with the first error's traceback.
-  std::string first_error_log;
-  int64_t submit_ms = 0, start_ms = 0, end_ms = 0;
-  v1::JobCounts counts;
-  // Task ids: the lister and the plans take the next one.
-  int64_t next_task_id = 0;
-  // Mini-batches the lister made; a restarted lister skips that many.
-  int64_t listed = 0;
-  // Plan tasks (tabular) created and not yet ended.
-  int64_t plans_pending = 0;
-  // partition_keys: the groups' mini-batches exist.
-  bool groups_done = false;
-  // allow_reuse: the fingerprint of the listed inputs (empty until listed),
-  // and the job that ran whose result this one took.
-  std::string input_fingerprint;
-  std::string reused_from;
-  // The job made its output file (as the output committer knows, for reuse).
-  bool output_started = false;
+  // --- As in the store: JobRecord (master/store.h) ----------------------------
+  // The job's output and the committed length are the OutputCommitter's.
 
   // --- Derived from the spec -------------------------------------------------
   std::string log_dir;

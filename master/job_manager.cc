@@ -146,10 +146,7 @@ absl::StatusOr<std::unique_ptr<Job>> JobManager::MakeJob(const v1::SubmitJobRequ
   auto stored = store_->CreateJob(spec, request.snapshot(), NowMs());
   if (!stored.ok()) return stored.status();
   auto job = std::make_unique<Job>();
-  job->seq = stored->seq;
-  job->job_id = stored->job_id;
-  job->spec = spec;
-  job->submit_ms = stored->submit_ms;
+  static_cast<JobRecord&>(*job) = *stored;
   job->log_dir = (fs::path(options_.state_dir) / "jobs" / job->job_id / "logs").string();
   if (spec.output_action() == "append_row" && output_file.empty()) {
     output_file = OutputFileOf(spec, job->job_id);

@@ -17,25 +17,8 @@ namespace fs = std::filesystem;
 
 std::unique_ptr<Job> JobManager::RestoreJob(const StoredJob& sj) {
   auto job = std::make_unique<Job>();
-  job->seq = sj.seq;
-  job->job_id = sj.job_id;
-  job->spec = sj.spec;
-  job->state = sj.state;
-  job->reason = sj.reason;
-  job->first_error = sj.first_error;
-  job->first_error_log = sj.first_error_log;
-  job->submit_ms = sj.submit_ms;
-  job->start_ms = sj.start_ms;
-  job->end_ms = sj.end_ms;
-  job->counts = sj.counts;
-  job->next_task_id = sj.next_task_id;
-  job->listed = sj.listed;
-  job->plans_pending = sj.plans_pending;
-  job->groups_done = sj.groups_done;
+  static_cast<JobRecord&>(*job) = sj;
   job->last_progress = clock_->Now();  // a restart is no hang of the job
-  job->input_fingerprint = sj.input_fingerprint;
-  job->reused_from = sj.reused_from;
-  job->output_started = sj.output_started;
   job->log_dir = (fs::path(options_.state_dir) / "jobs" / sj.job_id / "logs").string();
   if (sj.spec.output_action() == "append_row") {
     // A reused job's output is the file of the job it took its result from.

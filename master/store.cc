@@ -357,7 +357,7 @@ absl::Status Store::UpdateJobState(int64_t seq, const JobStateRow& row) {
 absl::Status Store::InsertTasksLocked(int64_t seq, const std::vector<NewTask>& tasks) {
   Stmt ins(db_,
            "INSERT INTO tasks(job_seq, task_id, items, item_count, state, kind) "
-           "VALUES(?, ?, ?, ?, 0, ?)");
+           "VALUES(?, ?, ?, ?, " PRS_SQL_PENDING ", ?)");
   int64_t items = 0;
   for (const auto& t : tasks) {
     ins.Reset();

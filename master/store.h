@@ -17,8 +17,9 @@ struct sqlite3;
 
 namespace prs::master {
 
-// A job row.
-struct StoredJob {
+// What the store keeps of a job that the master also holds in memory
+// (master/job.h: Job extends it with what lives only while the master runs).
+struct JobRecord {
   int64_t seq = 0;
   std::string job_id;
   v1::JobSpec spec;
@@ -28,8 +29,6 @@ struct StoredJob {
   int64_t start_ms = 0;
   int64_t end_ms = 0;
   v1::JobCounts counts;
-  // Bytes of the output file that belong to committed mini-batches.
-  int64_t output_length = 0;
   // First error seen, for the root cause, and its file in the log tree.
   std::string first_error;
   std::string first_error_log;
@@ -44,14 +43,22 @@ struct StoredJob {
   // The job made its output file (moving an earlier one aside): the file at
   // the output path is this job's, whatever its length.
   bool output_started = false;
-  // The file it made, "device:inode"; empty when not known (an older store).
-  std::string output_id;
   // allow_reuse: the listed inputs' names, sizes and mtimes, hashed; empty
   // until the listing is done.
   std::string input_fingerprint;
   // allow_reuse: the job that ran and whose result (and output file) this one
   // took instead of running; empty for a job that ran.
   std::string reused_from;
+};
+
+// A job row: the record, and its output as the commits left it (the output
+// committer's, master/output_committer.h).
+struct StoredJob : JobRecord {
+  // Bytes of the output file that belong to committed mini-batches.
+  int64_t output_length = 0;
+  // The file the job made, "device:inode"; empty when not known (an older
+  // store).
+  std::string output_id;
 };
 
 // The part of a job row that changes with its state.
