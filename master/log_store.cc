@@ -62,20 +62,11 @@ absl::StatusOr<int64_t> LogStore::Append(const std::string& log_dir, const std::
     return absl::PermissionDeniedError(
         absl::StrCat("cannot write ", full.string(), ": ", std::strerror(errno)));
   }
-  absl::string_view rest = data.substr(static_cast<size_t>(size - offset));
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return absl::DataLossError(absl::StrCat("writing ", full.string(), ": ", std::strerror(err)));
-    }
-    rest.remove_prefix(static_cast<size_t>(n));
-    size += n;
-  }
+  const absl::string_view rest = data.substr(static_cast<size_t>(size - offset));
+  absl::Status s = WriteAll(fd, rest, full.string());
   ::close(fd);
-  return size;
+  if (!s.ok()) return absl::DataLossError(s.message());
+  return size + static_cast<int64_t>(rest.size());
 }
 
 absl::StatusOr<int64_t> LogStore::Replace(const std::string& log_dir, const std::string& path,

@@ -150,19 +150,10 @@ absl::Status OutputFile::CheckSame(int64_t length) const {
 }
 
 absl::Status OutputFile::Append(int64_t length, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      (void)Truncate(length);
-      return absl::DataLossError(
-          absl::StrCat("writing the output file ", path_, ": ", std::strerror(err)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
+  absl::Status s = WriteAll(fd_, data, absl::StrCat("the output file ", path_));
+  if (s.ok()) return s;
+  (void)Truncate(length);
+  return absl::DataLossError(s.message());
 }
 
 absl::Status OutputFile::Truncate(int64_t length) {
