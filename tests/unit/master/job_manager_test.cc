@@ -1291,3 +1291,70 @@ TEST_CASE("a master restart is no hang: the progress watchdog starts over") {
 
 }  // namespace
 }  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("the first error's traceback file is in JobStatus, also after a restart") {
+  Fixture f;
+  f.Open();
+  auto req = MakeRequest(f.dir, 2, 1);
+  req.mutable_spec()->set_run_max_try(1);
+  const std::string job_id = f.SubmitListed(req);
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 2);
+  REQUIRE(t.size() == 2);
+  // An error without a traceback names no file.
+  CHECK(f.Fail(a, t[0], v1::RUN_TIMEOUT));
+  CHECK(f.manager->GetJob(job_id)->first_error_log().empty());
+  CHECK(f.manager->GetJob(job_id)->first_error().empty() == false);
+  const std::string first = f.manager->GetJob(job_id)->first_error();
+  f.Open();  // the first error is kept; the next one does not replace it
+  CHECK(f.manager->GetJob(job_id)->first_error() == first);
+  const std::string b = f.Agent("n1");
+  auto rest = f.Pull(b, 1);
+  REQUIRE(rest.size() == 1);
+  v1::ReportResultsRequest report;
+  report.set_agent_id(b);
+  auto* r = report.add_results();
+  r->set_job_id(rest[0].job_id());
+  r->set_task_id(rest[0].task_id());
+  r->set_lease_id(rest[0].lease_id());
+  r->set_status(v1::RUN_EXCEPTION);
+  r->set_error("KeyError: 'x'");
+  r->set_error_detail("Traceback ...");
+  r->set_process_name("process002");
+  REQUIRE(f.manager->Report(report).ok());
+  CHECK(f.manager->GetJob(job_id)->first_error() == first);
+  CHECK(f.manager->GetJob(job_id)->first_error_log().empty());
+}
+
+TEST_CASE("a failed attempt with a traceback names its file in the log tree") {
+  Fixture f;
+  f.Open();
+  auto req = MakeRequest(f.dir, 1, 1);
+  req.mutable_spec()->set_run_max_try(1);
+  const std::string job_id = f.SubmitListed(req);
+  const std::string a = f.Agent("n1");
+  auto t = f.Pull(a, 1);
+  REQUIRE(t.size() == 1);
+  v1::ReportResultsRequest report;
+  report.set_agent_id(a);
+  auto* r = report.add_results();
+  r->set_job_id(t[0].job_id());
+  r->set_task_id(t[0].task_id());
+  r->set_lease_id(t[0].lease_id());
+  r->set_status(v1::RUN_EXCEPTION);
+  r->set_error("KeyError: 'x'");
+  r->set_error_detail("Traceback ...");
+  r->set_process_name("process002");
+  REQUIRE(f.manager->Report(report).ok());
+  auto st = *f.manager->GetJob(job_id);
+  CHECK(st.first_error_log() == "user/error/n1/process002.txt");
+  CHECK_THAT(st.first_error(), Catch::Contains("traceback in logs/user/error/n1/process002.txt"));
+  f.Open();
+  CHECK(f.manager->GetJob(job_id)->first_error_log() == "user/error/n1/process002.txt");
+}
+
+}  // namespace
+}  // namespace prs::master
