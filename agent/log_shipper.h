@@ -46,7 +46,9 @@ class LogShipper {
   void Finish();
 
   // One round: ships what grew, and completes the jobs that no longer run.
-  // `last`: the agent is exiting; no new session is registered for it.
+  // `last`: the agent is exiting; no new session is registered for it. Run()
+  // calls it; a test may call it instead of Run(), never beside it (the
+  // shipped offsets are that one thread's).
   void ShipOnce(bool last);
 
  private:
