@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 
 namespace prs::agent {
 
@@ -29,7 +30,25 @@ struct AgentOptions {
   // Ship the job's log files to the master. Off only when the agent's work
   // dir is the master's state dir (`prs run`), where the trees are one.
   bool ship_logs = true;
+  // Time for the job logs' stamps, attempt durations, worker timeouts and
+  // resource samples; must outlive the agent. gRPC deadlines stay on the
+  // system clock.
+  Clock* clock = RealClock::Get();
 };
+
+// Lock order. Each part of the agent has one mutex for its own state:
+//   MasterClient::session_mu_   held while registering (RPC and backoff sleeps)
+//     -> MasterClient::mu_      the session id, the heartbeat interval, stopping
+//     -> the gRPC transport's   the PullTasks in flight (a leaf)
+//   Agent::Impl::mu_            results to report, the reporter's state
+//   WorkerPool::mu_             the queue, the job, its slots, workers and GPUs
+//   LogShipper::mu_             the jobs to ship
+//   ResourceMonitor::mu_, LogAppender::mu_, FakeClock's: leaves
+// The arrows are the only nestings. Everything else is called with no lock
+// held: the client's on_session_lost (which takes WorkerPool::mu_), the pool's
+// on_results (Agent::Impl::mu_), the shipper's current_job (WorkerPool::mu_),
+// and the resource monitor's `workers` (WorkerPool::mu_). A job's `abort` flag
+// is set under WorkerPool::mu_ so that the slots' waits see it.
 
 // prs-agent: registers with the master, heartbeats, pulls mini-batches, runs
 // process_count_per_node workers for the job it is given, and reports each

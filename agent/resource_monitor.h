@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -20,6 +21,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "agent/proc_readings.h"
+#include "common/clock.h"
 
 namespace prs::agent {
 
@@ -30,6 +33,10 @@ struct ResourceMonitorOptions {
   // Called by whichever thread samples (the monitor's, or a SampleOnce() caller), with no lock of
   // the monitor held; may be null.
   std::function<std::vector<std::pair<pid_t, std::string>>()> workers;
+  // Stamps the rows and names the os/ listings; must outlive the monitor. The
+  // sampling period and CPU percents use the steady clock, so that a step of
+  // the wall clock neither stalls sampling nor distorts a percent.
+  Clock* clock = RealClock::Get();
 };
 
 // Samples /proc every interval on its own thread (first sample right away) and appends to
@@ -75,6 +82,12 @@ class ResourceMonitor {
 
   explicit ResourceMonitor(ResourceMonitorOptions options);
   void Run();
+  // The node's CPU percent against the previous sample; empty without a reading.
+  std::optional<double> NodeCpuPercentLocked(const std::optional<CpuReading>& cpu)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Each worker's CPU percent (of one core) against its previous sample.
+  std::vector<double> WorkerCpuPercentsLocked(const std::vector<WorkerReading>& readings)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ResourceMonitorOptions options_;
 

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <initializer_list>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 
 extern char** environ;
 
@@ -34,19 +34,23 @@ double ToDouble(const std::string& s) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
-    const WorkerSpawnOptions& options) {
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    return absl::ResourceExhaustedError(absl::StrCat("socketpair: ", strerror(errno)));
-  }
-  // Everything the child needs is prepared before fork: after it, only
-  // async-signal-safe calls.
-  std::vector<std::string> args = {options.python, "-m", "prs._worker"};
-  args.insert(args.end(), options.arguments.begin(), options.arguments.end());
+namespace {
+
+// The argument and environment vectors of a worker's exec, made before fork:
+// after it, the child makes only async-signal-safe calls.
+struct ExecImage {
+  std::vector<std::string> args;
+  std::vector<std::string> env;
   std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  std::vector<char*> envp;
+};
+
+// Fills `image` (which must not move afterwards: argv and envp point into it).
+void PrepareExec(const WorkerSpawnOptions& options, ExecImage& image) {
+  image.args = {options.python, "-m", "prs._worker"};
+  image.args.insert(image.args.end(), options.arguments.begin(), options.arguments.end());
+  for (auto& a : image.args) image.argv.push_back(a.data());
+  image.argv.push_back(nullptr);
 
   std::map<std::string, std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -56,65 +60,76 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
   }
   for (const auto& [k, v] : options.env) env[k] = v;
   env["PRS_WORKER_FD"] = std::to_string(kWorkerFd);
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  for (const auto& [k, v] : env) image.env.push_back(k + "=" + v);
+  for (auto& e : image.env) image.envp.push_back(e.data());
+  image.envp.push_back(nullptr);
+}
 
+// In the forked child: becomes the worker, or exits 126 (no cwd) or 127.
+[[noreturn]] void ExecChild(const WorkerSpawnOptions& options, ExecImage& image, pid_t parent,
+                            int out, int err, int sock) {
+  ::setpgid(0, 0);
+  // A worker never outlives its agent.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(127);
+  ::signal(SIGPIPE, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (::chdir(options.cwd.c_str()) != 0) ::_exit(126);
+  ::dup2(out, 1);
+  ::dup2(err, 2);
+  ::dup2(sock, kWorkerFd);  // dup2 clears FD_CLOEXEC on the copy
+  int devnull = ::open("/dev/null", O_RDONLY);
+  if (devnull >= 0) ::dup2(devnull, 0);
+  const std::string& python = options.python;
+  ::execvpe(python.c_str(), image.argv.data(), image.envp.data());
+  const int e = errno;
+  const char prefix[] = "prs: cannot execute the worker interpreter ";
+  [[maybe_unused]] ssize_t n = ::write(2, prefix, sizeof(prefix) - 1);
+  n = ::write(2, python.data(), python.size());
+  const char* why = strerror(e);
+  n = ::write(2, ": ", 2);
+  n = ::write(2, why, strlen(why));
+  n = ::write(2, "\n", 1);
+  ::_exit(127);
+}
+
+void CloseAll(std::initializer_list<int> fds) {
+  for (int fd : fds) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
+    const WorkerSpawnOptions& options) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return absl::ResourceExhaustedError(absl::StrCat("socketpair: ", strerror(errno)));
+  }
+  ExecImage image;
+  PrepareExec(options, image);
   int out = ::open(options.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   int err = ::open(options.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (out < 0 || err < 0) {
     const int e = errno;
-    if (out >= 0) ::close(out);
-    if (err >= 0) ::close(err);
-    ::close(sv[0]);
-    ::close(sv[1]);
+    CloseAll({out, err, sv[0], sv[1]});
     return absl::PermissionDeniedError(
         absl::StrCat("cannot open worker log ", options.stdout_path, ": ", strerror(e)));
   }
-  const std::string python = options.python;
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     const int e = errno;
-    ::close(out);
-    ::close(err);
-    ::close(sv[0]);
-    ::close(sv[1]);
+    CloseAll({out, err, sv[0], sv[1]});
     return absl::ResourceExhaustedError(absl::StrCat("fork: ", strerror(e)));
   }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    // A worker never outlives its agent.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (::chdir(options.cwd.c_str()) != 0) ::_exit(126);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    ::dup2(sv[1], kWorkerFd);  // dup2 clears FD_CLOEXEC on the copy
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::execvpe(python.c_str(), argv.data(), envp.data());
-    const int e = errno;
-    const char prefix[] = "prs: cannot execute the worker interpreter ";
-    [[maybe_unused]] ssize_t n = ::write(2, prefix, sizeof(prefix) - 1);
-    n = ::write(2, python.data(), python.size());
-    const char* why = strerror(e);
-    n = ::write(2, ": ", 2);
-    n = ::write(2, why, strlen(why));
-    n = ::write(2, "\n", 1);
-    ::_exit(127);
-  }
-  ::close(out);
-  ::close(err);
-  ::close(sv[1]);
+  if (pid == 0) ExecChild(options, image, parent, out, err, sv[1]);
+  CloseAll({out, err, sv[1]});
   ::setpgid(pid, pid);  // also from the parent, so a kill right away hits the group
-  return std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, sv[0]));
+  return std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, sv[0], options.clock));
 }
 
 WorkerProcess::~WorkerProcess() {
@@ -150,14 +165,14 @@ std::string WorkerProcess::exit_description() const {
 
 absl::StatusOr<Frame> WorkerProcess::ReadFrame(absl::Duration timeout,
                                                const std::function<bool()>& abort) {
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time deadline = clock_->Now() + timeout;
   char buf[64 * 1024];
   for (;;) {
     auto next = decoder_.Next();
     if (!next.ok()) return next.status();
     if (next->has_value()) return std::move(**next);
     if (abort && abort()) return absl::CancelledError("stopped by the agent");
-    const absl::Duration left = deadline - absl::Now();
+    const absl::Duration left = deadline - clock_->Now();
     if (left <= absl::ZeroDuration()) {
       return absl::DeadlineExceededError("the worker did not answer in time");
     }
@@ -252,9 +267,9 @@ void WorkerProcess::ReapGroup() {
 }
 
 bool WorkerProcess::WaitExit(absl::Duration wait) {
-  const absl::Time deadline = absl::Now() + wait;
+  const absl::Time deadline = clock_->Now() + wait;
   while (!HasExited()) {
-    if (absl::Now() >= deadline) return false;
+    if (clock_->Now() >= deadline) return false;
     ::usleep(20'000);  // no fd tells when a process exits; this is a bounded poll
   }
   return true;

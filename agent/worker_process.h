@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/frame.h"
 
 namespace prs::agent {
@@ -25,6 +26,8 @@ struct WorkerSpawnOptions {
   std::string cwd;
   std::string stdout_path;
   std::string stderr_path;
+  // Measures the waits' timeouts; must outlive the worker.
+  Clock* clock = RealClock::Get();
 };
 
 // What a worker said when it started.
@@ -83,7 +86,7 @@ class WorkerProcess {
   std::string exit_description() const;
 
  private:
-  WorkerProcess(pid_t pid, int fd) : pid_(pid), fd_(fd) {}
+  WorkerProcess(pid_t pid, int fd, Clock* clock) : pid_(pid), fd_(fd), clock_(clock) {}
   absl::StatusOr<Frame> ReadFrame(absl::Duration timeout, const std::function<bool()>& abort);
   bool Reap(bool block);
   // True once the leader exited; does not reap it.
@@ -95,6 +98,7 @@ class WorkerProcess {
 
   pid_t pid_;
   int fd_;
+  Clock* const clock_;
   bool exited_ = false;
   int wait_status_ = 0;
   FrameDecoder decoder_;
