@@ -31,18 +31,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/sizes.h"
+#include "common/status_macros.h"
 #include "common/text.h"
 
 namespace prs {
 namespace {
 
 namespace fs = std::filesystem;
-
-#define PRS_JOB_CONFIG_RETURN_IF_ERROR(expr)   \
-  do {                                         \
-    const absl::Status prs_status_ = (expr);   \
-    if (!prs_status_.ok()) return prs_status_; \
-  } while (false)
 
 // The keys of the job file, in the order the docs list them.
 constexpr absl::string_view kTopLevelKeys[] = {
@@ -686,7 +681,7 @@ absl::Status ReadEnvironment(const Fields& top, const fs::path& base, v1::JobSpe
     const std::string text = python->value_or("");
     // "python3" is looked up on the agent's PATH; "./venv/bin/python" is a path.
     if (!text.empty()) {
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckNotUri("environment.python", text));
+      PRS_RETURN_IF_ERROR(CheckNotUri("environment.python", text));
       spec.mutable_environment()->set_python(absl::StrContains(text, '/') ? ResolvePath(base, text)
                                                                           : text);
     }
@@ -928,7 +923,7 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
     absl::StatusOr<std::string> value = read_string(string_key.key);
     if (!value.ok()) return value.status();
     if (string_key.key == "source_directory" || string_key.key == "output") {
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckNotUri(string_key.key, *value));
+      PRS_RETURN_IF_ERROR(CheckNotUri(string_key.key, *value));
     }
     if (!value->empty()) string_key.set(*value);
   }
@@ -941,7 +936,7 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
     if (!value.ok()) return value.status();
     if (value->has_value()) int_key.set(spec, **value);
   }
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadRetrySettings(*top, spec));
+  PRS_RETURN_IF_ERROR(ReadRetrySettings(*top, spec));
 
   {
     absl::StatusOr<Field> field = Get(*top, "allow_reuse");
@@ -955,20 +950,20 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
     auto it = top->find(key);
     return it == top->end() ? YAML::Node() : it->second;
   };
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadInputs(node_of("inputs"), base, spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadSideInputs(node_of("side_inputs"), base, spec));
+  PRS_RETURN_IF_ERROR(ReadInputs(node_of("inputs"), base, spec));
+  PRS_RETURN_IF_ERROR(ReadSideInputs(node_of("side_inputs"), base, spec));
   // After side_inputs: arguments refer to them.
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadArguments(node_of("arguments"), spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadRuntimeOptions(*top, spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadEnvironment(*top, base, spec));
+  PRS_RETURN_IF_ERROR(ReadArguments(node_of("arguments"), spec));
+  PRS_RETURN_IF_ERROR(ReadRuntimeOptions(*top, spec));
+  PRS_RETURN_IF_ERROR(ReadEnvironment(*top, base, spec));
   // After inputs: the unit and the default depend on the inputs' type.
   {
     absl::StatusOr<std::string> text = read_string("mini_batch_size");
     if (!text.ok()) return text.status();
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadMiniBatchSize(*text, spec));
+    PRS_RETURN_IF_ERROR(ReadMiniBatchSize(*text, spec));
   }
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadPartitionKeys(node_of("partition_keys"), spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadAppendRowFormat(node_of("append_row_format"), spec));
+  PRS_RETURN_IF_ERROR(ReadPartitionKeys(node_of("partition_keys"), spec));
+  PRS_RETURN_IF_ERROR(ReadAppendRowFormat(node_of("append_row_format"), spec));
   // ParallelRunStep's runtime option for the same thing, passed as an argument:
   // its rows (values joined by a space, unquoted), with the header line. The
   // last occurrence wins; it means nothing without an output file.
@@ -996,14 +991,14 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
     }
   }
 
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateJobSpec(spec, /*check_files=*/false));
+  PRS_RETURN_IF_ERROR(ValidateJobSpec(spec, /*check_files=*/false));
   return spec;
 }
 
 // --- Checks of ValidateJobSpec -------------------------------------------
 
 absl::Status CheckAbsolute(absl::string_view key, const std::string& path) {
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckNotUri(key, path));
+  PRS_RETURN_IF_ERROR(CheckNotUri(key, path));
   if (fs::path(path).is_absolute()) return absl::OkStatus();
   return InvalidArgument(absl::StrCat(
       key, ": '", Printable(path),
@@ -1018,7 +1013,7 @@ absl::Status CheckPositive(absl::string_view key, int64_t value) {
 // A positive count with a sane upper bound: a value past it is a typo or a
 // misunderstanding, and would exhaust a node or the master before it failed.
 absl::Status CheckCount(absl::string_view key, int64_t value, int64_t max, absl::string_view what) {
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive(key, value));
+  PRS_RETURN_IF_ERROR(CheckPositive(key, value));
   if (value <= max) return absl::OkStatus();
   return InvalidArgument(absl::StrCat(key, ": ", value, " is over the limit of ", max, " ", what));
 }
@@ -1049,12 +1044,11 @@ absl::Status CheckExecSizes(const v1::JobSpec& spec) {
                                         " arguments, over the limit of ", kMaxArguments));
   }
   for (int i = 0; i < spec.arguments_size(); ++i) {
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(
-        check(absl::StrCat("arguments[", i, "]"), spec.arguments(i).size()));
+    PRS_RETURN_IF_ERROR(check(absl::StrCat("arguments[", i, "]"), spec.arguments(i).size()));
   }
   for (const auto& [name, value] : spec.environment().variables()) {
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(check(absl::StrCat("environment.variables.", Printable(name)),
-                                         name.size() + 1 + value.size()));
+    PRS_RETURN_IF_ERROR(check(absl::StrCat("environment.variables.", Printable(name)),
+                              name.size() + 1 + value.size()));
   }
   return absl::OkStatus();
 }
@@ -1134,10 +1128,9 @@ absl::Status CheckInputs(const v1::JobSpec& spec) {
           input.path().empty() ? "" : ", not both"));
     }
     if (!input.list_file().empty()) {
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(
-          CheckAbsolute(absl::StrCat(where, ".list_file"), input.list_file()));
+      PRS_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".list_file"), input.list_file()));
     } else {
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), input.path()));
+      PRS_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), input.path()));
     }
   }
   return absl::OkStatus();
@@ -1161,7 +1154,7 @@ absl::Status CheckSideInputs(const v1::JobSpec& spec) {
       return InvalidArgument(absl::StrCat(
           where, ": missing required key 'path': the folder or file every worker can read"));
     }
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), side_input.path()));
+    PRS_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), side_input.path()));
   }
   return absl::OkStatus();
 }
@@ -1323,7 +1316,7 @@ absl::StatusOr<v1::JobSpec> ParseJobYaml(const std::string& yaml_text, const std
   if (!root.ok()) return root.status();
   try {
     for (const std::string& override_text : overrides) {
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(ApplyOverride(*root, override_text));
+      PRS_RETURN_IF_ERROR(ApplyOverride(*root, override_text));
     }
     return Convert(*root, *base);
   } catch (const YAML::Exception& e) {
@@ -1384,7 +1377,7 @@ absl::Status CheckUtf8(const v1::JobSpec& spec) {
 }  // namespace
 
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckUtf8(spec));
+  PRS_RETURN_IF_ERROR(CheckUtf8(spec));
   if (spec.name().empty()) {
     return MissingKey("name", "the job's name, 3-32 characters like predict-digits");
   }
@@ -1407,7 +1400,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
                       "summary_only");
   }
 
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateJobName(spec.name()));
+  PRS_RETURN_IF_ERROR(ValidateJobName(spec.name()));
 
   const fs::path entry_script(spec.entry_script());
   if (entry_script.is_absolute()) {
@@ -1420,49 +1413,44 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
                                           "' must stay inside source_directory (no '..')"));
     }
   }
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute("source_directory", spec.source_directory()));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckInputs(spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckSideInputs(spec));
+  PRS_RETURN_IF_ERROR(CheckAbsolute("source_directory", spec.source_directory()));
+  PRS_RETURN_IF_ERROR(CheckInputs(spec));
+  PRS_RETURN_IF_ERROR(CheckSideInputs(spec));
 
   if (spec.output_action() != "append_row" && spec.output_action() != "summary_only") {
     return InvalidArgument(absl::StrCat("output_action: '", spec.output_action(),
                                         "' must be append_row or summary_only"));
   }
   if (!spec.output().empty()) {
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute("output", spec.output()));
+    PRS_RETURN_IF_ERROR(CheckAbsolute("output", spec.output()));
   }
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateFileName(spec.append_row_file_name()));
+  PRS_RETURN_IF_ERROR(ValidateFileName(spec.append_row_file_name()));
 
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive("mini_batch_size", spec.mini_batch_size()));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckTabularKeys(spec));
+  PRS_RETURN_IF_ERROR(CheckPositive("mini_batch_size", spec.mini_batch_size()));
+  PRS_RETURN_IF_ERROR(CheckTabularKeys(spec));
   switch (spec.mini_batch_unit()) {
     case v1::MINI_BATCH_BYTES:
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("mini_batch_size", spec.mini_batch_size(),
-                                                kMaxMiniBatchBytes,
-                                                "bytes (4GB); a mini-batch is read into memory"));
+      PRS_RETURN_IF_ERROR(CheckCount("mini_batch_size", spec.mini_batch_size(), kMaxMiniBatchBytes,
+                                     "bytes (4GB); a mini-batch is read into memory"));
       break;
     case v1::MINI_BATCH_ROWS:
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("mini_batch_size", spec.mini_batch_size(),
-                                                kMaxMiniBatchRows,
-                                                "rows; a mini-batch is read into memory"));
+      PRS_RETURN_IF_ERROR(CheckCount("mini_batch_size", spec.mini_batch_size(), kMaxMiniBatchRows,
+                                     "rows; a mini-batch is read into memory"));
       break;
     default:
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(
+      PRS_RETURN_IF_ERROR(
           CheckCount("mini_batch_size", spec.mini_batch_size(), kMaxMiniBatchFiles,
                      "files per mini-batch; use more mini-batches, not larger ones"));
   }
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(
-      CheckCount("node_count", spec.node_count(), kMaxNodeCount, "nodes"));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("process_count_per_node", spec.process_count_per_node(),
-                                            kMaxProcessesPerNode, "worker processes per node"));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("run_invocation_timeout", spec.run_invocation_timeout(),
-                                            kMaxTimeoutSeconds,
-                                            "seconds (7 days) for one run() call"));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(
+  PRS_RETURN_IF_ERROR(CheckCount("node_count", spec.node_count(), kMaxNodeCount, "nodes"));
+  PRS_RETURN_IF_ERROR(CheckCount("process_count_per_node", spec.process_count_per_node(),
+                                 kMaxProcessesPerNode, "worker processes per node"));
+  PRS_RETURN_IF_ERROR(CheckCount("run_invocation_timeout", spec.run_invocation_timeout(),
+                                 kMaxTimeoutSeconds, "seconds (7 days) for one run() call"));
+  PRS_RETURN_IF_ERROR(
       CheckCount("run_max_try", spec.run_max_try(), kMaxTries, "tries of one mini-batch"));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(
-      CheckThreshold("error_threshold", spec.error_threshold(), "items"));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(
+  PRS_RETURN_IF_ERROR(CheckThreshold("error_threshold", spec.error_threshold(), "items"));
+  PRS_RETURN_IF_ERROR(
       CheckThreshold("allowed_failed_count", spec.allowed_failed_count(), "mini-batches"));
   if (spec.allowed_failed_percent() < 0 || spec.allowed_failed_percent() > 100) {
     return InvalidArgument(absl::StrCat("allowed_failed_percent: must be between 0 and 100, got ",
@@ -1489,8 +1477,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
         absl::StrCat("logging_level: '", spec.logging_level(), "' must be WARNING, INFO or DEBUG"));
   }
 
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckArguments(spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckExecSizes(spec));
+  PRS_RETURN_IF_ERROR(CheckArguments(spec));
+  PRS_RETURN_IF_ERROR(CheckExecSizes(spec));
   for (const auto& [name, value] : spec.environment().variables()) {
     if (name.empty() || name.find_first_of(std::string("=\0", 2)) != std::string::npos) {
       return InvalidArgument(absl::StrCat("environment.variables: '", name,
@@ -1499,10 +1487,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
     }
   }
 
-  if (check_files) PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckFiles(spec));
+  if (check_files) PRS_RETURN_IF_ERROR(CheckFiles(spec));
   return absl::OkStatus();
 }
-
-#undef PRS_JOB_CONFIG_RETURN_IF_ERROR
 
 }  // namespace prs
