@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "common/job_yaml.h"
 #include "common/sizes.h"
 #include "common/status_macros.h"
 #include "common/text.h"
@@ -38,6 +39,27 @@ namespace prs {
 namespace {
 
 namespace fs = std::filesystem;
+
+using job_yaml::AbsoluteBase;
+using job_yaml::Alias;
+using job_yaml::ApplyOverride;
+using job_yaml::CheckNotUri;
+using job_yaml::Field;
+using job_yaml::Fields;
+using job_yaml::Get;
+using job_yaml::InvalidArgument;
+using job_yaml::IsUnset;
+using job_yaml::Kind;
+using job_yaml::MissingKey;
+using job_yaml::OneOrList;
+using job_yaml::ParseYamlValue;
+using job_yaml::ReadBool;
+using job_yaml::ReadInt;
+using job_yaml::ReadMap;
+using job_yaml::ReadScalar;
+using job_yaml::ResolvePath;
+using job_yaml::ResolveUserPath;
+using job_yaml::YamlError;
 
 // The keys of the job file, in the order the docs list them.
 constexpr absl::string_view kTopLevelKeys[] = {
@@ -80,11 +102,7 @@ constexpr absl::string_view kSideInputKeys[] = {"name", "path"};
 constexpr absl::string_view kEnvironmentKeys[] = {"python", "variables"};
 constexpr absl::string_view kRetrySettingsKeys[] = {"max_retries", "timeout"};
 
-// Another name for a key (the v2 parallel job's names).
-struct Alias {
-  absl::string_view key;
-  absl::string_view alias;
-};
+// Other names for keys (the v2 parallel job's names).
 constexpr Alias kAliases[] = {
     {"node_count", "instance_count"},
     {"process_count_per_node", "max_concurrency_per_instance"},
@@ -151,346 +169,6 @@ constexpr IntKey kIntKeys[] = {
     {"first_task_creation_timeout", kInt32Min, kInt32Max,
      [](v1::JobSpec& s, int64_t v) { s.set_first_task_creation_timeout(static_cast<int32_t>(v)); }},
 };
-
-// The keys of one YAML map, as written.
-using Fields = std::map<std::string, YAML::Node, std::less<>>;
-
-// A value looked up in Fields, with the key as the user spelled it (an alias
-// or the primary name) so messages quote what is in the file.
-struct Field {
-  YAML::Node node;
-  std::string key;
-};
-
-absl::Status InvalidArgument(absl::string_view message) {
-  return absl::InvalidArgumentError(message);
-}
-
-absl::Status MissingKey(absl::string_view key, absl::string_view meaning) {
-  return InvalidArgument(absl::StrCat("missing required key '", key, "': ", meaning));
-}
-
-absl::Status YamlError(absl::string_view what, const YAML::Exception& e) {
-  std::string msg = e.msg;
-  if (dynamic_cast<const YAML::DeepRecursion*>(&e) != nullptr) {
-    // yaml-cpp says "bad file".
-    msg =
-        "the YAML is nested too deeply; a job file is a map of keys whose values are at most "
-        "a few levels deep";
-  } else if (dynamic_cast<const YAML::ParserException*>(&e) != nullptr) {
-    msg +=
-        " (YAML syntax: check the indentation there, and put quotes around a value that "
-        "holds ': ' or ' #', or starts with one of {[&*!|>'\"%@`)";
-  }
-  if (e.mark.is_null()) return InvalidArgument(absl::StrCat(what, ": ", Printable(msg)));
-  return InvalidArgument(absl::StrCat(what, " line ", e.mark.line + 1, ", column ",
-                                      e.mark.column + 1, ": ", Printable(msg)));
-}
-
-// Absent and explicitly null values (`key:` or `key: ~`) mean "not set".
-bool IsUnset(const YAML::Node& node) { return !node.IsDefined() || node.IsNull(); }
-
-std::string Kind(const YAML::Node& node) {
-  if (IsUnset(node)) return "nothing";
-  if (node.IsSequence()) return "a list";
-  if (node.IsMap()) return "a map";
-  return absl::StrCat("'", Printable(node.Scalar()), "'");
-}
-
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<size_t> previous(b.size() + 1);
-  std::vector<size_t> current(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) previous[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    current[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
-
-// Returns the known key `key` was most likely meant to be, or "" if none
-// looks close: a few edits away, or a longer or shorter form of it
-// ("process_count" for "process_count_per_node").
-absl::string_view NearestKey(absl::string_view key, absl::Span<const absl::string_view> known) {
-  const std::string lower = absl::AsciiStrToLower(key);
-  absl::string_view nearest;
-  size_t nearest_distance = std::numeric_limits<size_t>::max();
-  for (absl::string_view candidate : known) {
-    const size_t distance = EditDistance(lower, candidate);
-    if (distance < nearest_distance) {
-      nearest = candidate;
-      nearest_distance = distance;
-    }
-  }
-  if (!nearest.empty() && nearest_distance <= std::max<size_t>(2, key.size() / 3)) return nearest;
-  if (lower.size() >= 4) {
-    for (absl::string_view candidate : known) {
-      if (absl::StrContains(candidate, lower) || absl::StrContains(lower, candidate)) {
-        return candidate;
-      }
-    }
-  }
-  return "";
-}
-
-// `listed` are the keys to list when nothing is close; `also_known` are
-// accepted and may be suggested, but are not listed.
-absl::Status UnknownKey(absl::string_view where, absl::string_view key,
-                        absl::Span<const absl::string_view> listed,
-                        absl::Span<const absl::string_view> also_known) {
-  const std::string prefix = where.empty() ? "" : absl::StrCat(where, ": ");
-  absl::string_view nearest = NearestKey(key, listed);
-  if (nearest.empty()) nearest = NearestKey(key, also_known);
-  if (!nearest.empty()) {
-    return InvalidArgument(
-        absl::StrCat(prefix, "unknown key '", Printable(key), "'; did you mean '", nearest, "'?"));
-  }
-  return InvalidArgument(absl::StrCat(prefix, "unknown key '", Printable(key),
-                                      "'; the known keys are ", absl::StrJoin(listed, ", ")));
-}
-
-// Reads a YAML map into Fields. An unset node is an empty map. With `known`
-// non-empty, any other key is an error. `where` names the map in messages
-// ("" for the top level).
-absl::StatusOr<Fields> ReadMap(const YAML::Node& node, absl::string_view where,
-                               absl::Span<const absl::string_view> known,
-                               absl::Span<const absl::string_view> also_known = {}) {
-  Fields fields;
-  if (IsUnset(node)) return fields;
-  if (!node.IsMap()) {
-    return InvalidArgument(absl::StrCat(where, ": must be a map of keys, got ", Kind(node)));
-  }
-  const std::string prefix = where.empty() ? "" : absl::StrCat(where, ": ");
-  for (const auto& entry : node) {
-    if (!entry.first.IsScalar()) {
-      return InvalidArgument(
-          absl::StrCat(prefix, "keys must be plain names, got ", Kind(entry.first)));
-    }
-    const std::string& key = entry.first.Scalar();
-    if (!known.empty() && std::find(known.begin(), known.end(), key) == known.end() &&
-        std::find(also_known.begin(), also_known.end(), key) == also_known.end()) {
-      return UnknownKey(where, key, known, also_known);
-    }
-    if (!fields.emplace(key, entry.second).second) {
-      return InvalidArgument(absl::StrCat(prefix, "key '", key, "' is given twice; keep one"));
-    }
-  }
-  return fields;
-}
-
-// Looks `key` up, also under its aliases. Giving both spellings is an error.
-absl::StatusOr<Field> Get(const Fields& fields, absl::string_view key) {
-  Field field{YAML::Node(), std::string(key)};
-  if (auto it = fields.find(key); it != fields.end()) field.node = it->second;
-  for (const Alias& alias : kAliases) {
-    if (alias.key != key) continue;
-    auto it = fields.find(alias.alias);
-    if (it == fields.end() || IsUnset(it->second)) continue;
-    if (!IsUnset(field.node)) {
-      return InvalidArgument(
-          absl::StrCat(key, " and ", alias.alias, " are the same setting; keep one of them"));
-    }
-    field = Field{it->second, std::string(alias.alias)};
-  }
-  return field;
-}
-
-// The text of a scalar, or nullopt when unset.
-absl::StatusOr<std::optional<std::string>> ReadScalar(const YAML::Node& node,
-                                                      absl::string_view key) {
-  if (IsUnset(node)) return std::nullopt;
-  if (!node.IsScalar()) {
-    return InvalidArgument(absl::StrCat(key, ": must be a single value, got ", Kind(node)));
-  }
-  return node.Scalar();
-}
-
-absl::StatusOr<std::optional<int64_t>> ReadInt(const YAML::Node& node, absl::string_view key,
-                                               int64_t min, int64_t max) {
-  absl::StatusOr<std::optional<std::string>> text = ReadScalar(node, key);
-  if (!text.ok()) return text.status();
-  if (!text->has_value()) return std::nullopt;
-  absl::string_view digits = absl::StripAsciiWhitespace(**text);
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(digits, &value)) {
-    if (!absl::ConsumePrefix(&digits, "-")) absl::ConsumePrefix(&digits, "+");
-    const bool all_digits =
-        !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
-          return absl::ascii_isdigit(static_cast<unsigned char>(c));
-        });
-    if (all_digits) {
-      return InvalidArgument(absl::StrCat(key, ": ", Printable(**text), " is out of range"));
-    }
-    return InvalidArgument(absl::StrCat(key, ": '", Printable(**text), "' is not an integer"));
-  }
-  if (value < min || value > max) {
-    return InvalidArgument(
-        absl::StrCat(key, ": ", value, " is out of range (", min, " to ", max, ")"));
-  }
-  return value;
-}
-
-absl::StatusOr<std::optional<bool>> ReadBool(const YAML::Node& node, absl::string_view key) {
-  absl::StatusOr<std::optional<std::string>> text = ReadScalar(node, key);
-  if (!text.ok()) return text.status();
-  if (!text->has_value()) return std::nullopt;
-  bool value = false;
-  if (!YAML::convert<bool>::decode(node, value)) {
-    return InvalidArgument(
-        absl::StrCat(key, ": '", Printable(**text), "' is not a boolean; use true or false"));
-  }
-  return value;
-}
-
-// Makes `text` an absolute, normalized path: "~/" is the home folder, other
-// relative paths are relative to `base`.
-std::string ResolvePath(const fs::path& base, absl::string_view text) {
-  fs::path path(std::string{text});
-  if (text == "~" || absl::StartsWith(text, "~/")) {
-    const char* home = std::getenv("HOME");
-    if (home != nullptr && *home != '\0') {
-      path = fs::path(home) / std::string(text.substr(std::min<size_t>(2, text.size())));
-    }
-  }
-  if (path.is_relative()) path = base / path;
-  std::string resolved = path.lexically_normal().string();
-  while (resolved.size() > 1 && resolved.back() == '/') resolved.pop_back();
-  return resolved;
-}
-
-// "scheme://...": a URI (azureml://, s3://, https://), not a path.
-bool LooksLikeUri(absl::string_view text) {
-  const size_t colon = text.find("://");
-  if (colon == absl::string_view::npos || colon == 0) return false;
-  if (!absl::ascii_isalpha(static_cast<unsigned char>(text[0]))) return false;
-  return std::all_of(text.begin(), text.begin() + colon, [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
-  });
-}
-
-absl::Status CheckNotUri(absl::string_view key, absl::string_view text) {
-  if (!LooksLikeUri(text)) return absl::OkStatus();
-  return InvalidArgument(absl::StrCat(
-      key, ": '", Printable(text),
-      "' is a URI; URIs are not supported yet: use a path the master and agents can read (a "
-      "shared filesystem, or a datastore mounted on every node)"));
-}
-
-// ResolvePath for a path the user wrote under `key`: a URI is refused.
-absl::StatusOr<std::string> ResolveUserPath(const fs::path& base, absl::string_view key,
-                                            absl::string_view text) {
-  if (auto s = CheckNotUri(key, text); !s.ok()) return s;
-  return ResolvePath(base, text);
-}
-
-absl::StatusOr<fs::path> AbsoluteBase(const std::string& base_dir) {
-  std::error_code error;
-  const fs::path base = fs::absolute(base_dir.empty() ? fs::path(".") : fs::path(base_dir), error);
-  if (error) {
-    return InvalidArgument(absl::StrCat("cannot make the job file's folder '", base_dir,
-                                        "' absolute: ", error.message()));
-  }
-  return base.lexically_normal();
-}
-
-absl::StatusOr<YAML::Node> ParseYamlValue(const std::string& text, absl::string_view what) {
-  try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1) {
-      return InvalidArgument(absl::StrCat(what, " holds ", documents.size(),
-                                          " YAML documents (separated by ---); keep one"));
-    }
-    if (documents.empty()) return YAML::Node();
-    return documents.front();
-  } catch (const YAML::Exception& e) {
-    return YamlError(what, e);
-  }
-}
-
-// Applies one `--set key=value` to the YAML tree.
-absl::Status ApplyOverride(YAML::Node& root, const std::string& text) {
-  const auto bad = [&](absl::string_view why) {
-    return InvalidArgument(absl::StrCat("--set '", text, "': ", why));
-  };
-  const size_t equals = text.find('=');
-  if (equals == std::string::npos) {
-    return bad("expected key=value, e.g. node_count=4 or environment.variables.OMP_NUM_THREADS=1");
-  }
-  const absl::string_view key =
-      absl::StripAsciiWhitespace(absl::string_view(text).substr(0, equals));
-  std::vector<std::string> parts = absl::StrSplit(key, '.');
-  if (key.empty() || std::any_of(parts.begin(), parts.end(),
-                                 [](const std::string& part) { return part.empty(); })) {
-    return bad("the key has an empty part; write it like node_count or environment.python");
-  }
-  // Variable names may hold dots: everything after "environment.variables."
-  // is one name.
-  if (parts.size() > 3 && parts[0] == "environment" && parts[1] == "variables") {
-    parts[2] = absl::StrJoin(parts.begin() + 2, parts.end(), ".");
-    parts.resize(3);
-  }
-
-  YAML::Node value;
-  try {
-    value = YAML::Load(text.substr(equals + 1));
-  } catch (const YAML::Exception& e) {
-    return bad(absl::StrCat("the value is not valid YAML (", e.msg,
-                            "); put it in quotes, e.g. key='\"value\"'"));
-  }
-
-  if (IsUnset(root)) root = YAML::Node(YAML::NodeType::Map);
-  // Node copies share identity with the tree: `current` walks down it with
-  // reset(), and assignments through it change the tree in place.
-  YAML::Node current = root;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const bool last = i + 1 == parts.size();
-    const std::string parent =
-        i == 0 ? std::string("the job file")
-               : absl::StrCat("'", absl::StrJoin(parts.begin(), parts.begin() + i, "."), "'");
-    if (current.IsDefined() && current.IsSequence()) {
-      size_t index = 0;
-      if (!absl::SimpleAtoi(parts[i], &index) || index >= current.size()) {
-        return bad(absl::StrCat(parent, " is a list of ", current.size(), " items; '", parts[i],
-                                "' is not an index of it (they start at 0)"));
-      }
-      if (last) {
-        current[index] = value;
-      } else {
-        YAML::Node next = current[index];
-        current.reset(next);
-      }
-      continue;
-    }
-    if (IsUnset(current)) current = YAML::Node(YAML::NodeType::Map);
-    if (!current.IsMap()) {
-      return bad(absl::StrCat(parent, " holds a single value, not keys"));
-    }
-    if (last) {
-      current[parts[i]] = value;
-    } else {
-      YAML::Node next = current[parts[i]];
-      current.reset(next);
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The items of a key that takes one value or a list of them; nullopt for a map.
-std::optional<std::vector<YAML::Node>> OneOrList(const YAML::Node& node) {
-  std::vector<YAML::Node> items;
-  if (node.IsScalar()) {
-    items.push_back(node);
-  } else if (node.IsSequence()) {
-    for (const YAML::Node& item : node) items.push_back(item);
-  } else {
-    return std::nullopt;
-  }
-  return items;
-}
 
 absl::Status ReadInputs(const YAML::Node& node, const fs::path& base, v1::JobSpec& spec) {
   if (IsUnset(node)) return absl::OkStatus();  // ValidateJobSpec reports it missing.
@@ -890,7 +568,7 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
 
   // Plain strings; an empty string is the same as leaving the key out.
   const auto read_string = [&](absl::string_view key) -> absl::StatusOr<std::string> {
-    absl::StatusOr<Field> field = Get(*top, key);
+    absl::StatusOr<Field> field = Get(*top, key, kAliases);
     if (!field.ok()) return field.status();
     if (key == "append_row_file_name" && field->node.IsMap()) {
       return InvalidArgument(
@@ -929,7 +607,7 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
   }
 
   for (const IntKey& int_key : kIntKeys) {
-    absl::StatusOr<Field> field = Get(*top, int_key.key);
+    absl::StatusOr<Field> field = Get(*top, int_key.key, kAliases);
     if (!field.ok()) return field.status();
     absl::StatusOr<std::optional<int64_t>> value =
         ReadInt(field->node, field->key, int_key.min, int_key.max);
@@ -939,7 +617,7 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
   PRS_RETURN_IF_ERROR(ReadRetrySettings(*top, spec));
 
   {
-    absl::StatusOr<Field> field = Get(*top, "allow_reuse");
+    absl::StatusOr<Field> field = Get(*top, "allow_reuse", kAliases);
     if (!field.ok()) return field.status();
     absl::StatusOr<std::optional<bool>> value = ReadBool(field->node, field->key);
     if (!value.ok()) return value.status();
