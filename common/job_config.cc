@@ -1,20 +1,15 @@
 #include "common/job_config.h"
 
-#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
-#include <map>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -27,9 +22,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "absl/types/span.h"
+#include "absl/strings/strip.h"
 #include "common/job_yaml.h"
 #include "common/sizes.h"
 #include "common/status_macros.h"
@@ -55,6 +49,7 @@ using job_yaml::ParseYamlValue;
 using job_yaml::ReadBool;
 using job_yaml::ReadInt;
 using job_yaml::ReadMap;
+using job_yaml::ReadMapText;
 using job_yaml::ReadScalar;
 using job_yaml::ResolvePath;
 using job_yaml::ResolveUserPath;
@@ -108,7 +103,6 @@ constexpr Alias kAliases[] = {
     {"allowed_failed_count", "mini_batch_error_threshold"},
 };
 
-
 // ParallelRunStep's runtime options, passed in `arguments`, that prs honours:
 // each sets the key of the same name (giving both, with different values, is
 // an error). The arguments still reach the script.
@@ -155,73 +149,77 @@ constexpr IntKey kIntKeys[] = {
      [](v1::JobSpec& s, int64_t v) { s.set_first_task_creation_timeout(static_cast<int32_t>(v)); }},
 };
 
+// One item of `inputs` given as a map: sets the input's name, type, format
+// and list_file, and returns its path ("" when list_file is given).
+absl::StatusOr<std::string> ReadInputMap(const YAML::Node& item, const std::string& where,
+                                         const fs::path& base, v1::Input& input) {
+  absl::StatusOr<Fields> fields = ReadMap(item, where, kInputKeys);
+  if (!fields.ok()) return fields.status();
+  absl::StatusOr<std::string> name = ReadMapText(*fields, where, "name");
+  if (!name.ok()) return name.status();
+  if (!name->empty()) input.set_name(*name);
+  absl::StatusOr<std::string> type = ReadMapText(*fields, where, "type");
+  if (!type.ok()) return type.status();
+  if (!type->empty()) input.set_type(absl::AsciiStrToLower(*type));
+  absl::StatusOr<std::string> path = ReadMapText(*fields, where, "path");
+  if (!path.ok()) return path.status();
+  absl::StatusOr<std::string> format = ReadMapText(*fields, where, "format");
+  if (!format.ok()) return format.status();
+  input.set_format(absl::AsciiStrToLower(*format));
+  absl::StatusOr<std::string> list_file = ReadMapText(*fields, where, "list_file");
+  if (!list_file.ok()) return list_file.status();
+  if (list_file->empty()) return path;
+  if (!path->empty()) {
+    return InvalidArgument(
+        absl::StrCat(where,
+                     ": give path (a folder, a glob or one file) or list_file (a text file "
+                     "listing paths), not both"));
+  }
+  auto resolved = ResolveUserPath(base, absl::StrCat(where, ".list_file"), *list_file);
+  if (!resolved.ok()) return resolved.status();
+  input.set_list_file(*std::move(resolved));
+  return std::string();
+}
+
+// One item of `inputs`: a path, or a map {name, type, path | list_file, format}.
+absl::Status ReadInput(const YAML::Node& item, const std::string& where, const fs::path& base,
+                       v1::Input& input) {
+  std::string path;
+  if (item.IsScalar()) {
+    path = item.Scalar();
+  } else if (item.IsMap()) {
+    absl::StatusOr<std::string> map_path = ReadInputMap(item, where, base, input);
+    if (!map_path.ok()) return map_path.status();
+    if (!input.list_file().empty()) return absl::OkStatus();
+    path = *std::move(map_path);
+  } else {
+    return InvalidArgument(
+        absl::StrCat(where, ": must be a path or a map {name, type, path}, got ", Kind(item)));
+  }
+  if (path.empty()) {
+    return InvalidArgument(absl::StrCat(where,
+                                        ": missing required key 'path': a folder, a glob or one "
+                                        "file (or list_file: a text file listing paths)"));
+  }
+  auto resolved = ResolveUserPath(base, absl::StrCat(where, ".path"), path);
+  if (!resolved.ok()) return resolved.status();
+  input.set_path(*std::move(resolved));
+  return absl::OkStatus();
+}
+
 absl::Status ReadInputs(const YAML::Node& node, const fs::path& base, v1::JobSpec& spec) {
   if (IsUnset(node)) return absl::OkStatus();  // ValidateJobSpec reports it missing.
-  const std::optional<std::vector<YAML::Node>> list = OneOrList(node);
-  if (!list) {
+  const std::optional<std::vector<YAML::Node>> items = OneOrList(node);
+  if (!items) {
     return InvalidArgument(
         "inputs: must be a list of {name, type, path} or a single path, got a map; e.g. "
         "inputs: [{name: images, type: file, path: ./data}]");
   }
-  const std::vector<YAML::Node>& items = *list;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const std::string where = absl::StrCat("inputs[", i, "]");
-    const YAML::Node& item = items[i];
+  for (size_t i = 0; i < items->size(); ++i) {
     v1::Input* input = spec.add_inputs();
     input->set_name(absl::StrCat("input", i));
     input->set_type("file");
-    std::string path;
-    if (item.IsScalar()) {
-      path = item.Scalar();
-    } else if (item.IsMap()) {
-      absl::StatusOr<Fields> fields = ReadMap(item, where, kInputKeys);
-      if (!fields.ok()) return fields.status();
-      const auto get = [&](absl::string_view key) -> absl::StatusOr<std::string> {
-        auto it = fields->find(key);
-        if (it == fields->end()) return std::string();
-        absl::StatusOr<std::optional<std::string>> text =
-            ReadScalar(it->second, absl::StrCat(where, ".", key));
-        if (!text.ok()) return text.status();
-        return text->value_or("");
-      };
-      absl::StatusOr<std::string> name = get("name");
-      if (!name.ok()) return name.status();
-      if (!name->empty()) input->set_name(*name);
-      absl::StatusOr<std::string> type = get("type");
-      if (!type.ok()) return type.status();
-      if (!type->empty()) input->set_type(absl::AsciiStrToLower(*type));
-      absl::StatusOr<std::string> item_path = get("path");
-      if (!item_path.ok()) return item_path.status();
-      path = *item_path;
-      absl::StatusOr<std::string> format = get("format");
-      if (!format.ok()) return format.status();
-      input->set_format(absl::AsciiStrToLower(*format));
-      absl::StatusOr<std::string> list_file = get("list_file");
-      if (!list_file.ok()) return list_file.status();
-      if (!list_file->empty()) {
-        if (!path.empty()) {
-          return InvalidArgument(
-              absl::StrCat(where,
-                           ": give path (a folder, a glob or one file) or list_file (a text file "
-                           "listing paths), not both"));
-        }
-        auto resolved = ResolveUserPath(base, absl::StrCat(where, ".list_file"), *list_file);
-        if (!resolved.ok()) return resolved.status();
-        input->set_list_file(*std::move(resolved));
-        continue;
-      }
-    } else {
-      return InvalidArgument(
-          absl::StrCat(where, ": must be a path or a map {name, type, path}, got ", Kind(item)));
-    }
-    if (path.empty()) {
-      return InvalidArgument(absl::StrCat(where,
-                                          ": missing required key 'path': a folder, a glob or one "
-                                          "file (or list_file: a text file listing paths)"));
-    }
-    auto resolved = ResolveUserPath(base, absl::StrCat(where, ".path"), path);
-    if (!resolved.ok()) return resolved.status();
-    input->set_path(*std::move(resolved));
+    PRS_RETURN_IF_ERROR(ReadInput((*items)[i], absl::StrCat("inputs[", i, "]"), base, *input));
   }
   return absl::OkStatus();
 }
@@ -242,31 +240,21 @@ absl::Status ReadSideInputs(const YAML::Node& node, const fs::path& base, v1::Jo
     }
     absl::StatusOr<Fields> fields = ReadMap(item, where, kSideInputKeys);
     if (!fields.ok()) return fields.status();
-    std::string name;
-    std::string path;
-    if (auto it = fields->find("name"); it != fields->end()) {
-      absl::StatusOr<std::optional<std::string>> text =
-          ReadScalar(it->second, absl::StrCat(where, ".name"));
-      if (!text.ok()) return text.status();
-      name = text->value_or("");
-    }
-    if (auto it = fields->find("path"); it != fields->end()) {
-      absl::StatusOr<std::optional<std::string>> text =
-          ReadScalar(it->second, absl::StrCat(where, ".path"));
-      if (!text.ok()) return text.status();
-      path = text->value_or("");
-    }
-    if (name.empty()) {
+    absl::StatusOr<std::string> name = ReadMapText(*fields, where, "name");
+    if (!name.ok()) return name.status();
+    absl::StatusOr<std::string> path = ReadMapText(*fields, where, "path");
+    if (!path.ok()) return path.status();
+    if (name->empty()) {
       return InvalidArgument(absl::StrCat(
           where, ": missing required key 'name': arguments refer to it as ${side_inputs.NAME}"));
     }
-    if (path.empty()) {
+    if (path->empty()) {
       return InvalidArgument(absl::StrCat(
           where, ": missing required key 'path': the folder or file every worker can read"));
     }
     v1::SideInput* side_input = spec.add_side_inputs();
-    side_input->set_name(name);
-    auto resolved = ResolveUserPath(base, absl::StrCat(where, ".path"), path);
+    side_input->set_name(*name);
+    auto resolved = ResolveUserPath(base, absl::StrCat(where, ".path"), *path);
     if (!resolved.ok()) return resolved.status();
     side_input->set_path(*std::move(resolved));
   }
@@ -540,30 +528,21 @@ void SetDefaults(v1::JobSpec& spec) {
   spec.set_allow_reuse(true);
 }
 
-absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base) {
-  if (!IsUnset(root) && !root.IsMap()) {
-    return InvalidArgument(absl::StrCat(
-        "the job file must be a map of keys like 'name: predict-digits', got ", Kind(root)));
+// A plain string; an empty string is the same as leaving the key out.
+absl::StatusOr<std::string> ReadString(const Fields& top, absl::string_view key) {
+  absl::StatusOr<Field> field = Get(top, key, kAliases);
+  if (!field.ok()) return field.status();
+  if (key == "append_row_file_name" && field->node.IsMap()) {
+    return InvalidArgument(
+        "append_row_file_name: YAML reads a value that starts with '{' as a map; put the "
+        "name in quotes, e.g. append_row_file_name: '{name}-{job_id}.txt'");
   }
-  absl::StatusOr<Fields> top = ReadMap(root, "", kTopLevelKeys, kOtherTopLevelKeys);
-  if (!top.ok()) return top.status();
+  absl::StatusOr<std::optional<std::string>> text = ReadScalar(field->node, field->key);
+  if (!text.ok()) return text.status();
+  return text->value_or("");
+}
 
-  v1::JobSpec spec;
-  SetDefaults(spec);
-
-  // Plain strings; an empty string is the same as leaving the key out.
-  const auto read_string = [&](absl::string_view key) -> absl::StatusOr<std::string> {
-    absl::StatusOr<Field> field = Get(*top, key, kAliases);
-    if (!field.ok()) return field.status();
-    if (key == "append_row_file_name" && field->node.IsMap()) {
-      return InvalidArgument(
-          "append_row_file_name: YAML reads a value that starts with '{' as a map; put the "
-          "name in quotes, e.g. append_row_file_name: '{name}-{job_id}.txt'");
-    }
-    absl::StatusOr<std::optional<std::string>> text = ReadScalar(field->node, field->key);
-    if (!text.ok()) return text.status();
-    return text->value_or("");
-  };
+absl::Status ReadStringKeys(const Fields& top, const fs::path& base, v1::JobSpec& spec) {
   const struct {
     absl::string_view key;
     std::function<void(const std::string&)> set;
@@ -583,76 +562,102 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
        [&](const std::string& v) { spec.set_logging_level(absl::AsciiStrToUpper(v)); }},
   };
   for (const auto& string_key : string_keys) {
-    absl::StatusOr<std::string> value = read_string(string_key.key);
+    absl::StatusOr<std::string> value = ReadString(top, string_key.key);
     if (!value.ok()) return value.status();
     if (string_key.key == "source_directory" || string_key.key == "output") {
       PRS_RETURN_IF_ERROR(CheckNotUri(string_key.key, *value));
     }
     if (!value->empty()) string_key.set(*value);
   }
+  return absl::OkStatus();
+}
 
+absl::Status ReadIntKeys(const Fields& top, v1::JobSpec& spec) {
   for (const IntKey& int_key : kIntKeys) {
-    absl::StatusOr<Field> field = Get(*top, int_key.key, kAliases);
+    absl::StatusOr<Field> field = Get(top, int_key.key, kAliases);
     if (!field.ok()) return field.status();
     absl::StatusOr<std::optional<int64_t>> value =
         ReadInt(field->node, field->key, int_key.min, int_key.max);
     if (!value.ok()) return value.status();
     if (value->has_value()) int_key.set(spec, **value);
   }
-  PRS_RETURN_IF_ERROR(ReadRetrySettings(*top, spec));
+  return absl::OkStatus();
+}
 
-  {
-    absl::StatusOr<Field> field = Get(*top, "allow_reuse", kAliases);
-    if (!field.ok()) return field.status();
-    absl::StatusOr<std::optional<bool>> value = ReadBool(field->node, field->key);
-    if (!value.ok()) return value.status();
-    if (value->has_value()) spec.set_allow_reuse(**value);
-  }
+absl::Status ReadAllowReuse(const Fields& top, v1::JobSpec& spec) {
+  absl::StatusOr<Field> field = Get(top, "allow_reuse", kAliases);
+  if (!field.ok()) return field.status();
+  absl::StatusOr<std::optional<bool>> value = ReadBool(field->node, field->key);
+  if (!value.ok()) return value.status();
+  if (value->has_value()) spec.set_allow_reuse(**value);
+  return absl::OkStatus();
+}
 
-  const auto node_of = [&](absl::string_view key) {
-    auto it = top->find(key);
-    return it == top->end() ? YAML::Node() : it->second;
+// The node of `key`, unset when the key is absent.
+YAML::Node NodeOf(const Fields& top, absl::string_view key) {
+  auto it = top.find(key);
+  return it == top.end() ? YAML::Node() : it->second;
+}
+
+// ParallelRunStep's runtime option for append_row_format, passed as an
+// argument: its rows (values joined by a space, unquoted), with the header
+// line. The last occurrence wins; it means nothing without an output file, and
+// append_row_format, when given, wins over it.
+void ReadAppendRowDataframeHeader(v1::JobSpec& spec) {
+  if (spec.has_append_row_format() || spec.output_action() != "append_row") return;
+  const auto is_false = [](absl::string_view v) {
+    for (absl::string_view no : {"false", "no", "off", "n", "0"}) {
+      if (absl::EqualsIgnoreCase(v, no)) return true;
+    }
+    return false;
   };
-  PRS_RETURN_IF_ERROR(ReadInputs(node_of("inputs"), base, spec));
-  PRS_RETURN_IF_ERROR(ReadSideInputs(node_of("side_inputs"), base, spec));
+  const auto& args = spec.arguments();
+  bool on = false;
+  for (int i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (!absl::ConsumePrefix(&arg, "--append_row_dataframe_header")) continue;
+    if (arg.empty()) {  // a flag, or a flag and its value
+      on = i + 1 >= args.size() || absl::StartsWith(args[i + 1], "-") || !is_false(args[i + 1]);
+    } else if (absl::ConsumePrefix(&arg, "=")) {
+      on = !is_false(arg);
+    }  // else another option that starts with the same name
+  }
+  if (on) {
+    spec.mutable_append_row_format()->set_delimiter("");
+    spec.mutable_append_row_format()->set_header(true);
+  }
+}
+
+// The steps run in the order of their dependencies (noted below), and the
+// first error is the one reported.
+absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base) {
+  if (!IsUnset(root) && !root.IsMap()) {
+    return InvalidArgument(absl::StrCat(
+        "the job file must be a map of keys like 'name: predict-digits', got ", Kind(root)));
+  }
+  absl::StatusOr<Fields> top = ReadMap(root, "", kTopLevelKeys, kOtherTopLevelKeys);
+  if (!top.ok()) return top.status();
+
+  v1::JobSpec spec;
+  SetDefaults(spec);
+  PRS_RETURN_IF_ERROR(ReadStringKeys(*top, base, spec));
+  PRS_RETURN_IF_ERROR(ReadIntKeys(*top, spec));
+  PRS_RETURN_IF_ERROR(ReadRetrySettings(*top, spec));
+  PRS_RETURN_IF_ERROR(ReadAllowReuse(*top, spec));
+  PRS_RETURN_IF_ERROR(ReadInputs(NodeOf(*top, "inputs"), base, spec));
+  PRS_RETURN_IF_ERROR(ReadSideInputs(NodeOf(*top, "side_inputs"), base, spec));
   // After side_inputs: arguments refer to them.
-  PRS_RETURN_IF_ERROR(ReadArguments(node_of("arguments"), spec));
+  PRS_RETURN_IF_ERROR(ReadArguments(NodeOf(*top, "arguments"), spec));
   PRS_RETURN_IF_ERROR(ReadRuntimeOptions(*top, spec));
   PRS_RETURN_IF_ERROR(ReadEnvironment(*top, base, spec));
   // After inputs: the unit and the default depend on the inputs' type.
-  {
-    absl::StatusOr<std::string> text = read_string("mini_batch_size");
-    if (!text.ok()) return text.status();
-    PRS_RETURN_IF_ERROR(ReadMiniBatchSize(*text, spec));
-  }
-  PRS_RETURN_IF_ERROR(ReadPartitionKeys(node_of("partition_keys"), spec));
-  PRS_RETURN_IF_ERROR(ReadAppendRowFormat(node_of("append_row_format"), spec));
-  // ParallelRunStep's runtime option for the same thing, passed as an argument:
-  // its rows (values joined by a space, unquoted), with the header line. The
-  // last occurrence wins; it means nothing without an output file.
-  if (!spec.has_append_row_format() && spec.output_action() == "append_row") {
-    const auto is_false = [](absl::string_view v) {
-      for (absl::string_view no : {"false", "no", "off", "n", "0"}) {
-        if (absl::EqualsIgnoreCase(v, no)) return true;
-      }
-      return false;
-    };
-    const auto& args = spec.arguments();
-    bool on = false;
-    for (int i = 0; i < args.size(); ++i) {
-      absl::string_view arg = args[i];
-      if (!absl::ConsumePrefix(&arg, "--append_row_dataframe_header")) continue;
-      if (arg.empty()) {  // a flag, or a flag and its value
-        on = i + 1 >= args.size() || absl::StartsWith(args[i + 1], "-") || !is_false(args[i + 1]);
-      } else if (absl::ConsumePrefix(&arg, "=")) {
-        on = !is_false(arg);
-      }  // else another option that starts with the same name
-    }
-    if (on) {
-      spec.mutable_append_row_format()->set_delimiter("");
-      spec.mutable_append_row_format()->set_header(true);
-    }
-  }
+  absl::StatusOr<std::string> mini_batch_size = ReadString(*top, "mini_batch_size");
+  if (!mini_batch_size.ok()) return mini_batch_size.status();
+  PRS_RETURN_IF_ERROR(ReadMiniBatchSize(*mini_batch_size, spec));
+  PRS_RETURN_IF_ERROR(ReadPartitionKeys(NodeOf(*top, "partition_keys"), spec));
+  PRS_RETURN_IF_ERROR(ReadAppendRowFormat(NodeOf(*top, "append_row_format"), spec));
+  // After arguments and append_row_format.
+  ReadAppendRowDataframeHeader(spec);
 
   PRS_RETURN_IF_ERROR(ValidateJobSpec(spec, /*check_files=*/false));
   return spec;
@@ -719,6 +724,5 @@ absl::StatusOr<v1::JobSpec> ParseJobYaml(const std::string& yaml_text, const std
     return YamlError("job file", e);
   }
 }
-
 
 }  // namespace prs
