@@ -19,11 +19,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
+#include "common/job_config_arguments.h"
 #include "common/job_yaml.h"
 #include "common/sizes.h"
 #include "common/status_macros.h"
@@ -34,6 +32,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using job_arguments::ReadAppendRowDataframeHeader;
+using job_arguments::ReadArguments;
+using job_arguments::ReadRuntimeOptions;
 using job_yaml::AbsoluteBase;
 using job_yaml::Alias;
 using job_yaml::ApplyOverride;
@@ -102,17 +103,6 @@ constexpr Alias kAliases[] = {
     {"process_count_per_node", "max_concurrency_per_instance"},
     {"allowed_failed_count", "mini_batch_error_threshold"},
 };
-
-// ParallelRunStep's runtime options, passed in `arguments`, that prs honours:
-// each sets the key of the same name (giving both, with different values, is
-// an error). The arguments still reach the script.
-constexpr absl::string_view kRuntimeOptions[] = {
-    "progress_update_timeout",
-    "first_task_creation_timeout",
-    "resource_monitor_interval",
-};
-
-constexpr absl::string_view kSideInputPrefix = "${side_inputs.";
 
 // An integer key and where it goes in the JobSpec.
 struct IntKey {
@@ -261,64 +251,6 @@ absl::Status ReadSideInputs(const YAML::Node& node, const fs::path& base, v1::Jo
   return absl::OkStatus();
 }
 
-// Replaces each ${side_inputs.NAME} in `argument` with the side input's path.
-absl::StatusOr<std::string> SubstituteSideInputs(const std::string& argument,
-                                                 absl::string_view where, const v1::JobSpec& spec) {
-  std::string result;
-  size_t position = 0;
-  while (true) {
-    const size_t start = absl::string_view(argument).find(kSideInputPrefix, position);
-    if (start == absl::string_view::npos) break;
-    const size_t name_start = start + kSideInputPrefix.size();
-    const size_t end = argument.find('}', name_start);
-    if (end == std::string::npos) {
-      return InvalidArgument(absl::StrCat(where, ": '", Printable(argument),
-                                          "' has no closing '}'; write ${side_inputs.NAME}"));
-    }
-    const absl::string_view name = absl::string_view(argument).substr(name_start, end - name_start);
-    const v1::SideInput* found = nullptr;
-    std::vector<std::string> names;
-    for (const v1::SideInput& side_input : spec.side_inputs()) {
-      if (side_input.name() == name) found = &side_input;
-      names.push_back(side_input.name());
-    }
-    if (found == nullptr) {
-      return InvalidArgument(absl::StrCat(
-          where, ": '${side_inputs.", name, "}' names no side input; ",
-          names.empty() ? std::string("side_inputs is empty")
-                        : absl::StrCat("the side inputs are ", absl::StrJoin(names, ", "))));
-    }
-    absl::StrAppend(&result, absl::string_view(argument).substr(position, start - position),
-                    found->path());
-    position = end + 1;
-  }
-  absl::StrAppend(&result, absl::string_view(argument).substr(position));
-  return result;
-}
-
-absl::Status ReadArguments(const YAML::Node& node, v1::JobSpec& spec) {
-  if (IsUnset(node)) return absl::OkStatus();
-  if (!node.IsSequence()) {
-    return InvalidArgument(absl::StrCat(
-        "arguments: must be a list like [--labels_dir, \"${side_inputs.labels}\"], got ",
-        Kind(node)));
-  }
-  size_t i = 0;
-  for (const YAML::Node& item : node) {
-    const std::string where = absl::StrCat("arguments[", i++, "]");
-    if (IsUnset(item)) {
-      return InvalidArgument(absl::StrCat(where, ": is empty; write \"\" for an empty argument"));
-    }
-    if (!item.IsScalar()) {
-      return InvalidArgument(absl::StrCat(where, ": must be a single value, got ", Kind(item)));
-    }
-    absl::StatusOr<std::string> argument = SubstituteSideInputs(item.Scalar(), where, spec);
-    if (!argument.ok()) return argument.status();
-    spec.add_arguments(*std::move(argument));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ReadEnvironment(const Fields& top, const fs::path& base, v1::JobSpec& spec) {
   YAML::Node environment_node;
   if (auto it = top.find("environment"); it != top.end()) environment_node = it->second;
@@ -386,47 +318,6 @@ absl::Status ReadRetrySettings(const Fields& top, v1::JobSpec& spec) {
         ReadInt(it->second, "retry_settings.timeout", kInt32Min, kInt32Max);
     if (!timeout.ok()) return timeout.status();
     spec.set_run_invocation_timeout(static_cast<int32_t>(**timeout));
-  }
-  return absl::OkStatus();
-}
-
-// The value of `--name VALUE` or `--name=VALUE` in the arguments (the last
-// one), or nullopt.
-std::optional<std::string> ArgumentValue(const v1::JobSpec& spec, absl::string_view name) {
-  std::optional<std::string> value;
-  const auto& args = spec.arguments();
-  for (int i = 0; i < args.size(); ++i) {
-    absl::string_view arg = args[i];
-    if (!absl::ConsumePrefix(&arg, "--") || !absl::ConsumePrefix(&arg, name)) continue;
-    if (arg.empty() && i + 1 < args.size()) {
-      value = args[i + 1];
-    } else if (absl::ConsumePrefix(&arg, "=")) {
-      value = std::string(arg);
-    }
-  }
-  return value;
-}
-
-// ParallelRunStep's runtime options in `arguments` set the keys they name.
-absl::Status ReadRuntimeOptions(const Fields& top, v1::JobSpec& spec) {
-  for (absl::string_view name : kRuntimeOptions) {
-    const std::optional<std::string> text = ArgumentValue(spec, name);
-    if (!text) continue;
-    int64_t value = 0;
-    if (!absl::SimpleAtoi(*text, &value) || value < 0 || value > kInt32Max) {
-      return InvalidArgument(absl::StrCat("arguments: --", name, " '", Printable(*text),
-                                          "' is not a number of seconds"));
-    }
-    auto key = top.find(name);
-    if (key != top.end() && !IsUnset(key->second) && key->second.IsScalar() &&
-        key->second.Scalar() != *text) {
-      return InvalidArgument(absl::StrCat(name, ": the job file says ",
-                                          Printable(key->second.Scalar()), " and arguments say --",
-                                          name, " ", Printable(*text), "; set it once"));
-    }
-    for (const IntKey& int_key : kIntKeys) {
-      if (int_key.key == name) int_key.set(spec, value);
-    }
   }
   return absl::OkStatus();
 }
@@ -597,35 +488,6 @@ absl::Status ReadAllowReuse(const Fields& top, v1::JobSpec& spec) {
 YAML::Node NodeOf(const Fields& top, absl::string_view key) {
   auto it = top.find(key);
   return it == top.end() ? YAML::Node() : it->second;
-}
-
-// ParallelRunStep's runtime option for append_row_format, passed as an
-// argument: its rows (values joined by a space, unquoted), with the header
-// line. The last occurrence wins; it means nothing without an output file, and
-// append_row_format, when given, wins over it.
-void ReadAppendRowDataframeHeader(v1::JobSpec& spec) {
-  if (spec.has_append_row_format() || spec.output_action() != "append_row") return;
-  const auto is_false = [](absl::string_view v) {
-    for (absl::string_view no : {"false", "no", "off", "n", "0"}) {
-      if (absl::EqualsIgnoreCase(v, no)) return true;
-    }
-    return false;
-  };
-  const auto& args = spec.arguments();
-  bool on = false;
-  for (int i = 0; i < args.size(); ++i) {
-    absl::string_view arg = args[i];
-    if (!absl::ConsumePrefix(&arg, "--append_row_dataframe_header")) continue;
-    if (arg.empty()) {  // a flag, or a flag and its value
-      on = i + 1 >= args.size() || absl::StartsWith(args[i + 1], "-") || !is_false(args[i + 1]);
-    } else if (absl::ConsumePrefix(&arg, "=")) {
-      on = !is_false(arg);
-    }  // else another option that starts with the same name
-  }
-  if (on) {
-    spec.mutable_append_row_format()->set_delimiter("");
-    spec.mutable_append_row_format()->set_header(true);
-  }
 }
 
 // The steps run in the order of their dependencies (noted below), and the
