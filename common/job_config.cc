@@ -1,20 +1,15 @@
 #include "common/job_config.h"
 
-#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
-#include <map>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -24,13 +19,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "absl/types/span.h"
+#include "common/job_config_arguments.h"
+#include "common/job_yaml.h"
 #include "common/sizes.h"
+#include "common/status_macros.h"
 #include "common/text.h"
 
 namespace prs {
@@ -38,11 +32,29 @@ namespace {
 
 namespace fs = std::filesystem;
 
-#define PRS_JOB_CONFIG_RETURN_IF_ERROR(expr)   \
-  do {                                         \
-    const absl::Status prs_status_ = (expr);   \
-    if (!prs_status_.ok()) return prs_status_; \
-  } while (false)
+using job_arguments::ReadAppendRowDataframeHeader;
+using job_arguments::ReadArguments;
+using job_arguments::ReadRuntimeOptions;
+using job_yaml::AbsoluteBase;
+using job_yaml::Alias;
+using job_yaml::ApplyOverride;
+using job_yaml::CheckNotUri;
+using job_yaml::Field;
+using job_yaml::Fields;
+using job_yaml::Get;
+using job_yaml::InvalidArgument;
+using job_yaml::IsUnset;
+using job_yaml::Kind;
+using job_yaml::OneOrList;
+using job_yaml::ParseYamlValue;
+using job_yaml::ReadBool;
+using job_yaml::ReadInt;
+using job_yaml::ReadMap;
+using job_yaml::ReadMapText;
+using job_yaml::ReadScalar;
+using job_yaml::ResolvePath;
+using job_yaml::ResolveUserPath;
+using job_yaml::YamlError;
 
 // The keys of the job file, in the order the docs list them.
 constexpr absl::string_view kTopLevelKeys[] = {
@@ -85,42 +97,12 @@ constexpr absl::string_view kSideInputKeys[] = {"name", "path"};
 constexpr absl::string_view kEnvironmentKeys[] = {"python", "variables"};
 constexpr absl::string_view kRetrySettingsKeys[] = {"max_retries", "timeout"};
 
-// Another name for a key (the v2 parallel job's names).
-struct Alias {
-  absl::string_view key;
-  absl::string_view alias;
-};
+// Other names for keys (the v2 parallel job's names).
 constexpr Alias kAliases[] = {
     {"node_count", "instance_count"},
     {"process_count_per_node", "max_concurrency_per_instance"},
     {"allowed_failed_count", "mini_batch_error_threshold"},
 };
-
-// Argument names ParallelRunStep reserves: each is a key of the job file.
-constexpr absl::string_view kReservedArguments[] = {
-    "mini_batch_size",
-    "error_threshold",
-    "allowed_failed_count",
-    "allowed_failed_percent",
-    "output",
-    "output_action",
-    "logging_level",
-    "process_count_per_node",
-    "run_invocation_timeout",
-    "run_max_try",
-    "append_row_file_name",
-};
-
-// ParallelRunStep's runtime options, passed in `arguments`, that prs honours:
-// each sets the key of the same name (giving both, with different values, is
-// an error). The arguments still reach the script.
-constexpr absl::string_view kRuntimeOptions[] = {
-    "progress_update_timeout",
-    "first_task_creation_timeout",
-    "resource_monitor_interval",
-};
-
-constexpr absl::string_view kSideInputPrefix = "${side_inputs.";
 
 // An integer key and where it goes in the JobSpec.
 struct IntKey {
@@ -157,413 +139,77 @@ constexpr IntKey kIntKeys[] = {
      [](v1::JobSpec& s, int64_t v) { s.set_first_task_creation_timeout(static_cast<int32_t>(v)); }},
 };
 
-// The keys of one YAML map, as written.
-using Fields = std::map<std::string, YAML::Node, std::less<>>;
-
-// A value looked up in Fields, with the key as the user spelled it (an alias
-// or the primary name) so messages quote what is in the file.
-struct Field {
-  YAML::Node node;
-  std::string key;
-};
-
-absl::Status InvalidArgument(absl::string_view message) {
-  return absl::InvalidArgumentError(message);
-}
-
-absl::Status MissingKey(absl::string_view key, absl::string_view meaning) {
-  return InvalidArgument(absl::StrCat("missing required key '", key, "': ", meaning));
-}
-
-absl::Status YamlError(absl::string_view what, const YAML::Exception& e) {
-  std::string msg = e.msg;
-  if (dynamic_cast<const YAML::DeepRecursion*>(&e) != nullptr) {
-    // yaml-cpp says "bad file".
-    msg =
-        "the YAML is nested too deeply; a job file is a map of keys whose values are at most "
-        "a few levels deep";
-  } else if (dynamic_cast<const YAML::ParserException*>(&e) != nullptr) {
-    msg +=
-        " (YAML syntax: check the indentation there, and put quotes around a value that "
-        "holds ': ' or ' #', or starts with one of {[&*!|>'\"%@`)";
-  }
-  if (e.mark.is_null()) return InvalidArgument(absl::StrCat(what, ": ", Printable(msg)));
-  return InvalidArgument(absl::StrCat(what, " line ", e.mark.line + 1, ", column ",
-                                      e.mark.column + 1, ": ", Printable(msg)));
-}
-
-// Absent and explicitly null values (`key:` or `key: ~`) mean "not set".
-bool IsUnset(const YAML::Node& node) { return !node.IsDefined() || node.IsNull(); }
-
-std::string Kind(const YAML::Node& node) {
-  if (IsUnset(node)) return "nothing";
-  if (node.IsSequence()) return "a list";
-  if (node.IsMap()) return "a map";
-  return absl::StrCat("'", Printable(node.Scalar()), "'");
-}
-
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<size_t> previous(b.size() + 1);
-  std::vector<size_t> current(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) previous[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    current[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
-
-// Returns the known key `key` was most likely meant to be, or "" if none
-// looks close: a few edits away, or a longer or shorter form of it
-// ("process_count" for "process_count_per_node").
-absl::string_view NearestKey(absl::string_view key, absl::Span<const absl::string_view> known) {
-  const std::string lower = absl::AsciiStrToLower(key);
-  absl::string_view nearest;
-  size_t nearest_distance = std::numeric_limits<size_t>::max();
-  for (absl::string_view candidate : known) {
-    const size_t distance = EditDistance(lower, candidate);
-    if (distance < nearest_distance) {
-      nearest = candidate;
-      nearest_distance = distance;
-    }
-  }
-  if (!nearest.empty() && nearest_distance <= std::max<size_t>(2, key.size() / 3)) return nearest;
-  if (lower.size() >= 4) {
-    for (absl::string_view candidate : known) {
-      if (absl::StrContains(candidate, lower) || absl::StrContains(lower, candidate)) {
-        return candidate;
-      }
-    }
-  }
-  return "";
-}
-
-// `listed` are the keys to list when nothing is close; `also_known` are
-// accepted and may be suggested, but are not listed.
-absl::Status UnknownKey(absl::string_view where, absl::string_view key,
-                        absl::Span<const absl::string_view> listed,
-                        absl::Span<const absl::string_view> also_known) {
-  const std::string prefix = where.empty() ? "" : absl::StrCat(where, ": ");
-  absl::string_view nearest = NearestKey(key, listed);
-  if (nearest.empty()) nearest = NearestKey(key, also_known);
-  if (!nearest.empty()) {
+// One item of `inputs` given as a map: sets the input's name, type, format
+// and list_file, and returns its path ("" when list_file is given).
+absl::StatusOr<std::string> ReadInputMap(const YAML::Node& item, const std::string& where,
+                                         const fs::path& base, v1::Input& input) {
+  absl::StatusOr<Fields> fields = ReadMap(item, where, kInputKeys);
+  if (!fields.ok()) return fields.status();
+  absl::StatusOr<std::string> name = ReadMapText(*fields, where, "name");
+  if (!name.ok()) return name.status();
+  if (!name->empty()) input.set_name(*name);
+  absl::StatusOr<std::string> type = ReadMapText(*fields, where, "type");
+  if (!type.ok()) return type.status();
+  if (!type->empty()) input.set_type(absl::AsciiStrToLower(*type));
+  absl::StatusOr<std::string> path = ReadMapText(*fields, where, "path");
+  if (!path.ok()) return path.status();
+  absl::StatusOr<std::string> format = ReadMapText(*fields, where, "format");
+  if (!format.ok()) return format.status();
+  input.set_format(absl::AsciiStrToLower(*format));
+  absl::StatusOr<std::string> list_file = ReadMapText(*fields, where, "list_file");
+  if (!list_file.ok()) return list_file.status();
+  if (list_file->empty()) return path;
+  if (!path->empty()) {
     return InvalidArgument(
-        absl::StrCat(prefix, "unknown key '", Printable(key), "'; did you mean '", nearest, "'?"));
+        absl::StrCat(where,
+                     ": give path (a folder, a glob or one file) or list_file (a text file "
+                     "listing paths), not both"));
   }
-  return InvalidArgument(absl::StrCat(prefix, "unknown key '", Printable(key),
-                                      "'; the known keys are ", absl::StrJoin(listed, ", ")));
+  auto resolved = ResolveUserPath(base, absl::StrCat(where, ".list_file"), *list_file);
+  if (!resolved.ok()) return resolved.status();
+  input.set_list_file(*std::move(resolved));
+  return std::string();
 }
 
-// Reads a YAML map into Fields. An unset node is an empty map. With `known`
-// non-empty, any other key is an error. `where` names the map in messages
-// ("" for the top level).
-absl::StatusOr<Fields> ReadMap(const YAML::Node& node, absl::string_view where,
-                               absl::Span<const absl::string_view> known,
-                               absl::Span<const absl::string_view> also_known = {}) {
-  Fields fields;
-  if (IsUnset(node)) return fields;
-  if (!node.IsMap()) {
-    return InvalidArgument(absl::StrCat(where, ": must be a map of keys, got ", Kind(node)));
-  }
-  const std::string prefix = where.empty() ? "" : absl::StrCat(where, ": ");
-  for (const auto& entry : node) {
-    if (!entry.first.IsScalar()) {
-      return InvalidArgument(
-          absl::StrCat(prefix, "keys must be plain names, got ", Kind(entry.first)));
-    }
-    const std::string& key = entry.first.Scalar();
-    if (!known.empty() && std::find(known.begin(), known.end(), key) == known.end() &&
-        std::find(also_known.begin(), also_known.end(), key) == also_known.end()) {
-      return UnknownKey(where, key, known, also_known);
-    }
-    if (!fields.emplace(key, entry.second).second) {
-      return InvalidArgument(absl::StrCat(prefix, "key '", key, "' is given twice; keep one"));
-    }
-  }
-  return fields;
-}
-
-// Looks `key` up, also under its aliases. Giving both spellings is an error.
-absl::StatusOr<Field> Get(const Fields& fields, absl::string_view key) {
-  Field field{YAML::Node(), std::string(key)};
-  if (auto it = fields.find(key); it != fields.end()) field.node = it->second;
-  for (const Alias& alias : kAliases) {
-    if (alias.key != key) continue;
-    auto it = fields.find(alias.alias);
-    if (it == fields.end() || IsUnset(it->second)) continue;
-    if (!IsUnset(field.node)) {
-      return InvalidArgument(
-          absl::StrCat(key, " and ", alias.alias, " are the same setting; keep one of them"));
-    }
-    field = Field{it->second, std::string(alias.alias)};
-  }
-  return field;
-}
-
-// The text of a scalar, or nullopt when unset.
-absl::StatusOr<std::optional<std::string>> ReadScalar(const YAML::Node& node,
-                                                      absl::string_view key) {
-  if (IsUnset(node)) return std::nullopt;
-  if (!node.IsScalar()) {
-    return InvalidArgument(absl::StrCat(key, ": must be a single value, got ", Kind(node)));
-  }
-  return node.Scalar();
-}
-
-absl::StatusOr<std::optional<int64_t>> ReadInt(const YAML::Node& node, absl::string_view key,
-                                               int64_t min, int64_t max) {
-  absl::StatusOr<std::optional<std::string>> text = ReadScalar(node, key);
-  if (!text.ok()) return text.status();
-  if (!text->has_value()) return std::nullopt;
-  absl::string_view digits = absl::StripAsciiWhitespace(**text);
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(digits, &value)) {
-    if (!absl::ConsumePrefix(&digits, "-")) absl::ConsumePrefix(&digits, "+");
-    const bool all_digits =
-        !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
-          return absl::ascii_isdigit(static_cast<unsigned char>(c));
-        });
-    if (all_digits) {
-      return InvalidArgument(absl::StrCat(key, ": ", Printable(**text), " is out of range"));
-    }
-    return InvalidArgument(absl::StrCat(key, ": '", Printable(**text), "' is not an integer"));
-  }
-  if (value < min || value > max) {
-    return InvalidArgument(
-        absl::StrCat(key, ": ", value, " is out of range (", min, " to ", max, ")"));
-  }
-  return value;
-}
-
-absl::StatusOr<std::optional<bool>> ReadBool(const YAML::Node& node, absl::string_view key) {
-  absl::StatusOr<std::optional<std::string>> text = ReadScalar(node, key);
-  if (!text.ok()) return text.status();
-  if (!text->has_value()) return std::nullopt;
-  bool value = false;
-  if (!YAML::convert<bool>::decode(node, value)) {
-    return InvalidArgument(
-        absl::StrCat(key, ": '", Printable(**text), "' is not a boolean; use true or false"));
-  }
-  return value;
-}
-
-// Makes `text` an absolute, normalized path: "~/" is the home folder, other
-// relative paths are relative to `base`.
-std::string ResolvePath(const fs::path& base, absl::string_view text) {
-  fs::path path(std::string{text});
-  if (text == "~" || absl::StartsWith(text, "~/")) {
-    const char* home = std::getenv("HOME");
-    if (home != nullptr && *home != '\0') {
-      path = fs::path(home) / std::string(text.substr(std::min<size_t>(2, text.size())));
-    }
-  }
-  if (path.is_relative()) path = base / path;
-  std::string resolved = path.lexically_normal().string();
-  while (resolved.size() > 1 && resolved.back() == '/') resolved.pop_back();
-  return resolved;
-}
-
-// "scheme://...": a URI (azureml://, s3://, https://), not a path.
-bool LooksLikeUri(absl::string_view text) {
-  const size_t colon = text.find("://");
-  if (colon == absl::string_view::npos || colon == 0) return false;
-  if (!absl::ascii_isalpha(static_cast<unsigned char>(text[0]))) return false;
-  return std::all_of(text.begin(), text.begin() + colon, [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
-  });
-}
-
-absl::Status CheckNotUri(absl::string_view key, absl::string_view text) {
-  if (!LooksLikeUri(text)) return absl::OkStatus();
-  return InvalidArgument(absl::StrCat(
-      key, ": '", Printable(text),
-      "' is a URI; URIs are not supported yet: use a path the master and agents can read (a "
-      "shared filesystem, or a datastore mounted on every node)"));
-}
-
-// ResolvePath for a path the user wrote under `key`: a URI is refused.
-absl::StatusOr<std::string> ResolveUserPath(const fs::path& base, absl::string_view key,
-                                            absl::string_view text) {
-  if (auto s = CheckNotUri(key, text); !s.ok()) return s;
-  return ResolvePath(base, text);
-}
-
-absl::StatusOr<fs::path> AbsoluteBase(const std::string& base_dir) {
-  std::error_code error;
-  const fs::path base = fs::absolute(base_dir.empty() ? fs::path(".") : fs::path(base_dir), error);
-  if (error) {
-    return InvalidArgument(absl::StrCat("cannot make the job file's folder '", base_dir,
-                                        "' absolute: ", error.message()));
-  }
-  return base.lexically_normal();
-}
-
-absl::StatusOr<YAML::Node> ParseYamlValue(const std::string& text, absl::string_view what) {
-  try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1) {
-      return InvalidArgument(absl::StrCat(what, " holds ", documents.size(),
-                                          " YAML documents (separated by ---); keep one"));
-    }
-    if (documents.empty()) return YAML::Node();
-    return documents.front();
-  } catch (const YAML::Exception& e) {
-    return YamlError(what, e);
-  }
-}
-
-// Applies one `--set key=value` to the YAML tree.
-absl::Status ApplyOverride(YAML::Node& root, const std::string& text) {
-  const auto bad = [&](absl::string_view why) {
-    return InvalidArgument(absl::StrCat("--set '", text, "': ", why));
-  };
-  const size_t equals = text.find('=');
-  if (equals == std::string::npos) {
-    return bad("expected key=value, e.g. node_count=4 or environment.variables.OMP_NUM_THREADS=1");
-  }
-  const absl::string_view key =
-      absl::StripAsciiWhitespace(absl::string_view(text).substr(0, equals));
-  std::vector<std::string> parts = absl::StrSplit(key, '.');
-  if (key.empty() || std::any_of(parts.begin(), parts.end(),
-                                 [](const std::string& part) { return part.empty(); })) {
-    return bad("the key has an empty part; write it like node_count or environment.python");
-  }
-  // Variable names may hold dots: everything after "environment.variables."
-  // is one name.
-  if (parts.size() > 3 && parts[0] == "environment" && parts[1] == "variables") {
-    parts[2] = absl::StrJoin(parts.begin() + 2, parts.end(), ".");
-    parts.resize(3);
-  }
-
-  YAML::Node value;
-  try {
-    value = YAML::Load(text.substr(equals + 1));
-  } catch (const YAML::Exception& e) {
-    return bad(absl::StrCat("the value is not valid YAML (", e.msg,
-                            "); put it in quotes, e.g. key='\"value\"'"));
-  }
-
-  if (IsUnset(root)) root = YAML::Node(YAML::NodeType::Map);
-  // Node copies share identity with the tree: `current` walks down it with
-  // reset(), and assignments through it change the tree in place.
-  YAML::Node current = root;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const bool last = i + 1 == parts.size();
-    const std::string parent =
-        i == 0 ? std::string("the job file")
-               : absl::StrCat("'", absl::StrJoin(parts.begin(), parts.begin() + i, "."), "'");
-    if (current.IsDefined() && current.IsSequence()) {
-      size_t index = 0;
-      if (!absl::SimpleAtoi(parts[i], &index) || index >= current.size()) {
-        return bad(absl::StrCat(parent, " is a list of ", current.size(), " items; '", parts[i],
-                                "' is not an index of it (they start at 0)"));
-      }
-      if (last) {
-        current[index] = value;
-      } else {
-        YAML::Node next = current[index];
-        current.reset(next);
-      }
-      continue;
-    }
-    if (IsUnset(current)) current = YAML::Node(YAML::NodeType::Map);
-    if (!current.IsMap()) {
-      return bad(absl::StrCat(parent, " holds a single value, not keys"));
-    }
-    if (last) {
-      current[parts[i]] = value;
-    } else {
-      YAML::Node next = current[parts[i]];
-      current.reset(next);
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The items of a key that takes one value or a list of them; nullopt for a map.
-std::optional<std::vector<YAML::Node>> OneOrList(const YAML::Node& node) {
-  std::vector<YAML::Node> items;
-  if (node.IsScalar()) {
-    items.push_back(node);
-  } else if (node.IsSequence()) {
-    for (const YAML::Node& item : node) items.push_back(item);
+// One item of `inputs`: a path, or a map {name, type, path | list_file, format}.
+absl::Status ReadInput(const YAML::Node& item, const std::string& where, const fs::path& base,
+                       v1::Input& input) {
+  std::string path;
+  if (item.IsScalar()) {
+    path = item.Scalar();
+  } else if (item.IsMap()) {
+    absl::StatusOr<std::string> map_path = ReadInputMap(item, where, base, input);
+    if (!map_path.ok()) return map_path.status();
+    if (!input.list_file().empty()) return absl::OkStatus();
+    path = *std::move(map_path);
   } else {
-    return std::nullopt;
+    return InvalidArgument(
+        absl::StrCat(where, ": must be a path or a map {name, type, path}, got ", Kind(item)));
   }
-  return items;
+  if (path.empty()) {
+    return InvalidArgument(absl::StrCat(where,
+                                        ": missing required key 'path': a folder, a glob or one "
+                                        "file (or list_file: a text file listing paths)"));
+  }
+  auto resolved = ResolveUserPath(base, absl::StrCat(where, ".path"), path);
+  if (!resolved.ok()) return resolved.status();
+  input.set_path(*std::move(resolved));
+  return absl::OkStatus();
 }
 
 absl::Status ReadInputs(const YAML::Node& node, const fs::path& base, v1::JobSpec& spec) {
   if (IsUnset(node)) return absl::OkStatus();  // ValidateJobSpec reports it missing.
-  const std::optional<std::vector<YAML::Node>> list = OneOrList(node);
-  if (!list) {
+  const std::optional<std::vector<YAML::Node>> items = OneOrList(node);
+  if (!items) {
     return InvalidArgument(
         "inputs: must be a list of {name, type, path} or a single path, got a map; e.g. "
         "inputs: [{name: images, type: file, path: ./data}]");
   }
-  const std::vector<YAML::Node>& items = *list;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const std::string where = absl::StrCat("inputs[", i, "]");
-    const YAML::Node& item = items[i];
+  for (size_t i = 0; i < items->size(); ++i) {
     v1::Input* input = spec.add_inputs();
     input->set_name(absl::StrCat("input", i));
     input->set_type("file");
-    std::string path;
-    if (item.IsScalar()) {
-      path = item.Scalar();
-    } else if (item.IsMap()) {
-      absl::StatusOr<Fields> fields = ReadMap(item, where, kInputKeys);
-      if (!fields.ok()) return fields.status();
-      const auto get = [&](absl::string_view key) -> absl::StatusOr<std::string> {
-        auto it = fields->find(key);
-        if (it == fields->end()) return std::string();
-        absl::StatusOr<std::optional<std::string>> text =
-            ReadScalar(it->second, absl::StrCat(where, ".", key));
-        if (!text.ok()) return text.status();
-        return text->value_or("");
-      };
-      absl::StatusOr<std::string> name = get("name");
-      if (!name.ok()) return name.status();
-      if (!name->empty()) input->set_name(*name);
-      absl::StatusOr<std::string> type = get("type");
-      if (!type.ok()) return type.status();
-      if (!type->empty()) input->set_type(absl::AsciiStrToLower(*type));
-      absl::StatusOr<std::string> item_path = get("path");
-      if (!item_path.ok()) return item_path.status();
-      path = *item_path;
-      absl::StatusOr<std::string> format = get("format");
-      if (!format.ok()) return format.status();
-      input->set_format(absl::AsciiStrToLower(*format));
-      absl::StatusOr<std::string> list_file = get("list_file");
-      if (!list_file.ok()) return list_file.status();
-      if (!list_file->empty()) {
-        if (!path.empty()) {
-          return InvalidArgument(
-              absl::StrCat(where,
-                           ": give path (a folder, a glob or one file) or list_file (a text file "
-                           "listing paths), not both"));
-        }
-        auto resolved = ResolveUserPath(base, absl::StrCat(where, ".list_file"), *list_file);
-        if (!resolved.ok()) return resolved.status();
-        input->set_list_file(*std::move(resolved));
-        continue;
-      }
-    } else {
-      return InvalidArgument(
-          absl::StrCat(where, ": must be a path or a map {name, type, path}, got ", Kind(item)));
-    }
-    if (path.empty()) {
-      return InvalidArgument(absl::StrCat(where,
-                                          ": missing required key 'path': a folder, a glob or one "
-                                          "file (or list_file: a text file listing paths)"));
-    }
-    auto resolved = ResolveUserPath(base, absl::StrCat(where, ".path"), path);
-    if (!resolved.ok()) return resolved.status();
-    input->set_path(*std::move(resolved));
+    PRS_RETURN_IF_ERROR(ReadInput((*items)[i], absl::StrCat("inputs[", i, "]"), base, *input));
   }
   return absl::OkStatus();
 }
@@ -584,91 +230,23 @@ absl::Status ReadSideInputs(const YAML::Node& node, const fs::path& base, v1::Jo
     }
     absl::StatusOr<Fields> fields = ReadMap(item, where, kSideInputKeys);
     if (!fields.ok()) return fields.status();
-    std::string name;
-    std::string path;
-    if (auto it = fields->find("name"); it != fields->end()) {
-      absl::StatusOr<std::optional<std::string>> text =
-          ReadScalar(it->second, absl::StrCat(where, ".name"));
-      if (!text.ok()) return text.status();
-      name = text->value_or("");
-    }
-    if (auto it = fields->find("path"); it != fields->end()) {
-      absl::StatusOr<std::optional<std::string>> text =
-          ReadScalar(it->second, absl::StrCat(where, ".path"));
-      if (!text.ok()) return text.status();
-      path = text->value_or("");
-    }
-    if (name.empty()) {
+    absl::StatusOr<std::string> name = ReadMapText(*fields, where, "name");
+    if (!name.ok()) return name.status();
+    absl::StatusOr<std::string> path = ReadMapText(*fields, where, "path");
+    if (!path.ok()) return path.status();
+    if (name->empty()) {
       return InvalidArgument(absl::StrCat(
           where, ": missing required key 'name': arguments refer to it as ${side_inputs.NAME}"));
     }
-    if (path.empty()) {
+    if (path->empty()) {
       return InvalidArgument(absl::StrCat(
           where, ": missing required key 'path': the folder or file every worker can read"));
     }
     v1::SideInput* side_input = spec.add_side_inputs();
-    side_input->set_name(name);
-    auto resolved = ResolveUserPath(base, absl::StrCat(where, ".path"), path);
+    side_input->set_name(*name);
+    auto resolved = ResolveUserPath(base, absl::StrCat(where, ".path"), *path);
     if (!resolved.ok()) return resolved.status();
     side_input->set_path(*std::move(resolved));
-  }
-  return absl::OkStatus();
-}
-
-// Replaces each ${side_inputs.NAME} in `argument` with the side input's path.
-absl::StatusOr<std::string> SubstituteSideInputs(const std::string& argument,
-                                                 absl::string_view where, const v1::JobSpec& spec) {
-  std::string result;
-  size_t position = 0;
-  while (true) {
-    const size_t start = absl::string_view(argument).find(kSideInputPrefix, position);
-    if (start == absl::string_view::npos) break;
-    const size_t name_start = start + kSideInputPrefix.size();
-    const size_t end = argument.find('}', name_start);
-    if (end == std::string::npos) {
-      return InvalidArgument(absl::StrCat(where, ": '", Printable(argument),
-                                          "' has no closing '}'; write ${side_inputs.NAME}"));
-    }
-    const absl::string_view name = absl::string_view(argument).substr(name_start, end - name_start);
-    const v1::SideInput* found = nullptr;
-    std::vector<std::string> names;
-    for (const v1::SideInput& side_input : spec.side_inputs()) {
-      if (side_input.name() == name) found = &side_input;
-      names.push_back(side_input.name());
-    }
-    if (found == nullptr) {
-      return InvalidArgument(absl::StrCat(
-          where, ": '${side_inputs.", name, "}' names no side input; ",
-          names.empty() ? std::string("side_inputs is empty")
-                        : absl::StrCat("the side inputs are ", absl::StrJoin(names, ", "))));
-    }
-    absl::StrAppend(&result, absl::string_view(argument).substr(position, start - position),
-                    found->path());
-    position = end + 1;
-  }
-  absl::StrAppend(&result, absl::string_view(argument).substr(position));
-  return result;
-}
-
-absl::Status ReadArguments(const YAML::Node& node, v1::JobSpec& spec) {
-  if (IsUnset(node)) return absl::OkStatus();
-  if (!node.IsSequence()) {
-    return InvalidArgument(absl::StrCat(
-        "arguments: must be a list like [--labels_dir, \"${side_inputs.labels}\"], got ",
-        Kind(node)));
-  }
-  size_t i = 0;
-  for (const YAML::Node& item : node) {
-    const std::string where = absl::StrCat("arguments[", i++, "]");
-    if (IsUnset(item)) {
-      return InvalidArgument(absl::StrCat(where, ": is empty; write \"\" for an empty argument"));
-    }
-    if (!item.IsScalar()) {
-      return InvalidArgument(absl::StrCat(where, ": must be a single value, got ", Kind(item)));
-    }
-    absl::StatusOr<std::string> argument = SubstituteSideInputs(item.Scalar(), where, spec);
-    if (!argument.ok()) return argument.status();
-    spec.add_arguments(*std::move(argument));
   }
   return absl::OkStatus();
 }
@@ -686,7 +264,7 @@ absl::Status ReadEnvironment(const Fields& top, const fs::path& base, v1::JobSpe
     const std::string text = python->value_or("");
     // "python3" is looked up on the agent's PATH; "./venv/bin/python" is a path.
     if (!text.empty()) {
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckNotUri("environment.python", text));
+      PRS_RETURN_IF_ERROR(CheckNotUri("environment.python", text));
       spec.mutable_environment()->set_python(absl::StrContains(text, '/') ? ResolvePath(base, text)
                                                                           : text);
     }
@@ -740,47 +318,6 @@ absl::Status ReadRetrySettings(const Fields& top, v1::JobSpec& spec) {
         ReadInt(it->second, "retry_settings.timeout", kInt32Min, kInt32Max);
     if (!timeout.ok()) return timeout.status();
     spec.set_run_invocation_timeout(static_cast<int32_t>(**timeout));
-  }
-  return absl::OkStatus();
-}
-
-// The value of `--name VALUE` or `--name=VALUE` in the arguments (the last
-// one), or nullopt.
-std::optional<std::string> ArgumentValue(const v1::JobSpec& spec, absl::string_view name) {
-  std::optional<std::string> value;
-  const auto& args = spec.arguments();
-  for (int i = 0; i < args.size(); ++i) {
-    absl::string_view arg = args[i];
-    if (!absl::ConsumePrefix(&arg, "--") || !absl::ConsumePrefix(&arg, name)) continue;
-    if (arg.empty() && i + 1 < args.size()) {
-      value = args[i + 1];
-    } else if (absl::ConsumePrefix(&arg, "=")) {
-      value = std::string(arg);
-    }
-  }
-  return value;
-}
-
-// ParallelRunStep's runtime options in `arguments` set the keys they name.
-absl::Status ReadRuntimeOptions(const Fields& top, v1::JobSpec& spec) {
-  for (absl::string_view name : kRuntimeOptions) {
-    const std::optional<std::string> text = ArgumentValue(spec, name);
-    if (!text) continue;
-    int64_t value = 0;
-    if (!absl::SimpleAtoi(*text, &value) || value < 0 || value > kInt32Max) {
-      return InvalidArgument(absl::StrCat("arguments: --", name, " '", Printable(*text),
-                                          "' is not a number of seconds"));
-    }
-    auto key = top.find(name);
-    if (key != top.end() && !IsUnset(key->second) && key->second.IsScalar() &&
-        key->second.Scalar() != *text) {
-      return InvalidArgument(absl::StrCat(name, ": the job file says ",
-                                          Printable(key->second.Scalar()), " and arguments say --",
-                                          name, " ", Printable(*text), "; set it once"));
-    }
-    for (const IntKey& int_key : kIntKeys) {
-      if (int_key.key == name) int_key.set(spec, value);
-    }
   }
   return absl::OkStatus();
 }
@@ -882,30 +419,21 @@ void SetDefaults(v1::JobSpec& spec) {
   spec.set_allow_reuse(true);
 }
 
-absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base) {
-  if (!IsUnset(root) && !root.IsMap()) {
-    return InvalidArgument(absl::StrCat(
-        "the job file must be a map of keys like 'name: predict-digits', got ", Kind(root)));
+// A plain string; an empty string is the same as leaving the key out.
+absl::StatusOr<std::string> ReadString(const Fields& top, absl::string_view key) {
+  absl::StatusOr<Field> field = Get(top, key, kAliases);
+  if (!field.ok()) return field.status();
+  if (key == "append_row_file_name" && field->node.IsMap()) {
+    return InvalidArgument(
+        "append_row_file_name: YAML reads a value that starts with '{' as a map; put the "
+        "name in quotes, e.g. append_row_file_name: '{name}-{job_id}.txt'");
   }
-  absl::StatusOr<Fields> top = ReadMap(root, "", kTopLevelKeys, kOtherTopLevelKeys);
-  if (!top.ok()) return top.status();
+  absl::StatusOr<std::optional<std::string>> text = ReadScalar(field->node, field->key);
+  if (!text.ok()) return text.status();
+  return text->value_or("");
+}
 
-  v1::JobSpec spec;
-  SetDefaults(spec);
-
-  // Plain strings; an empty string is the same as leaving the key out.
-  const auto read_string = [&](absl::string_view key) -> absl::StatusOr<std::string> {
-    absl::StatusOr<Field> field = Get(*top, key);
-    if (!field.ok()) return field.status();
-    if (key == "append_row_file_name" && field->node.IsMap()) {
-      return InvalidArgument(
-          "append_row_file_name: YAML reads a value that starts with '{' as a map; put the "
-          "name in quotes, e.g. append_row_file_name: '{name}-{job_id}.txt'");
-    }
-    absl::StatusOr<std::optional<std::string>> text = ReadScalar(field->node, field->key);
-    if (!text.ok()) return text.status();
-    return text->value_or("");
-  };
+absl::Status ReadStringKeys(const Fields& top, const fs::path& base, v1::JobSpec& spec) {
   const struct {
     absl::string_view key;
     std::function<void(const std::string&)> set;
@@ -925,349 +453,76 @@ absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base
        [&](const std::string& v) { spec.set_logging_level(absl::AsciiStrToUpper(v)); }},
   };
   for (const auto& string_key : string_keys) {
-    absl::StatusOr<std::string> value = read_string(string_key.key);
+    absl::StatusOr<std::string> value = ReadString(top, string_key.key);
     if (!value.ok()) return value.status();
     if (string_key.key == "source_directory" || string_key.key == "output") {
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckNotUri(string_key.key, *value));
+      PRS_RETURN_IF_ERROR(CheckNotUri(string_key.key, *value));
     }
     if (!value->empty()) string_key.set(*value);
   }
+  return absl::OkStatus();
+}
 
+absl::Status ReadIntKeys(const Fields& top, v1::JobSpec& spec) {
   for (const IntKey& int_key : kIntKeys) {
-    absl::StatusOr<Field> field = Get(*top, int_key.key);
+    absl::StatusOr<Field> field = Get(top, int_key.key, kAliases);
     if (!field.ok()) return field.status();
     absl::StatusOr<std::optional<int64_t>> value =
         ReadInt(field->node, field->key, int_key.min, int_key.max);
     if (!value.ok()) return value.status();
     if (value->has_value()) int_key.set(spec, **value);
   }
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadRetrySettings(*top, spec));
-
-  {
-    absl::StatusOr<Field> field = Get(*top, "allow_reuse");
-    if (!field.ok()) return field.status();
-    absl::StatusOr<std::optional<bool>> value = ReadBool(field->node, field->key);
-    if (!value.ok()) return value.status();
-    if (value->has_value()) spec.set_allow_reuse(**value);
-  }
-
-  const auto node_of = [&](absl::string_view key) {
-    auto it = top->find(key);
-    return it == top->end() ? YAML::Node() : it->second;
-  };
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadInputs(node_of("inputs"), base, spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadSideInputs(node_of("side_inputs"), base, spec));
-  // After side_inputs: arguments refer to them.
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadArguments(node_of("arguments"), spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadRuntimeOptions(*top, spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadEnvironment(*top, base, spec));
-  // After inputs: the unit and the default depend on the inputs' type.
-  {
-    absl::StatusOr<std::string> text = read_string("mini_batch_size");
-    if (!text.ok()) return text.status();
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadMiniBatchSize(*text, spec));
-  }
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadPartitionKeys(node_of("partition_keys"), spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ReadAppendRowFormat(node_of("append_row_format"), spec));
-  // ParallelRunStep's runtime option for the same thing, passed as an argument:
-  // its rows (values joined by a space, unquoted), with the header line. The
-  // last occurrence wins; it means nothing without an output file.
-  if (!spec.has_append_row_format() && spec.output_action() == "append_row") {
-    const auto is_false = [](absl::string_view v) {
-      for (absl::string_view no : {"false", "no", "off", "n", "0"}) {
-        if (absl::EqualsIgnoreCase(v, no)) return true;
-      }
-      return false;
-    };
-    const auto& args = spec.arguments();
-    bool on = false;
-    for (int i = 0; i < args.size(); ++i) {
-      absl::string_view arg = args[i];
-      if (!absl::ConsumePrefix(&arg, "--append_row_dataframe_header")) continue;
-      if (arg.empty()) {  // a flag, or a flag and its value
-        on = i + 1 >= args.size() || absl::StartsWith(args[i + 1], "-") || !is_false(args[i + 1]);
-      } else if (absl::ConsumePrefix(&arg, "=")) {
-        on = !is_false(arg);
-      }  // else another option that starts with the same name
-    }
-    if (on) {
-      spec.mutable_append_row_format()->set_delimiter("");
-      spec.mutable_append_row_format()->set_header(true);
-    }
-  }
-
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateJobSpec(spec, /*check_files=*/false));
-  return spec;
-}
-
-// --- Checks of ValidateJobSpec -------------------------------------------
-
-absl::Status CheckAbsolute(absl::string_view key, const std::string& path) {
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckNotUri(key, path));
-  if (fs::path(path).is_absolute()) return absl::OkStatus();
-  return InvalidArgument(absl::StrCat(
-      key, ": '", Printable(path),
-      "' must be an absolute path (the client resolves paths against the job file's folder)"));
-}
-
-absl::Status CheckPositive(absl::string_view key, int64_t value) {
-  if (value > 0) return absl::OkStatus();
-  return InvalidArgument(absl::StrCat(key, ": must be a positive integer, got ", value));
-}
-
-// A positive count with a sane upper bound: a value past it is a typo or a
-// misunderstanding, and would exhaust a node or the master before it failed.
-absl::Status CheckCount(absl::string_view key, int64_t value, int64_t max, absl::string_view what) {
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive(key, value));
-  if (value <= max) return absl::OkStatus();
-  return InvalidArgument(absl::StrCat(key, ": ", value, " is over the limit of ", max, " ", what));
-}
-
-// Arguments and variables reach the worker through execve(), which refuses a
-// string over 128 KiB and, by default, more than 2 MiB in all: a job that
-// would fail there on every node is refused here.
-absl::Status CheckExecSizes(const v1::JobSpec& spec) {
-  size_t total = 0;
-  const auto check = [&](const std::string& key, size_t size) -> absl::Status {
-    total += size + 1;
-    if (size > kMaxArgumentBytes) {
-      return InvalidArgument(absl::StrCat(
-          key, ": ", size, " bytes, over the limit of ", kMaxArgumentBytes,
-          " bytes for one argument or variable (the OS refuses longer ones when it starts the "
-          "worker); pass large data in a file, e.g. a side input"));
-    }
-    if (total > kMaxArgumentsBytes) {
-      return InvalidArgument(absl::StrCat(
-          key, ": the arguments and environment variables hold more than ", kMaxArgumentsBytes,
-          " bytes in all, more than a worker process can be started with; pass large data in a "
-          "file, e.g. a side input"));
-    }
-    return absl::OkStatus();
-  };
-  if (spec.arguments_size() > kMaxArguments) {
-    return InvalidArgument(absl::StrCat("arguments: ", spec.arguments_size(),
-                                        " arguments, over the limit of ", kMaxArguments));
-  }
-  for (int i = 0; i < spec.arguments_size(); ++i) {
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(
-        check(absl::StrCat("arguments[", i, "]"), spec.arguments(i).size()));
-  }
-  for (const auto& [name, value] : spec.environment().variables()) {
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(check(absl::StrCat("environment.variables.", Printable(name)),
-                                         name.size() + 1 + value.size()));
-  }
   return absl::OkStatus();
 }
 
-absl::Status CheckThreshold(absl::string_view key, int64_t value, absl::string_view what) {
-  if (value >= -1) return absl::OkStatus();
-  return InvalidArgument(absl::StrCat(key, ": must be -1 (ignore failed ", what,
-                                      ") or a count of 0 or more, got ", value));
+absl::Status ReadAllowReuse(const Fields& top, v1::JobSpec& spec) {
+  absl::StatusOr<Field> field = Get(top, "allow_reuse", kAliases);
+  if (!field.ok()) return field.status();
+  absl::StatusOr<std::optional<bool>> value = ReadBool(field->node, field->key);
+  if (!value.ok()) return value.status();
+  if (value->has_value()) spec.set_allow_reuse(**value);
+  return absl::OkStatus();
 }
 
-bool IsSideInputName(absl::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-  });
+// The node of `key`, unset when the key is absent.
+YAML::Node NodeOf(const Fields& top, absl::string_view key) {
+  auto it = top.find(key);
+  return it == top.end() ? YAML::Node() : it->second;
 }
 
-absl::Status CheckArguments(const v1::JobSpec& spec) {
-  if (spec.arguments().empty()) return absl::OkStatus();
-  if (!absl::StartsWith(spec.arguments(0), "-")) {
+// The steps run in the order of their dependencies (noted below), and the
+// first error is the one reported.
+absl::StatusOr<v1::JobSpec> Convert(const YAML::Node& root, const fs::path& base) {
+  if (!IsUnset(root) && !root.IsMap()) {
     return InvalidArgument(absl::StrCat(
-        "arguments[0]: '", Printable(spec.arguments(0)),
-        "' must start with '-': arguments are options the script reads with "
-        "argparse.parse_known_args(), e.g. [--labels_dir, \"${side_inputs.labels}\"]"));
+        "the job file must be a map of keys like 'name: predict-digits', got ", Kind(root)));
   }
-  for (int i = 0; i < spec.arguments_size(); ++i) {
-    absl::string_view name = spec.arguments(i);
-    bool dashed = false;
-    while (absl::ConsumePrefix(&name, "-")) dashed = true;
-    if (dashed) name = name.substr(0, name.find('='));
-    if (std::find(std::begin(kReservedArguments), std::end(kReservedArguments), name) ==
-        std::end(kReservedArguments)) {
-      continue;
-    }
-    return InvalidArgument(absl::StrCat("arguments[", i, "]: '", Printable(spec.arguments(i)),
-                                        "' is a reserved name; set ", name,
-                                        " in the job file instead (or --set ", name, "=...)"));
-  }
-  return absl::OkStatus();
-}
+  absl::StatusOr<Fields> top = ReadMap(root, "", kTopLevelKeys, kOtherTopLevelKeys);
+  if (!top.ok()) return top.status();
 
-absl::Status CheckInputs(const v1::JobSpec& spec) {
-  std::set<std::string> names;
-  for (int i = 0; i < spec.inputs_size(); ++i) {
-    const v1::Input& input = spec.inputs(i);
-    const std::string where = absl::StrCat("inputs[", i, "]");
-    if (input.name().empty()) {
-      return InvalidArgument(absl::StrCat(where, ": the name is empty; name it, e.g. images"));
-    }
-    if (!names.insert(input.name()).second) {
-      return InvalidArgument(absl::StrCat(where, ": the name '", input.name(),
-                                          "' is used twice; give each input its own name"));
-    }
-    if (!input.type().empty() && input.type() != "file" && input.type() != "tabular") {
-      return InvalidArgument(absl::StrCat(where, ": type '", input.type(),
-                                          "' is not known; use type: file or type: tabular"));
-    }
-    if (input.type() != spec.inputs(0).type()) {
-      return InvalidArgument(absl::StrCat(where, ": type '", input.type(),
-                                          "' differs from inputs[0]'s '", spec.inputs(0).type(),
-                                          "'; a job's inputs are all files or all tabular"));
-    }
-    if (!input.format().empty()) {
-      if (input.type() != "tabular") {
-        return InvalidArgument(absl::StrCat(
-            where, ": format applies to type: tabular inputs; remove it or set type: tabular"));
-      }
-      if (input.format() != "csv" && input.format() != "tsv" && input.format() != "jsonl") {
-        return InvalidArgument(absl::StrCat(where, ": format '", input.format(),
-                                            "' is not known; use csv, tsv or jsonl (or leave it "
-                                            "out to go by the file extension)"));
-      }
-    }
-    if (input.path().empty() == input.list_file().empty()) {
-      return InvalidArgument(absl::StrCat(
-          where, input.path().empty() ? ": missing required key 'path'" : ": path and list_file",
-          ": give path (a folder, a glob or one file) or list_file (a text file listing paths)",
-          input.path().empty() ? "" : ", not both"));
-    }
-    if (!input.list_file().empty()) {
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(
-          CheckAbsolute(absl::StrCat(where, ".list_file"), input.list_file()));
-    } else {
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), input.path()));
-    }
-  }
-  return absl::OkStatus();
-}
+  v1::JobSpec spec;
+  SetDefaults(spec);
+  PRS_RETURN_IF_ERROR(ReadStringKeys(*top, base, spec));
+  PRS_RETURN_IF_ERROR(ReadIntKeys(*top, spec));
+  PRS_RETURN_IF_ERROR(ReadRetrySettings(*top, spec));
+  PRS_RETURN_IF_ERROR(ReadAllowReuse(*top, spec));
+  PRS_RETURN_IF_ERROR(ReadInputs(NodeOf(*top, "inputs"), base, spec));
+  PRS_RETURN_IF_ERROR(ReadSideInputs(NodeOf(*top, "side_inputs"), base, spec));
+  // After side_inputs: arguments refer to them.
+  PRS_RETURN_IF_ERROR(ReadArguments(NodeOf(*top, "arguments"), spec));
+  PRS_RETURN_IF_ERROR(ReadRuntimeOptions(*top, spec));
+  PRS_RETURN_IF_ERROR(ReadEnvironment(*top, base, spec));
+  // After inputs: the unit and the default depend on the inputs' type.
+  absl::StatusOr<std::string> mini_batch_size = ReadString(*top, "mini_batch_size");
+  if (!mini_batch_size.ok()) return mini_batch_size.status();
+  PRS_RETURN_IF_ERROR(ReadMiniBatchSize(*mini_batch_size, spec));
+  PRS_RETURN_IF_ERROR(ReadPartitionKeys(NodeOf(*top, "partition_keys"), spec));
+  PRS_RETURN_IF_ERROR(ReadAppendRowFormat(NodeOf(*top, "append_row_format"), spec));
+  // After arguments and append_row_format.
+  ReadAppendRowDataframeHeader(spec);
 
-absl::Status CheckSideInputs(const v1::JobSpec& spec) {
-  std::set<std::string> names;
-  for (int i = 0; i < spec.side_inputs_size(); ++i) {
-    const v1::SideInput& side_input = spec.side_inputs(i);
-    const std::string where = absl::StrCat("side_inputs[", i, "]");
-    if (!IsSideInputName(side_input.name())) {
-      return InvalidArgument(absl::StrCat(
-          where, ": the name '", side_input.name(),
-          "' must be non-empty and hold only letters, digits, '_', '-' and '.', e.g. labels"));
-    }
-    if (!names.insert(side_input.name()).second) {
-      return InvalidArgument(absl::StrCat(where, ": the name '", side_input.name(),
-                                          "' is used twice; give each side input its own name"));
-    }
-    if (side_input.path().empty()) {
-      return InvalidArgument(absl::StrCat(
-          where, ": missing required key 'path': the folder or file every worker can read"));
-    }
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute(absl::StrCat(where, ".path"), side_input.path()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckTabularKeys(const v1::JobSpec& spec) {
-  const bool tabular = IsTabular(spec);
-  if (tabular != (spec.mini_batch_unit() != v1::MINI_BATCH_FILES)) {
-    return InvalidArgument(
-        tabular ? "mini_batch_size: tabular inputs take a size like 1MB or rows like '5000 rows'"
-                : "mini_batch_size: file inputs take a count of files like 10");
-  }
-  if (!spec.partition_keys().empty()) {
-    if (!tabular) {
-      return InvalidArgument(
-          "partition_keys: partitioning by column values applies to type: tabular inputs; "
-          "remove the key or set the inputs' type to tabular");
-    }
-    std::set<std::string> seen;
-    for (int i = 0; i < spec.partition_keys_size(); ++i) {
-      const std::string& key = spec.partition_keys(i);
-      if (key.empty()) {
-        return InvalidArgument(
-            absl::StrCat("partition_keys[", i, "]: is empty; give a column name"));
-      }
-      if (!seen.insert(key).second) {
-        return InvalidArgument(absl::StrCat("partition_keys[", i, "]: '", key,
-                                            "' is listed twice; list each column once"));
-      }
-    }
-  }
-  if (spec.has_append_row_format()) {
-    if (spec.output_action() != "append_row") {
-      return InvalidArgument(
-          "append_row_format: applies to output_action: append_row; remove it for summary_only");
-    }
-    const std::string& d = spec.append_row_format().delimiter();
-    if (d.size() > 1 || d == "\"" || d == "\n" || d == "\r") {
-      return InvalidArgument(absl::StrCat(
-          "append_row_format.delimiter: '", d,
-          "' must be one character other than a quote or a line end, e.g. \",\" or \"\\t\" "
-          "(or empty for values joined by a space, unquoted)"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-bool IsGlob(absl::string_view path) { return path.find_first_of("*?[") != absl::string_view::npos; }
-
-absl::Status CheckFiles(const v1::JobSpec& spec) {
-  std::error_code error;
-  const fs::path source(spec.source_directory());
-  fs::file_status status = fs::status(source, error);
-  if (status.type() == fs::file_type::not_found) {
-    return InvalidArgument(
-        absl::StrCat("source_directory: '", spec.source_directory(), "' does not exist"));
-  }
-  if (error) {
-    return InvalidArgument(absl::StrCat("source_directory: cannot check '", spec.source_directory(),
-                                        "': ", error.message()));
-  }
-  if (!fs::is_directory(status)) {
-    return InvalidArgument(
-        absl::StrCat("source_directory: '", spec.source_directory(), "' is not a folder"));
-  }
-
-  const fs::path script = source / spec.entry_script();
-  status = fs::status(script, error);
-  if (status.type() == fs::file_type::not_found) {
-    return InvalidArgument(absl::StrCat("entry_script: '", spec.entry_script(),
-                                        "' is not in source_directory '", spec.source_directory(),
-                                        "'"));
-  }
-  if (error) {
-    return InvalidArgument(
-        absl::StrCat("entry_script: cannot check '", script.string(), "': ", error.message()));
-  }
-  if (!fs::is_regular_file(status)) {
-    return InvalidArgument(
-        absl::StrCat("entry_script: '", script.string(), "' is not a regular file"));
-  }
-
-  for (int i = 0; i < spec.inputs_size(); ++i) {
-    const v1::Input& input = spec.inputs(i);
-    const bool list = !input.list_file().empty();
-    const std::string& path = list ? input.list_file() : input.path();
-    if (!list && IsGlob(path)) continue;  // the master checks that it matches
-    const std::string where =
-        absl::StrCat("inputs[", i, "] (", input.name(), ")", list ? ".list_file" : "");
-    status = fs::status(path, error);
-    if (status.type() == fs::file_type::not_found) {
-      return InvalidArgument(
-          absl::StrCat(where, ": '", Printable(path), "' does not exist; ",
-                       list ? "give a text file listing paths"
-                            : "give a folder, a glob or one file (or a list as list_file)"));
-    }
-    if (error) {
-      return InvalidArgument(
-          absl::StrCat(where, ": cannot check '", Printable(path), "': ", error.message()));
-    }
-    if (list ? !fs::is_regular_file(status)
-             : !fs::is_directory(status) && !fs::is_regular_file(status)) {
-      return InvalidArgument(absl::StrCat(where, ": '", Printable(path), "' is ",
-                                          list ? "not a file" : "neither a folder nor a file"));
-    }
-  }
-  return absl::OkStatus();
+  PRS_RETURN_IF_ERROR(ValidateJobSpec(spec, /*check_files=*/false));
+  return spec;
 }
 
 }  // namespace
@@ -1323,7 +578,7 @@ absl::StatusOr<v1::JobSpec> ParseJobYaml(const std::string& yaml_text, const std
   if (!root.ok()) return root.status();
   try {
     for (const std::string& override_text : overrides) {
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(ApplyOverride(*root, override_text));
+      PRS_RETURN_IF_ERROR(ApplyOverride(*root, override_text));
     }
     return Convert(*root, *base);
   } catch (const YAML::Exception& e) {
@@ -1331,178 +586,5 @@ absl::StatusOr<v1::JobSpec> ParseJobYaml(const std::string& yaml_text, const std
     return YamlError("job file", e);
   }
 }
-
-namespace {
-
-// Every text of the spec is UTF-8: YAML is, and protobuf strings must be. A
-// folder whose name is not UTF-8 is reached with a glob.
-absl::Status CheckUtf8(const v1::JobSpec& spec) {
-  std::vector<std::pair<std::string, const std::string*>> texts = {
-      {"name", &spec.name()},
-      {"entry_script", &spec.entry_script()},
-      {"source_directory", &spec.source_directory()},
-      {"output", &spec.output()},
-      {"output_action", &spec.output_action()},
-      {"append_row_file_name", &spec.append_row_file_name()},
-      {"mini_batch_size", &spec.mini_batch_size_text()},
-      {"logging_level", &spec.logging_level()},
-      {"environment.python", &spec.environment().python()},
-      {"append_row_format.delimiter", &spec.append_row_format().delimiter()},
-  };
-  for (int i = 0; i < spec.inputs_size(); ++i) {
-    const v1::Input& input = spec.inputs(i);
-    texts.emplace_back(absl::StrCat("inputs[", i, "].name"), &input.name());
-    texts.emplace_back(absl::StrCat("inputs[", i, "].type"), &input.type());
-    texts.emplace_back(absl::StrCat("inputs[", i, "].path"), &input.path());
-    texts.emplace_back(absl::StrCat("inputs[", i, "].format"), &input.format());
-    texts.emplace_back(absl::StrCat("inputs[", i, "].list_file"), &input.list_file());
-  }
-  for (int i = 0; i < spec.side_inputs_size(); ++i) {
-    texts.emplace_back(absl::StrCat("side_inputs[", i, "].name"), &spec.side_inputs(i).name());
-    texts.emplace_back(absl::StrCat("side_inputs[", i, "].path"), &spec.side_inputs(i).path());
-  }
-  for (int i = 0; i < spec.arguments_size(); ++i) {
-    texts.emplace_back(absl::StrCat("arguments[", i, "]"), &spec.arguments(i));
-  }
-  for (int i = 0; i < spec.partition_keys_size(); ++i) {
-    texts.emplace_back(absl::StrCat("partition_keys[", i, "]"), &spec.partition_keys(i));
-  }
-  for (const auto& [name, value] : spec.environment().variables()) {
-    texts.emplace_back("environment.variables", &name);
-    texts.emplace_back(absl::StrCat("environment.variables.", SanitizeUtf8(name)), &value);
-  }
-  for (const auto& [key, text] : texts) {
-    if (IsValidUtf8(*text)) continue;
-    return InvalidArgument(absl::StrCat(
-        key, ": '", Printable(*text),
-        "' is not UTF-8 text; a job file is UTF-8 (as YAML is). To reach a file or folder "
-        "whose name is not UTF-8, use a glob, e.g. /data/caf*"));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::Status ValidateJobSpec(const v1::JobSpec& spec, bool check_files) {
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckUtf8(spec));
-  if (spec.name().empty()) {
-    return MissingKey("name", "the job's name, 3-32 characters like predict-digits");
-  }
-  if (spec.entry_script().empty()) {
-    return MissingKey("entry_script",
-                      "the script with init() and run(mini_batch), relative to source_directory");
-  }
-  if (spec.source_directory().empty()) {
-    return MissingKey("source_directory",
-                      "the folder that holds entry_script; it is snapshotted at submit");
-  }
-  if (spec.inputs().empty()) {
-    return MissingKey("inputs",
-                      "the data to split into mini-batches, e.g. inputs: [{name: images, path: "
-                      "./data}]");
-  }
-  if (spec.output_action() == "append_row" && spec.output().empty()) {
-    return MissingKey("output",
-                      "the folder for the append_row output file; or set output_action: "
-                      "summary_only");
-  }
-
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateJobName(spec.name()));
-
-  const fs::path entry_script(spec.entry_script());
-  if (entry_script.is_absolute()) {
-    return InvalidArgument(absl::StrCat("entry_script: '", spec.entry_script(),
-                                        "' must be relative to source_directory, e.g. score.py"));
-  }
-  for (const fs::path& part : entry_script) {
-    if (part == "..") {
-      return InvalidArgument(absl::StrCat("entry_script: '", spec.entry_script(),
-                                          "' must stay inside source_directory (no '..')"));
-    }
-  }
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute("source_directory", spec.source_directory()));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckInputs(spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckSideInputs(spec));
-
-  if (spec.output_action() != "append_row" && spec.output_action() != "summary_only") {
-    return InvalidArgument(absl::StrCat("output_action: '", spec.output_action(),
-                                        "' must be append_row or summary_only"));
-  }
-  if (!spec.output().empty()) {
-    PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckAbsolute("output", spec.output()));
-  }
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(ValidateFileName(spec.append_row_file_name()));
-
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckPositive("mini_batch_size", spec.mini_batch_size()));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckTabularKeys(spec));
-  switch (spec.mini_batch_unit()) {
-    case v1::MINI_BATCH_BYTES:
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("mini_batch_size", spec.mini_batch_size(),
-                                                kMaxMiniBatchBytes,
-                                                "bytes (4GB); a mini-batch is read into memory"));
-      break;
-    case v1::MINI_BATCH_ROWS:
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("mini_batch_size", spec.mini_batch_size(),
-                                                kMaxMiniBatchRows,
-                                                "rows; a mini-batch is read into memory"));
-      break;
-    default:
-      PRS_JOB_CONFIG_RETURN_IF_ERROR(
-          CheckCount("mini_batch_size", spec.mini_batch_size(), kMaxMiniBatchFiles,
-                     "files per mini-batch; use more mini-batches, not larger ones"));
-  }
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(
-      CheckCount("node_count", spec.node_count(), kMaxNodeCount, "nodes"));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("process_count_per_node", spec.process_count_per_node(),
-                                            kMaxProcessesPerNode, "worker processes per node"));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckCount("run_invocation_timeout", spec.run_invocation_timeout(),
-                                            kMaxTimeoutSeconds,
-                                            "seconds (7 days) for one run() call"));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(
-      CheckCount("run_max_try", spec.run_max_try(), kMaxTries, "tries of one mini-batch"));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(
-      CheckThreshold("error_threshold", spec.error_threshold(), "items"));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(
-      CheckThreshold("allowed_failed_count", spec.allowed_failed_count(), "mini-batches"));
-  if (spec.allowed_failed_percent() < 0 || spec.allowed_failed_percent() > 100) {
-    return InvalidArgument(absl::StrCat("allowed_failed_percent: must be between 0 and 100, got ",
-                                        spec.allowed_failed_percent()));
-  }
-  if (spec.resource_monitor_interval() < 0 ||
-      spec.resource_monitor_interval() > kMaxTimeoutSeconds) {
-    return InvalidArgument(
-        absl::StrCat("resource_monitor_interval: must be 0 (off) or a number of seconds up to ",
-                     kMaxTimeoutSeconds, ", got ", spec.resource_monitor_interval()));
-  }
-  for (const auto& [key, value] :
-       {std::pair<absl::string_view, int64_t>{"progress_update_timeout",
-                                              spec.progress_update_timeout()},
-        {"first_task_creation_timeout", spec.first_task_creation_timeout()}}) {
-    if (value < 0 || value > kMaxTimeoutSeconds) {
-      return InvalidArgument(absl::StrCat(key, ": must be 0 (off) or a number of seconds up to ",
-                                          kMaxTimeoutSeconds, ", got ", value));
-    }
-  }
-  if (spec.logging_level() != "WARNING" && spec.logging_level() != "INFO" &&
-      spec.logging_level() != "DEBUG") {
-    return InvalidArgument(
-        absl::StrCat("logging_level: '", spec.logging_level(), "' must be WARNING, INFO or DEBUG"));
-  }
-
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckArguments(spec));
-  PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckExecSizes(spec));
-  for (const auto& [name, value] : spec.environment().variables()) {
-    if (name.empty() || name.find_first_of(std::string("=\0", 2)) != std::string::npos) {
-      return InvalidArgument(absl::StrCat("environment.variables: '", name,
-                                          "' is not a variable name; use letters, digits and "
-                                          "'_', e.g. OMP_NUM_THREADS"));
-    }
-  }
-
-  if (check_files) PRS_JOB_CONFIG_RETURN_IF_ERROR(CheckFiles(spec));
-  return absl::OkStatus();
-}
-
-#undef PRS_JOB_CONFIG_RETURN_IF_ERROR
 
 }  // namespace prs

@@ -21,6 +21,11 @@
 // All functions are thread-safe (no shared state). Messages name the key and
 // the fix; they do not repeat the job file's path, so callers that print
 // them should say which file they loaded.
+//
+// The code: job_config.cc (the keys and the conversion to a JobSpec),
+// job_yaml.h (reading YAML: known keys, typed values, paths, --set),
+// job_config_arguments.h (`arguments` and the runtime options in them) and
+// job_spec_checks.cc (ValidateJobSpec).
 #ifndef PRS_COMMON_JOB_CONFIG_H_
 #define PRS_COMMON_JOB_CONFIG_H_
 

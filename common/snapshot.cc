@@ -181,13 +181,8 @@ absl::Status MoveIntoPlace(const fs::path& fresh, const fs::path& dest) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<v1::SourceSnapshot> PackDirectory(const std::string& dir, int64_t max_bytes) {
-  std::string root_text = dir;
-  while (root_text.size() > 1 && root_text.back() == '/') root_text.pop_back();
-  const fs::path root(root_text);
-
+// `dir` (as the user gave it, for messages) exists and is a folder.
+absl::Status CheckPackRoot(const fs::path& root, const std::string& dir) {
   std::error_code error;
   const fs::file_status root_status = fs::status(root, error);
   if (root_status.type() == fs::file_type::not_found) {
@@ -199,8 +194,15 @@ absl::StatusOr<v1::SourceSnapshot> PackDirectory(const std::string& dir, int64_t
   if (!fs::is_directory(root_status)) {
     return absl::InvalidArgumentError(absl::StrCat("source_directory '", dir, "' is not a folder"));
   }
+  return absl::OkStatus();
+}
 
+// The files to pack under `root`, sorted by relative path, with their sizes
+// as listed.
+absl::StatusOr<std::vector<PackEntry>> ListPackEntries(const fs::path& root,
+                                                       const std::string& dir) {
   std::vector<PackEntry> entries;
+  std::error_code error;
   // Without follow_directory_symlink: a link to a folder could make a cycle.
   fs::recursive_directory_iterator it(root, error);
   for (const fs::recursive_directory_iterator end; !error && it != end; it.increment(error)) {
@@ -233,32 +235,31 @@ absl::StatusOr<v1::SourceSnapshot> PackDirectory(const std::string& dir, int64_t
   if (error) {
     return FilesystemError(error, absl::StrCat("cannot list source_directory '", dir, "'"));
   }
-
   std::sort(entries.begin(), entries.end(),
             [](const PackEntry& a, const PackEntry& b) { return a.relative < b.relative; });
-  const auto largest = [&]() -> PackEntry {
-    auto max =
-        std::max_element(entries.begin(), entries.end(),
-                         [](const PackEntry& a, const PackEntry& b) { return a.size < b.size; });
-    return max == entries.end() ? PackEntry{} : *max;
-  };
-  int64_t total = 0;
-  for (const PackEntry& entry : entries) total += entry.size;
-  // Checked before reading anything: a 50 GB data file must not be loaded.
-  if (max_bytes >= 0 && total > max_bytes) {
-    return TooBig(dir, total, entries.size(), max_bytes, largest());
-  }
+  return entries;
+}
 
+PackEntry Largest(const std::vector<PackEntry>& entries) {
+  auto max =
+      std::max_element(entries.begin(), entries.end(),
+                       [](const PackEntry& a, const PackEntry& b) { return a.size < b.size; });
+  return max == entries.end() ? PackEntry{} : *max;
+}
+
+// Reads the listed files into a snapshot, checking max_bytes again as it
+// goes: a file may have grown since it was listed.
+absl::StatusOr<v1::SourceSnapshot> ReadPackEntries(std::vector<PackEntry> entries,
+                                                   const std::string& dir, int64_t max_bytes) {
   v1::SourceSnapshot snapshot;
   int64_t packed = 0;
   for (PackEntry& entry : entries) {
     absl::StatusOr<std::string> content = ReadFile(entry.path);
     if (!content.ok()) return content.status();
-    // A file may have grown since it was listed.
     entry.size = static_cast<int64_t>(content->size());
     packed += entry.size;
     if (max_bytes >= 0 && packed > max_bytes) {
-      return TooBig(dir, packed, entries.size(), max_bytes, largest());
+      return TooBig(dir, packed, entries.size(), max_bytes, Largest(entries));
     }
     v1::SnapshotFile* file = snapshot.add_files();
     file->set_path(entry.relative);
@@ -266,6 +267,25 @@ absl::StatusOr<v1::SourceSnapshot> PackDirectory(const std::string& dir, int64_t
     file->set_content(*std::move(content));
   }
   return snapshot;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SourceSnapshot> PackDirectory(const std::string& dir, int64_t max_bytes) {
+  std::string root_text = dir;
+  while (root_text.size() > 1 && root_text.back() == '/') root_text.pop_back();
+  const fs::path root(root_text);
+  if (absl::Status status = CheckPackRoot(root, dir); !status.ok()) return status;
+
+  absl::StatusOr<std::vector<PackEntry>> entries = ListPackEntries(root, dir);
+  if (!entries.ok()) return entries.status();
+  int64_t total = 0;
+  for (const PackEntry& entry : *entries) total += entry.size;
+  // Checked before reading anything: a 50 GB data file must not be loaded.
+  if (max_bytes >= 0 && total > max_bytes) {
+    return TooBig(dir, total, entries->size(), max_bytes, Largest(*entries));
+  }
+  return ReadPackEntries(*std::move(entries), dir, max_bytes);
 }
 
 absl::Status UnpackSnapshot(const v1::SourceSnapshot& snapshot, const std::string& dest_dir) {
