@@ -178,7 +178,8 @@ std::string StatusJson(const v1::JobStatus& st) {
   }
   return absl::StrFormat(
       "{\"job_id\": \"%s\", \"name\": \"%s\", \"state\": \"%s\", \"reason\": \"%s\", "
-      "\"first_error\": \"%s\", \"output_file\": \"%s\", \"log_dir\": \"%s\", "
+      "\"first_error\": \"%s\", \"first_error_log\": \"%s\", \"output_file\": \"%s\", "
+      "\"log_dir\": \"%s\", "
       "\"submit_time_ms\": %d, "
       "\"start_time_ms\": %d, \"end_time_ms\": %d, \"active_agents\": %d, "
       "\"items_per_second\": %.3f, \"counts\": {\"mini_batches_created\": %d, "
@@ -186,12 +187,12 @@ std::string StatusJson(const v1::JobStatus& st) {
       "\"items_succeeded\": %d, \"items_failed\": %d, \"rows_written\": %d, \"retries\": %d, "
       "\"listing_done\": %s, \"plans\": %d}, \"notes\": [%s]}",
       JsonEscape(st.job_id()), JsonEscape(st.name()), JobStateName(st.state()),
-      JsonEscape(st.reason()), JsonEscape(st.first_error()), JsonEscape(st.output_file()),
-      JsonEscape(st.log_dir()), st.submit_time_ms(), st.start_time_ms(), st.end_time_ms(),
-      st.active_agents(), st.items_per_second(), c.mini_batches_created(),
-      c.mini_batches_processed(), c.mini_batches_failed(), c.items_total(), c.items_succeeded(),
-      c.items_failed(), c.rows_written(), c.retries(), c.listing_done() ? "true" : "false",
-      c.plans(), notes);
+      JsonEscape(st.reason()), JsonEscape(st.first_error()), JsonEscape(st.first_error_log()),
+      JsonEscape(st.output_file()), JsonEscape(st.log_dir()), st.submit_time_ms(),
+      st.start_time_ms(), st.end_time_ms(), st.active_agents(), st.items_per_second(),
+      c.mini_batches_created(), c.mini_batches_processed(), c.mini_batches_failed(),
+      c.items_total(), c.items_succeeded(), c.items_failed(), c.rows_written(), c.retries(),
+      c.listing_done() ? "true" : "false", c.plans(), notes);
 }
 
 std::string RawStatusText(const v1::JobStatus& st);

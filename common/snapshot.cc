@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/file_io.h"
 #include "common/sizes.h"
 
 namespace prs {
@@ -77,16 +78,9 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path) {
 absl::Status WriteFile(const fs::path& path, const std::string& content, uint32_t mode) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path.string()));
-  size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      ::close(fd);
-      return absl::ErrnoToStatus(error, absl::StrCat("cannot write ", path.string()));
-    }
-    written += static_cast<size_t>(n);
+  if (absl::Status s = WriteAll(fd, content, path.string()); !s.ok()) {
+    ::close(fd);
+    return s;
   }
   // fchmod rather than open's mode: the umask must not change the recorded bits.
   if (::fchmod(fd, mode) != 0) {

@@ -112,3 +112,10 @@ def test_run_traceback_reaches_the_log_tree(master, start_agent, prs, make_job, 
                              % "\n  ".join(listing)) from None
     result = (trees[0] / "job_result.txt").read_text()
     assert "ValueError: input 00000.txt is bad" in result, result
+    # The status names the file with the first traceback; it is in the master's tree.
+    first_log = st["first_error_log"]
+    assert first_log.startswith("user/error/node-t/process") and first_log.endswith(".txt"), st
+    assert first_log in st["first_error"], st
+    assert "Traceback" in wait_for(lambda: (trees[0] / first_log).is_file()
+                                   and (trees[0] / first_log).read_text(errors="replace"), 10,
+                                   message="the first error's file in the master's tree")
