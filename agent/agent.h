@@ -44,8 +44,10 @@ struct AgentOptions {
 //   WorkerPool::mu_             the queue, the job, its slots, workers and GPUs
 //   LogShipper::mu_             the jobs to ship
 //   ResourceMonitor::mu_, LogAppender::mu_, FakeClock's: leaves
-// The arrows are the only nestings. Everything else is called with no lock
-// held: the client's on_session_lost (which takes WorkerPool::mu_), the pool's
+// The arrows are the only nestings, and one more: the client's
+// on_session_lost runs under MasterClient::session_mu_ and takes
+// WorkerPool::mu_ (so the pool never calls the client under its lock).
+// Everything else is called with no lock held: the pool's
 // on_results (Agent::Impl::mu_), the shipper's current_job (WorkerPool::mu_),
 // and the resource monitor's `workers` (WorkerPool::mu_). A job's `abort` flag
 // is set under WorkerPool::mu_ so that the slots' waits see it.

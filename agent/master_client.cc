@@ -161,9 +161,13 @@ std::string MasterClient::CurrentSession() const {
 }
 
 void MasterClient::DropSession(const std::string& agent_id) {
+  if (agent_id.empty() || CurrentSession() != agent_id) return;
+  // Held until on_session_lost returns: no new session registers (and pulls
+  // work that the callback would then drop) before the old one is cleared up.
+  absl::MutexLock session(&session_mu_);
   {
     absl::MutexLock lock(&mu_);
-    if (agent_id.empty() || agent_id_ != agent_id) return;
+    if (agent_id_ != agent_id) return;  // dropped meanwhile, maybe a new one since
     spdlog::warn("session agent={} is no longer known to the master; registering again", agent_id);
     agent_id_.clear();
   }

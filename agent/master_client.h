@@ -69,7 +69,8 @@ struct MasterClientOptions {
   bool ships_logs = true;
   // Called when the master no longer knows the session `agent_id` (it
   // restarted, or declared this agent lost): the session's leases are void.
-  // Called with no lock of the client held; may be null.
+  // Called with session_mu_ held, so that no new session registers before it
+  // returns; it must not call the client. May be null.
   std::function<void(const std::string& agent_id)> on_session_lost;
 };
 

@@ -39,11 +39,13 @@ absl::Status WriteAll(int fd, absl::string_view text, const std::string& path) {
 
 std::string UniqueTempName(const std::string& path) {
   static std::atomic<uint64_t> counter{0};
-  return absl::StrCat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
+  // Ends in ".tmp": listings of the log tree leave out files being replaced.
+  return absl::StrCat(path, ".", ::getpid(), ".", counter.fetch_add(1), ".tmp");
 }
 
 absl::Status CreateExclusive(const std::string& path, absl::string_view contents) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  // 0666: the umask decides, as for any file a program creates.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path));
   absl::Status s = WriteAll(fd, contents, path);
   if (::close(fd) != 0 && s.ok()) {

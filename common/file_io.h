@@ -19,7 +19,7 @@ absl::Status MakeDirs(const std::string& path);
 absl::Status WriteAll(int fd, absl::string_view text, const std::string& path);
 
 // A name for a temporary file next to `path` that no other thread or process
-// uses.
+// uses, "PATH.PID.N.tmp".
 std::string UniqueTempName(const std::string& path);
 
 // Creates `path` holding `contents`; ALREADY_EXISTS when it exists.

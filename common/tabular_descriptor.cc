@@ -72,12 +72,20 @@ absl::StatusOr<TabularDescriptor> DecodePlan(absl::string_view item,
   if (d.unit != "bytes" && d.unit != "rows") {
     return Malformed(item, "unknown plan unit (expected bytes, rows or keys)");
   }
-  std::vector<absl::string_view> arg = absl::StrSplit(f[3], absl::MaxSplits('@', 1));
+  std::vector<absl::string_view> arg = absl::StrSplit(f[3], absl::MaxSplits('@', 2));
   if (!absl::SimpleAtoi(arg[0], &d.size) || d.size < 1) {
     return Malformed(item, "the plan's size must be an integer >= 1");
   }
-  if (arg.size() == 2 && (!ParsePosition(arg[1], &d.begin) || d.begin.offset < 0)) {
-    return Malformed(item, "bad begin offset");
+  if (arg.size() >= 2) {
+    if (!absl::SimpleAtoi(arg[1], &d.begin.offset) || d.begin.offset < 0) {
+      return Malformed(item, "bad begin offset");
+    }
+    // The records before it are for reports only: a count that is missing or
+    // unreadable (a plan made by an older master) is unknown, not an error.
+    d.begin.record = -1;
+    if (arg.size() == 3 && (!absl::SimpleAtoi(arg[2], &d.begin.record) || d.begin.record < 0)) {
+      d.begin.record = -1;
+    }
   }
   return d;
 }

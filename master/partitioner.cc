@@ -520,12 +520,6 @@ std::optional<TabularStamp> FileStamp(const std::string& path) {
   return TabularStamp{st.st_size, int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
 
-std::optional<std::string> FileVersion(const std::string& path) {
-  std::optional<TabularStamp> stamp = FileStamp(path);
-  if (!stamp) return std::nullopt;
-  return absl::StrCat(stamp->size, ":", stamp->mtime_ns);
-}
-
 std::string TabularFormatOf(absl::string_view path) {
   absl::string_view name = path;
   absl::ConsumeSuffix(&name, ".gz");

@@ -77,8 +77,6 @@ absl::Status CheckInputsAtSubmit(
 // A file's version as tabular descriptors carry it, or nullopt when the file
 // cannot be stat'ed.
 std::optional<TabularStamp> FileStamp(const std::string& path);
-// The same as text, "SIZE:MTIME_NS".
-std::optional<std::string> FileVersion(const std::string& path);
 
 // "csv", "tsv" or "jsonl" from a file name (.csv; .tsv, .tab; .jsonl, .ndjson,
 // .json; each optionally followed by .gz), or "" when it tells nothing.

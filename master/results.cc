@@ -3,6 +3,7 @@
 // is committed with its rows (master/output_committer.h), then applied in
 // memory.
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "master/job_manager.h"

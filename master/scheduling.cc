@@ -2,7 +2,11 @@
 // (PullTasks); mini-batches that cannot be delivered.
 #include <algorithm>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/tabular_descriptor.h"
 #include "common/text.h"

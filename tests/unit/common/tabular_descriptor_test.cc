@@ -113,3 +113,23 @@ TEST_CASE("tabular descriptors read as a person would write them") {
 
 }  // namespace
 }  // namespace prs
+
+namespace prs {
+namespace {
+
+TEST_CASE("a plan's record count before its begin is unknown when unreadable, not an error") {
+  for (const char* item :
+       {"plan\tbytes\tcsv\t100@2048\t/d/a.csv", "plan\tbytes\tcsv\t100@2048@x\t/d/a.csv",
+        "plan\tbytes\tcsv\t100@2048@-3\t/d/a.csv"}) {
+    INFO(item);
+    auto decoded = DecodeDescriptor(item);
+    REQUIRE(decoded.ok());
+    const auto& plan = std::get<PlanDescriptor>(*decoded);
+    CHECK(plan.begin == TabularPosition{2048, -1});
+    CHECK(EncodeDescriptor(plan) == "plan\tbytes\tcsv\t100@2048\t/d/a.csv");
+  }
+  CHECK_FALSE(DecodeDescriptor("plan\tbytes\tcsv\t100@x\t/d/a.csv").ok());
+}
+
+}  // namespace
+}  // namespace prs
