@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds prs and runs every test: Catch2 unit tests,
-# pytest for the Python runtime, and integration tests with real processes.
+# the in-process tier (the master on port 0 inside a test binary), pytest for
+# the Python runtime, and integration tests with real processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
