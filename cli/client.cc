@@ -258,7 +258,7 @@ void ProgressPrinter::Update(const v1::JobStatus& st) {
   if (c.listing_done() && st.items_per_second() > 0) {
     eta = FormatDuration(static_cast<double>(total - done) / st.items_per_second());
   }
-  const int64_t now = absl::ToUnixMillis(absl::Now());
+  const int64_t now = absl::ToUnixMillis(clock_->Now());
   if (tty_) {
     constexpr int kWidth = 30;
     const int filled = static_cast<int>(frac * kWidth);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "common/job_state.h"
 #include "prs/v1/job_service.pb.h"
 
@@ -53,12 +54,14 @@ std::string StatusText(const v1::JobStatus& status);
 // each of the job's notes once.
 class ProgressPrinter {
  public:
-  explicit ProgressPrinter(bool tty) : tty_(tty) {}
+  // Lines are printed at most every 2 s on `clock` (when not a terminal).
+  explicit ProgressPrinter(bool tty, Clock* clock = RealClock::Get()) : tty_(tty), clock_(clock) {}
   void Update(const v1::JobStatus& status);
   void Done();
 
  private:
   bool tty_;
+  Clock* clock_;
   std::string last_line_;
   int64_t last_print_ms_ = 0;
   bool drawn_ = false;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/commands.h"
+#include "common/clock.h"
 #include "common/job_state.h"
 #include "common/json.h"
 #include "common/text.h"
@@ -97,8 +98,9 @@ int CancelCommand(JobClient& client, const std::string& job_id) {
   if (!st.ok()) return Fail(st.status());
   // The end is published once the agents stopped the job's workers and
   // shipped their last logs: wait for it, so that what follows sees it.
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (!IsTerminal(st->state()) && absl::Now() < deadline) {
+  Clock* clock = RealClock::Get();
+  const absl::Time deadline = clock->Now() + absl::Seconds(60);
+  while (!IsTerminal(st->state()) && clock->Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(200));  // polling the master for the end
     st = client.Get(job_id);
     if (!st.ok()) return Fail(st.status());

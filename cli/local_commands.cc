@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "agent/agent.h"
 #include "cli/commands.h"
+#include "common/clock.h"
 #include "common/paths.h"
 #include "common/signals.h"
 #include "common/sizes.h"
@@ -28,7 +29,8 @@ namespace fs = std::filesystem;
 std::string DefaultRunDir(const std::string& name) {
   const char* tmp = std::getenv("TMPDIR");
   const std::string base = tmp && *tmp ? tmp : "/tmp";
-  const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::LocalTimeZone());
+  const std::string stamp =
+      absl::FormatTime("%Y%m%d-%H%M%S", RealClock::Get()->Now(), absl::LocalTimeZone());
   return absl::StrCat(base, "/prs/runs/", name, "-", stamp, "-", ::getpid());
 }
 
