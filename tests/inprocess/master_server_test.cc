@@ -18,6 +18,7 @@
 #include "master/master_server.h"
 #include "prs/v1/agent_service.grpc.pb.h"
 #include "prs/v1/job_service.grpc.pb.h"
+#include "tests/unit/job_request.h"
 #include "tests/unit/test_util.h"
 
 namespace prs {
@@ -49,34 +50,15 @@ struct Master {
   }
   ~Master() { server->Shutdown(); }
 
-  // A job over `files` one-line files, each mini-batch `batch` files.
+  // A job over `files` files, `batch` to a mini-batch, on one node with two
+  // workers, whose rows are the files' names.
   v1::SubmitJobRequest Request(int files, int batch) const {
-    for (int i = 0; i < files; ++i) dir.Write(absl::StrCat("data/f", i, ".txt"), "x");
-    v1::SubmitJobRequest req;
-    auto* spec = req.mutable_spec();
-    spec->set_name("inproc");
-    spec->set_entry_script("score.py");
-    spec->set_source_directory(dir.Sub("src"));
-    auto* in = spec->add_inputs();
-    in->set_name("files");
-    in->set_type("file");
-    in->set_path(dir.Sub("data"));
-    spec->set_output(dir.Sub("out"));
-    spec->set_output_action("append_row");
-    spec->set_append_row_file_name("rows.txt");
-    spec->set_mini_batch_size(batch);
-    spec->set_mini_batch_size_text(std::to_string(batch));
-    spec->set_error_threshold(-1);
-    spec->set_allowed_failed_count(-1);
-    spec->set_allowed_failed_percent(100);
-    spec->set_node_count(1);
-    spec->set_process_count_per_node(2);
-    spec->set_run_invocation_timeout(60);
-    spec->set_run_max_try(3);
-    spec->set_logging_level("INFO");
-    auto* f = req.mutable_snapshot()->add_files();
-    f->set_path("score.py");
-    f->set_content(
+    v1::SubmitJobRequest req = testing::MakeRequest(dir, files, batch);
+    req.mutable_spec()->set_name("inproc");
+    req.mutable_spec()->set_node_count(1);
+    req.mutable_spec()->set_process_count_per_node(2);
+    req.mutable_spec()->set_run_max_try(3);
+    req.mutable_snapshot()->mutable_files(0)->set_content(
         "import os\n"
         "def init():\n    pass\n"
         "def run(mini_batch):\n    return [os.path.basename(p) for p in mini_batch]\n");
@@ -201,7 +183,7 @@ TEST_CASE("in process: a real agent with Python workers runs a job to SUCCEEDED,
   const auto rows = Lines(status.output_file());
   REQUIRE(rows.size() == 25);
   for (const auto& [row, n] : rows) CHECK(n == 1);
-  CHECK(rows.count("f0.txt") == 1);
+  CHECK(rows.count("f0000.txt") == 1);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "master/partitioner.h"
+#include "tests/unit/job_request.h"
 #include "tests/unit/test_util.h"
 
 namespace prs::master {
@@ -16,40 +17,7 @@ namespace {
 
 using prs::testing::TempDir;
 
-// A job over `files` inputs in `dir`/data, output in `dir`/out.
-v1::SubmitJobRequest MakeRequest(const TempDir& dir, int files, int mini_batch_size) {
-  for (int i = 0; i < files; ++i) {
-    char name[32];
-    std::snprintf(name, sizeof(name), "data/f%04d.txt", i);
-    dir.Write(name, std::to_string(i));
-  }
-  v1::SubmitJobRequest req;
-  auto* spec = req.mutable_spec();
-  spec->set_name("unit-job");
-  spec->set_entry_script("score.py");
-  spec->set_source_directory(dir.Sub("src"));
-  auto* in = spec->add_inputs();
-  in->set_name("files");
-  in->set_type("file");
-  in->set_path(dir.Sub("data"));
-  spec->set_output(dir.Sub("out"));
-  spec->set_output_action("append_row");
-  spec->set_append_row_file_name("rows.txt");
-  spec->set_mini_batch_size(mini_batch_size);
-  spec->set_mini_batch_size_text(std::to_string(mini_batch_size));
-  spec->set_error_threshold(-1);
-  spec->set_allowed_failed_count(-1);
-  spec->set_allowed_failed_percent(100);
-  spec->set_node_count(2);
-  spec->set_process_count_per_node(1);
-  spec->set_run_invocation_timeout(60);
-  spec->set_run_max_try(2);
-  spec->set_logging_level("INFO");
-  auto* f = req.mutable_snapshot()->add_files();
-  f->set_path("score.py");
-  f->set_content("def run(b):\n    return b\n");
-  return req;
-}
+using prs::testing::MakeRequest;
 
 struct Fixture {
   TempDir dir;
@@ -1298,6 +1266,24 @@ TEST_CASE("a master restart is no hang: the progress watchdog starts over") {
 namespace prs::master {
 namespace {
 
+// Reports `task` as run() raising in worker `process`, with its traceback.
+bool RaiseWithTraceback(Fixture& f, const std::string& agent, const v1::Task& task,
+                        const std::string& process) {
+  v1::ReportResultsRequest report;
+  report.set_agent_id(agent);
+  auto* r = report.add_results();
+  r->set_job_id(task.job_id());
+  r->set_task_id(task.task_id());
+  r->set_lease_id(task.lease_id());
+  r->set_status(v1::RUN_EXCEPTION);
+  r->set_error("KeyError: 'x'");
+  r->set_error_detail("Traceback ...");
+  r->set_process_name(process);
+  auto resp = f.manager->Report(report);
+  REQUIRE(resp.ok());
+  return resp->accepted(0);
+}
+
 TEST_CASE("the first error's traceback file is in JobStatus, also after a restart") {
   Fixture f;
   f.Open();
@@ -1317,17 +1303,7 @@ TEST_CASE("the first error's traceback file is in JobStatus, also after a restar
   const std::string b = f.Agent("n1");
   auto rest = f.Pull(b, 1);
   REQUIRE(rest.size() == 1);
-  v1::ReportResultsRequest report;
-  report.set_agent_id(b);
-  auto* r = report.add_results();
-  r->set_job_id(rest[0].job_id());
-  r->set_task_id(rest[0].task_id());
-  r->set_lease_id(rest[0].lease_id());
-  r->set_status(v1::RUN_EXCEPTION);
-  r->set_error("KeyError: 'x'");
-  r->set_error_detail("Traceback ...");
-  r->set_process_name("process002");
-  REQUIRE(f.manager->Report(report).ok());
+  CHECK(RaiseWithTraceback(f, b, rest[0], "process002"));
   CHECK(f.manager->GetJob(job_id)->first_error() == first);
   CHECK(f.manager->GetJob(job_id)->first_error_log().empty());
 }
@@ -1341,17 +1317,7 @@ TEST_CASE("a failed attempt with a traceback names its file in the log tree") {
   const std::string a = f.Agent("n1");
   auto t = f.Pull(a, 1);
   REQUIRE(t.size() == 1);
-  v1::ReportResultsRequest report;
-  report.set_agent_id(a);
-  auto* r = report.add_results();
-  r->set_job_id(t[0].job_id());
-  r->set_task_id(t[0].task_id());
-  r->set_lease_id(t[0].lease_id());
-  r->set_status(v1::RUN_EXCEPTION);
-  r->set_error("KeyError: 'x'");
-  r->set_error_detail("Traceback ...");
-  r->set_process_name("process002");
-  REQUIRE(f.manager->Report(report).ok());
+  CHECK(RaiseWithTraceback(f, a, t[0], "process002"));
   auto st = *f.manager->GetJob(job_id);
   CHECK(st.first_error_log() == "user/error/n1/process002.txt");
   CHECK_THAT(st.first_error(), Catch::Contains("traceback in logs/user/error/n1/process002.txt"));
