@@ -34,14 +34,15 @@ constexpr int kReportTriesWhileStopping = 3;
 // client, the worker pool and the log shipper.
 class Agent::Impl {
  public:
-  Impl(const AgentOptions& options, std::string python_dir)
+  Impl(const AgentOptions& options, std::string python_dir,
+       std::unique_ptr<MasterTransport> transport)
       : options_(options),
         ip_(PrimaryIp()),
         workspace_options_{options.work_dir, options.node_id, options.python,
                            std::move(python_dir)},
         client_(MasterClientOptions{options.master_address, options.node_id, options.ship_logs,
                                     [this](const std::string&) { pool_.DropQueued(); }},
-                MakeGrpcTransport(options.master_address)),
+                std::move(transport)),
         pool_(WorkerPoolOptions{
             options.node_id, ip_, std::max(0, options.gpus), options.clock, &log_appender_,
             [this](std::vector<v1::TaskResult> results) { PushResults(std::move(results)); }}),
@@ -124,10 +125,10 @@ class Agent::Impl {
     v1::HeartbeatRequest req;
     req.set_job_id(held.job_id);
     req.set_busy_workers(held.busy_workers);
-    for (int64_t id : held.lease_ids) req.add_held_lease_ids(id);
+    for (const std::string& id : held.lease_ids) req.add_held_lease_ids(id);
     absl::MutexLock lock(&mu_);
     for (const auto& r : results_) req.add_held_lease_ids(r.lease_id());
-    for (int64_t id : reporting_) req.add_held_lease_ids(id);
+    for (const std::string& id : reporting_) req.add_held_lease_ids(id);
     return req;
   }
 
@@ -316,7 +317,7 @@ class Agent::Impl {
   absl::Mutex mu_;
   bool reporter_done_ ABSL_GUARDED_BY(mu_) = false;  // set after the last job stopped
   std::deque<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);
-  std::vector<int64_t> reporting_ ABSL_GUARDED_BY(mu_);  // leases being reported
+  std::vector<std::string> reporting_ ABSL_GUARDED_BY(mu_);  // leases being reported
 
   // Declared after what their callbacks use, and destroyed before it.
   MasterClient client_;
@@ -361,7 +362,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
   if (auto s = MakeDirs(o.work_dir); !s.ok()) return s;
   auto python_dir = FindPythonRuntimeDir();
   if (!python_dir.ok()) return absl::FailedPreconditionError(python_dir.status().message());
-  return std::unique_ptr<Agent>(new Agent(std::make_unique<Impl>(o, *python_dir)));
+  auto transport = MakeGrpcTransport(o.master_address, o.tls, o.token);
+  if (!transport.ok()) return transport.status();
+  return std::unique_ptr<Agent>(
+      new Agent(std::make_unique<Impl>(o, *python_dir, *std::move(transport))));
 }
 
 Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

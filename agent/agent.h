@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/tls_files.h"
 
 namespace prs::agent {
 
@@ -27,6 +28,11 @@ struct AgentOptions {
   // GPUs on this node; each worker gets one in CUDA_VISIBLE_DEVICES. -1
   // detects them with `nvidia-smi -L`.
   int gpus = -1;
+  // TLS to the master (tls.ca turns it on) and the agent's bearer token
+  // (role agent; docs/security.md). Both empty for a loopback master
+  // without tokens.
+  TlsFiles tls;
+  std::string token;
   // Ship the job's log files to the master. Off only when the agent's work
   // dir is the master's state dir (`prs run`), where the trees are one.
   bool ship_logs = true;

@@ -5,6 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "agent/agent.h"
+#include "common/credentials.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "spdlog/spdlog.h"
@@ -26,10 +27,29 @@ int main(int argc, char** argv) {
   app.add_option(
       "--gpus", options.gpus,
       "GPUs on this node, one per worker in CUDA_VISIBLE_DEVICES (default: nvidia-smi -L)");
+  const auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v != nullptr ? v : "");
+  };
+  options.tls = {env("PRS_TLS_CA"), env("PRS_TLS_CERT"), env("PRS_TLS_KEY")};
+  std::string token_file = env("PRS_TOKEN_FILE");
+  app.add_option("--tls-ca", options.tls.ca,
+                 "CA that signed the master's certificate; turns TLS on ($PRS_TLS_CA)");
+  app.add_option("--tls-cert", options.tls.cert,
+                 "client certificate, when the master requires one ($PRS_TLS_CERT)");
+  app.add_option("--tls-key", options.tls.key, "its private key ($PRS_TLS_KEY)");
+  app.add_option("--token-file", token_file,
+                 "file holding this agent's token, role agent ($PRS_TOKEN_FILE)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   prs::SetUpLogging("agent", log_level);
+  auto token = prs::ReadToken(token_file, "");
+  if (!token.ok()) {
+    std::fprintf(stderr, "prs-agent: %s\n", std::string(token.status().message()).c_str());
+    return 2;
+  }
+  options.token = *token;
 
   prs::BlockTerminationSignals();  // before any thread starts
 

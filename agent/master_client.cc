@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/credentials.h"
 #include "common/grpc_defaults.h"
 #include "common/paths.h"
 #include "common/status_grpc.h"
@@ -15,6 +16,10 @@
 
 namespace prs::agent {
 namespace {
+
+// A session id without its secret part ("node#tag.secret" → "node#tag"), for
+// logs: the secret lets a process act in the session's name.
+std::string Label(const std::string& agent_id) { return agent_id.substr(0, agent_id.rfind('.')); }
 
 constexpr absl::Duration kRpcDeadline = absl::Seconds(30);
 constexpr absl::Duration kRegisterDeadline = absl::Seconds(5);
@@ -27,11 +32,12 @@ constexpr absl::Duration kPullSlack = absl::Seconds(10);
 // and nowhere else in the agent.
 class GrpcTransport final : public MasterTransport {
  public:
-  explicit GrpcTransport(const std::string& address) {
+  GrpcTransport(const std::string& address, std::shared_ptr<grpc::ChannelCredentials> credentials,
+                std::string token)
+      : token_(std::move(token)) {
     // Reconnect quickly after a master restart.
     grpc::ChannelArguments args = DefaultChannelArguments(absl::Milliseconds(200));
-    stub_ = v1::AgentService::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    stub_ = v1::AgentService::NewStub(grpc::CreateCustomChannel(address, credentials, args));
   }
 
   absl::StatusOr<v1::RegisterAgentResponse> RegisterAgent(const v1::RegisterAgentRequest& request,
@@ -63,6 +69,7 @@ class GrpcTransport final : public MasterTransport {
                                                   absl::Duration timeout) override {
     grpc::ClientContext ctx;
     ctx.set_deadline(RpcDeadline(timeout));
+    AddToken(ctx, token_);
     {
       // Registered under the lock that CancelPulls() takes, so that a cancel
       // is never lost between the check and the call.
@@ -94,12 +101,14 @@ class GrpcTransport final : public MasterTransport {
                                 absl::Duration timeout) {
     grpc::ClientContext ctx;
     ctx.set_deadline(RpcDeadline(timeout));
+    AddToken(ctx, token_);
     Response response;
     const grpc::Status status = (stub_.get()->*method)(&ctx, request, &response);
     if (!status.ok()) return FromGrpcStatus(status);
     return response;
   }
 
+  const std::string token_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
   absl::Mutex mu_;
   bool pulls_cancelled_ ABSL_GUARDED_BY(mu_) = false;
@@ -114,8 +123,13 @@ absl::Duration Backoff::Next() {
   return absl::Seconds(dist(rng_));
 }
 
-std::unique_ptr<MasterTransport> MakeGrpcTransport(const std::string& address) {
-  return std::make_unique<GrpcTransport>(address);
+absl::StatusOr<std::unique_ptr<MasterTransport>> MakeGrpcTransport(const std::string& address,
+                                                                   const TlsFiles& tls,
+                                                                   const std::string& token) {
+  auto credentials = MakeChannelCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
+  return std::unique_ptr<MasterTransport>(
+      std::make_unique<GrpcTransport>(address, *std::move(credentials), token));
 }
 
 MasterClient::MasterClient(MasterClientOptions options, std::unique_ptr<MasterTransport> transport)
@@ -151,7 +165,7 @@ absl::StatusOr<std::string> MasterClient::Register() {
   absl::MutexLock lock(&mu_);
   agent_id_ = resp->agent_id();
   heartbeat_interval_ = absl::Milliseconds(std::max(100, resp->heartbeat_interval_ms()));
-  spdlog::info("registered agent={} master={}", agent_id_, options_.master_address);
+  spdlog::info("registered agent={} master={}", Label(agent_id_), options_.master_address);
   return agent_id_;
 }
 
@@ -168,7 +182,8 @@ void MasterClient::DropSession(const std::string& agent_id) {
   {
     absl::MutexLock lock(&mu_);
     if (agent_id_ != agent_id) return;  // dropped meanwhile, maybe a new one since
-    spdlog::warn("session agent={} is no longer known to the master; registering again", agent_id);
+    spdlog::warn("session agent={} is no longer known to the master; registering again",
+                 Label(agent_id));
     agent_id_.clear();
   }
   if (options_.on_session_lost) options_.on_session_lost(agent_id);
@@ -180,7 +195,7 @@ void MasterClient::Unregister() {
   v1::UnregisterAgentRequest req;
   req.set_agent_id(agent_id);
   if (transport_->UnregisterAgent(req, kUnregisterDeadline).ok()) {
-    spdlog::info("unregistered agent={}", agent_id);
+    spdlog::info("unregistered agent={}", Label(agent_id));
   }
 }
 

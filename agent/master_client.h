@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/tls_files.h"
 #include "prs/v1/agent_service.pb.h"
 
 namespace prs::agent {
@@ -59,9 +60,12 @@ class MasterTransport {
                                                         absl::Duration timeout) = 0;
 };
 
-// A transport over one insecure gRPC channel to `address`, which reconnects
-// quickly after a master restart.
-std::unique_ptr<MasterTransport> MakeGrpcTransport(const std::string& address);
+// A transport over one gRPC channel to `address` (TLS when `tls.ca` is set),
+// sending `token` with every call, which reconnects quickly after a master
+// restart. INVALID_ARGUMENT naming a TLS file that cannot be read.
+absl::StatusOr<std::unique_ptr<MasterTransport>> MakeGrpcTransport(const std::string& address,
+                                                                   const TlsFiles& tls,
+                                                                   const std::string& token);
 
 struct MasterClientOptions {
   std::string master_address;  // for logs

@@ -331,7 +331,7 @@ void WorkerPool::SlotLoop(std::shared_ptr<Job> job) {
   while (auto task = PopTask(job)) {
     v1::TaskResult r = RunTask(*job, *task, w);
     if (!r.error().empty() && r.status() != v1::RELEASED) job->log.Error(*task, r);
-    const int64_t lease_id = r.lease_id();
+    const std::string lease_id = r.lease_id();
     // Reported before the lease leaves running_, so that a heartbeat, which
     // reads the pool before the results, always counts it as held.
     std::vector<v1::TaskResult> done;

@@ -113,7 +113,7 @@ class WorkerPool {
   struct Held {
     std::string job_id;
     int busy_workers = 0;
-    std::vector<int64_t> lease_ids;  // queued and running
+    std::vector<std::string> lease_ids;  // queued and running
   };
   Held held() const;
 
@@ -156,7 +156,7 @@ class WorkerPool {
   std::vector<std::thread> slots_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::Task> queue_ ABSL_GUARDED_BY(mu_);
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
-  std::set<int64_t> running_ ABSL_GUARDED_BY(mu_);  // leases being run
+  std::set<std::string> running_ ABSL_GUARDED_BY(mu_);  // leases being run
 };
 
 }  // namespace prs::agent

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/credentials.h"
 #include "common/grpc_defaults.h"
 #include "common/job_config.h"
 #include "common/job_state.h"
@@ -24,14 +25,18 @@ namespace {
 
 constexpr int64_t kMaxSnapshotBytes = 256 << 20;
 
-absl::Status Annotate(const grpc::Status& s, const std::string& address) {
+absl::Status Annotate(const grpc::Status& s, const std::string& address, bool tls) {
   absl::Status st = FromGrpcStatus(s);
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
       s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    return absl::UnavailableError(absl::StrCat("cannot reach prs-master at ", address, " (",
-                                               s.error_message(),
-                                               "); start it with `prs-master --listen ", address,
-                                               "`, or point --master / $PRS_MASTER at it"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot reach prs-master at ", address, " (", s.error_message(),
+        "); start it with `prs-master --listen ", address,
+        "`, or point --master / $PRS_MASTER at it",
+        tls ? "; if it runs, check that its certificate is signed by --tls-ca ($PRS_TLS_CA) and "
+              "names the host in --master, and that it serves TLS"
+            : "; if it serves TLS, give --tls-ca ($PRS_TLS_CA), the CA that signed its "
+              "certificate"));
   }
   return st;
 }
@@ -40,12 +45,20 @@ absl::Status Annotate(const grpc::Status& s, const std::string& address) {
 
 class JobClient::Impl {
  public:
-  explicit Impl(const std::string& address) : address_(address) {
+  Impl(const std::string& address, const Connection& connection)
+      : address_(address), token_(connection.token), tls_(!connection.tls.ca.empty()) {
+    auto credentials = MakeChannelCredentials(connection.tls);
+    if (!credentials.ok()) {
+      init_ = credentials.status();
+      credentials = grpc::InsecureChannelCredentials();  // never used: every call fails first
+    }
     grpc::ChannelArguments args = DefaultChannelArguments();
-    stub_ = v1::JobService::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    stub_ = v1::JobService::NewStub(grpc::CreateCustomChannel(address, *credentials, args));
   }
   std::string address_;
+  std::string token_;
+  bool tls_;
+  absl::Status init_;  // a TLS file that cannot be read
   std::unique_ptr<v1::JobService::Stub> stub_;
 };
 
@@ -58,17 +71,20 @@ absl::StatusOr<Response> Call(const JobClient::Impl& impl,
                                                                            const Request&,
                                                                            Response*),
                               const Request& request, absl::Duration deadline) {
+  if (!impl.init_.ok()) return impl.init_;
   grpc::ClientContext ctx;
   ctx.set_deadline(RpcDeadline(deadline));
+  AddToken(ctx, impl.token_);
   Response response;
   grpc::Status s = (impl.stub_.get()->*method)(&ctx, request, &response);
-  if (!s.ok()) return Annotate(s, impl.address_);
+  if (!s.ok()) return Annotate(s, impl.address_, impl.tls_);
   return response;
 }
 
 }  // namespace
 
-JobClient::JobClient(const std::string& address) : impl_(std::make_unique<Impl>(address)) {}
+JobClient::JobClient(const std::string& address, const Connection& connection)
+    : impl_(std::make_unique<Impl>(address, connection)) {}
 JobClient::~JobClient() = default;
 
 absl::StatusOr<v1::SubmitJobResponse> JobClient::Submit(const v1::SubmitJobRequest& request) {
@@ -126,10 +142,12 @@ absl::StatusOr<v1::ReadLogResponse> JobClient::ReadLog(const std::string& job_id
 
 absl::StatusOr<v1::JobStatus> JobClient::Watch(
     const std::string& job_id, const std::function<void(const v1::JobStatus&)>& on_status) {
+  if (!impl_->init_.ok()) return impl_->init_;
   std::mt19937 rng{std::random_device{}()};
   int failures = 0;
   for (;;) {
     grpc::ClientContext ctx;
+    AddToken(ctx, impl_->token_);
     v1::WatchJobRequest req;
     req.set_job_id(job_id);
     auto reader = impl_->stub_->WatchJob(&ctx, req);
@@ -146,12 +164,13 @@ absl::StatusOr<v1::JobStatus> JobClient::Watch(
     }
     grpc::Status s = reader->Finish();
     const auto code = s.error_code();
-    if (code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::INVALID_ARGUMENT) {
+    if (code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::INVALID_ARGUMENT ||
+        code == grpc::StatusCode::PERMISSION_DENIED || code == grpc::StatusCode::UNAUTHENTICATED) {
       return FromGrpcStatus(s);
     }
     // The stream broke (master restarting?): reconnect with jittered backoff.
     ++failures;
-    if (!got && failures > 60) return Annotate(s, impl_->address_);
+    if (!got && failures > 60) return Annotate(s, impl_->address_, impl_->tls_);
     std::uniform_int_distribution<int> jitter(100, 500 + 100 * std::min(failures, 15));
     std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
   }
@@ -178,7 +197,8 @@ std::string StatusJson(const v1::JobStatus& st) {
   }
   return absl::StrFormat(
       "{\"job_id\": \"%s\", \"name\": \"%s\", \"state\": \"%s\", \"reason\": \"%s\", "
-      "\"first_error\": \"%s\", \"first_error_log\": \"%s\", \"output_file\": \"%s\", "
+      "\"owner\": \"%s\", \"first_error\": \"%s\", \"first_error_log\": \"%s\", "
+      "\"output_file\": \"%s\", "
       "\"log_dir\": \"%s\", "
       "\"submit_time_ms\": %d, "
       "\"start_time_ms\": %d, \"end_time_ms\": %d, \"active_agents\": %d, "
@@ -187,12 +207,12 @@ std::string StatusJson(const v1::JobStatus& st) {
       "\"items_succeeded\": %d, \"items_failed\": %d, \"rows_written\": %d, \"retries\": %d, "
       "\"listing_done\": %s, \"plans\": %d}, \"notes\": [%s]}",
       JsonEscape(st.job_id()), JsonEscape(st.name()), JobStateName(st.state()),
-      JsonEscape(st.reason()), JsonEscape(st.first_error()), JsonEscape(st.first_error_log()),
-      JsonEscape(st.output_file()), JsonEscape(st.log_dir()), st.submit_time_ms(),
-      st.start_time_ms(), st.end_time_ms(), st.active_agents(), st.items_per_second(),
-      c.mini_batches_created(), c.mini_batches_processed(), c.mini_batches_failed(),
-      c.items_total(), c.items_succeeded(), c.items_failed(), c.rows_written(), c.retries(),
-      c.listing_done() ? "true" : "false", c.plans(), notes);
+      JsonEscape(st.reason()), JsonEscape(st.owner()), JsonEscape(st.first_error()),
+      JsonEscape(st.first_error_log()), JsonEscape(st.output_file()), JsonEscape(st.log_dir()),
+      st.submit_time_ms(), st.start_time_ms(), st.end_time_ms(), st.active_agents(),
+      st.items_per_second(), c.mini_batches_created(), c.mini_batches_processed(),
+      c.mini_batches_failed(), c.items_total(), c.items_succeeded(), c.items_failed(),
+      c.rows_written(), c.retries(), c.listing_done() ? "true" : "false", c.plans(), notes);
 }
 
 std::string RawStatusText(const v1::JobStatus& st);
@@ -207,6 +227,7 @@ std::string StatusText(const v1::JobStatus& st) { return PrintableText(RawStatus
 std::string RawStatusText(const v1::JobStatus& st) {
   const auto& c = st.counts();
   std::string out = absl::StrFormat("job %s: %s\n", st.job_id(), JobStateName(st.state()));
+  if (!st.owner().empty()) absl::StrAppend(&out, "  owner: ", st.owner(), "\n");
   if (!st.reason().empty()) absl::StrAppend(&out, "  reason: ", st.reason(), "\n");
   if (!st.first_error().empty() && st.reason().find(st.first_error()) == std::string::npos) {
     absl::StrAppend(&out, "  first error: ", st.first_error(), "\n");

@@ -9,14 +9,23 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/job_state.h"
+#include "common/tls_files.h"
 #include "prs/v1/job_service.pb.h"
 
 namespace prs::cli {
 
-// A JobService client with deadlines on every call. Thread-compatible.
+// How a client reaches the master: TLS when `tls.ca` is set, and the
+// bearer token sent with every call (docs/security.md).
+struct Connection {
+  TlsFiles tls;
+  std::string token;
+};
+
+// A JobService client with deadlines on every call. Thread-compatible. A TLS
+// file that cannot be read fails every call with the reason.
 class JobClient {
  public:
-  explicit JobClient(const std::string& address);
+  explicit JobClient(const std::string& address, const Connection& connection = {});
   ~JobClient();
 
   absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request);

@@ -82,10 +82,11 @@ int ListCommand(JobClient& client, const std::string& output) {
     std::printf("%s]\n", out.c_str());
     return 0;
   }
-  std::printf("%-32s %-10s %12s %12s %8s\n", "JOB", "STATE", "ITEMS DONE", "ITEMS TOTAL", "FAILED");
+  std::printf("%-32s %-12s %-10s %12s %12s %8s\n", "JOB", "OWNER", "STATE", "ITEMS DONE",
+              "ITEMS TOTAL", "FAILED");
   for (const auto& j : *jobs) {
     const auto& c = j.counts();
-    std::printf("%-32s %-10s %12lld %12lld %8lld\n", j.job_id().c_str(),
+    std::printf("%-32s %-12s %-10s %12lld %12lld %8lld\n", j.job_id().c_str(), j.owner().c_str(),
                 JobStateName(j.state()).c_str(),
                 static_cast<long long>(c.items_succeeded() + c.items_failed()),
                 static_cast<long long>(c.items_total()), static_cast<long long>(c.items_failed()));
@@ -118,12 +119,12 @@ int NodesCommand(JobClient& client, const std::string& output) {
     for (int i = 0; i < agents->agents_size(); ++i) {
       const auto& a = agents->agents(i);
       absl::StrAppendFormat(&out,
-                            "%s{\"node_id\": \"%s\", \"agent_id\": \"%s\", \"hostname\": "
+                            "%s{\"node_id\": \"%s\", \"hostname\": "
                             "\"%s\", \"ip\": \"%s\", \"pid\": %d, \"last_seen_ms_ago\": %d, "
                             "\"job_id\": \"%s\", \"leases\": %d}",
-                            i ? ", " : "", JsonEscape(a.node_id()), JsonEscape(a.agent_id()),
-                            JsonEscape(a.hostname()), JsonEscape(a.ip()), a.pid(),
-                            a.last_seen_ms_ago(), JsonEscape(a.job_id()), a.leases());
+                            i ? ", " : "", JsonEscape(a.node_id()), JsonEscape(a.hostname()),
+                            JsonEscape(a.ip()), a.pid(), a.last_seen_ms_ago(),
+                            JsonEscape(a.job_id()), a.leases());
     }
     std::printf("%s]\n", out.c_str());
     return 0;

@@ -13,6 +13,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "common/credentials.h"
 #include "common/logging.h"
 
 namespace {
@@ -23,6 +24,8 @@ using prs::cli::JobClient;
 // Everything the command line sets.
 struct Args {
   std::string master;
+  prs::TlsFiles tls;
+  std::string token_file;
   std::string log_level = "warn";
   std::string job_file, job_id, state_dir, output = "text";
   std::vector<std::string> overrides;
@@ -37,9 +40,27 @@ struct Subcommands {
   CLI::App *run, *submit, *status, *watch, *list, *cancel, *nodes, *logs, *resume, *clean;
 };
 
+std::string Env(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
 std::string DefaultMaster() {
-  const char* env = std::getenv("PRS_MASTER");
-  return env && *env ? env : "127.0.0.1:7600";
+  const std::string env = Env("PRS_MASTER");
+  return env.empty() ? "127.0.0.1:7600" : env;
+}
+
+// TLS and the token (docs/security.md); the flags override the environment.
+void AddConnectionOptions(CLI::App& app, Args& a) {
+  a.tls = {Env("PRS_TLS_CA"), Env("PRS_TLS_CERT"), Env("PRS_TLS_KEY")};
+  a.token_file = Env("PRS_TOKEN_FILE");
+  app.add_option("--tls-ca", a.tls.ca,
+                 "CA that signed the master's certificate; turns TLS on ($PRS_TLS_CA)");
+  app.add_option("--tls-cert", a.tls.cert,
+                 "client certificate, when the master requires one ($PRS_TLS_CERT)");
+  app.add_option("--tls-key", a.tls.key, "its private key ($PRS_TLS_KEY)");
+  app.add_option("--token-file", a.token_file,
+                 "file holding your token ($PRS_TOKEN_FILE; or the token in $PRS_TOKEN)");
 }
 
 void AddRunSubcommand(CLI::App& app, Args& a, Subcommands& c) {
@@ -106,7 +127,9 @@ int Dispatch(const Subcommands& c, const Args& a) {
   if (*c.resume && !a.state_dir.empty()) return ResumeLocalCommand(a.job_id, a.state_dir);
   if (*c.clean) return CleanOutputsCommand(a.clean_dir, a.dry_run);
 
-  JobClient client(a.master);
+  auto token = prs::ReadToken(a.token_file, Env("PRS_TOKEN"));
+  if (!token.ok()) return Fail(token.status());
+  JobClient client(a.master, prs::cli::Connection{a.tls, *token});
   if (*c.submit) return SubmitCommand(client, a.master, a.job_file, a.overrides, a.wait);
   if (*c.status) return StatusCommand(client, a.job_id, a.output);
   if (*c.watch) return WatchCommand(client, a.job_id);
@@ -134,6 +157,7 @@ int main(int argc, char** argv) {
   app.add_option("--master", args.master,
                  "host:port of prs-master (default $PRS_MASTER, then 127.0.0.1:7600)");
   app.add_option("--log-level", args.log_level, "log level of the embedded daemons (prs run)");
+  AddConnectionOptions(app, args);
   Subcommands subcommands;
   // In the order `prs --help` has always listed them.
   AddRunSubcommand(app, args, subcommands);

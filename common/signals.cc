@@ -29,4 +29,19 @@ int WaitForTerminationSignal() {
   return sig;
 }
 
+void BlockHangupSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int WaitForTerminationOrHangup() {
+  sigset_t set = TerminationSignals();
+  sigaddset(&set, SIGHUP);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
 }  // namespace prs

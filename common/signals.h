@@ -12,6 +12,11 @@ void BlockTerminationSignals();
 // returns its number.
 int WaitForTerminationSignal();
 
+// For prs-master: blocks SIGHUP too (call with BlockTerminationSignals, before
+// any thread starts), and waits for SIGINT, SIGTERM or SIGHUP.
+void BlockHangupSignal();
+int WaitForTerminationOrHangup();
+
 }  // namespace prs
 
 #endif  // PRS_COMMON_SIGNALS_H_

@@ -3,15 +3,20 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "master/auth.h"
 
 namespace prs::master {
 
 absl::StatusOr<Agent*> AgentRegistry::Register(const v1::RegisterAgentRequest& request,
-                                               absl::Time now) {
+                                               const std::string& principal, absl::Time now) {
   if (request.node_id().empty()) {
     return absl::InvalidArgumentError("RegisterAgent: node_id is empty");
   }
   for (const auto& [id, other] : agents_) {
+    if (other.node_id == request.node_id() && other.principal != principal) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("node id '", request.node_id(), "' is a live agent of another identity"));
+    }
     if (other.node_id == request.node_id() &&
         (other.hostname != request.hostname() || other.pid != request.pid())) {
       return absl::AlreadyExistsError(absl::StrCat(
@@ -22,7 +27,10 @@ absl::StatusOr<Agent*> AgentRegistry::Register(const v1::RegisterAgentRequest& r
   }
   Agent agent;
   agent.pid = request.pid();
-  agent.agent_id = absl::StrCat(request.node_id(), "#", epoch_, ".", ++next_);
+  // "node#tag.secret": the label ("node#tag", 32 random bits) names the
+  // session in logs; the secret (128 random bits) is what makes it the agent's.
+  agent.agent_id = absl::StrCat(request.node_id(), "#", RandomId().substr(0, 8), ".", RandomId());
+  agent.principal = principal;
   agent.ships_logs = request.ships_logs();
   agent.node_id = request.node_id();
   agent.hostname = request.hostname();
@@ -33,10 +41,15 @@ absl::StatusOr<Agent*> AgentRegistry::Register(const v1::RegisterAgentRequest& r
   return &stored;
 }
 
+std::string SessionLabel(const std::string& agent_id) {
+  const size_t dot = agent_id.rfind('.');
+  return dot == std::string::npos ? agent_id : agent_id.substr(0, dot);
+}
+
 absl::StatusOr<Agent*> AgentRegistry::Touch(const std::string& agent_id, absl::Time now) {
   Agent* agent = Find(agent_id);
   if (agent == nullptr) {
-    return absl::NotFoundError(absl::StrCat("agent session ", agent_id,
+    return absl::NotFoundError(absl::StrCat("agent session ", SessionLabel(agent_id),
                                             " is unknown or was declared lost; register again"));
   }
   agent->last_seen = now;
@@ -87,7 +100,6 @@ v1::ListAgentsResponse AgentRegistry::List(absl::Time now) const {
   v1::ListAgentsResponse response;
   for (const Agent* a : sorted) {
     auto* info = response.add_agents();
-    info->set_agent_id(a->agent_id);
     info->set_node_id(a->node_id);
     info->set_hostname(a->hostname);
     info->set_ip(a->ip);

@@ -17,10 +17,12 @@
 
 namespace prs::master {
 
-// One agent's session. A session id ("node#epoch.n") is never reused, so a
-// lost agent that comes back gets a new one and its old leases stay fenced.
+// One agent's session. A session id ("node#" and 128 random bits) is never
+// reused and cannot be guessed, so a lost agent that comes back gets a new
+// one, its old leases stay fenced, and no other process can act in its name.
 struct Agent {
   std::string agent_id, node_id, hostname, ip;
+  std::string principal;  // the identity that registered it (docs/security.md)
   int64_t pid = 0;
   absl::Time last_seen;
   std::string job_id;  // assigned job, empty when free
@@ -28,17 +30,20 @@ struct Agent {
   bool ships_logs = true;  // false: writes into the master's tree itself (prs run)
 };
 
+// A session id without its secret, for logs and reports: "node#tag".
+std::string SessionLabel(const std::string& agent_id);
+
 class AgentRegistry {
  public:
-  // `epoch` (the store's) makes session ids unique across master restarts;
   // `agent_timeout` is named in the message that refuses a duplicate node id.
-  AgentRegistry(int64_t epoch, absl::Duration agent_timeout)
-      : epoch_(epoch), agent_timeout_(agent_timeout) {}
+  explicit AgentRegistry(absl::Duration agent_timeout) : agent_timeout_(agent_timeout) {}
 
-  // A new session. INVALID_ARGUMENT without a node id; ALREADY_EXISTS when
-  // another live agent (another pid or host) has the same node id: two agents
-  // with one node id would write into the same log files.
-  absl::StatusOr<Agent*> Register(const v1::RegisterAgentRequest& request, absl::Time now);
+  // A new session of `principal`. INVALID_ARGUMENT without a node id;
+  // ALREADY_EXISTS when another live agent (another pid or host) has the same
+  // node id: two agents with one node id would write into the same log files;
+  // PERMISSION_DENIED when the node id is a live session of another principal.
+  absl::StatusOr<Agent*> Register(const v1::RegisterAgentRequest& request,
+                                  const std::string& principal, absl::Time now);
   // The session with its last_seen refreshed; NOT_FOUND (register again) for
   // an unknown or lost one.
   absl::StatusOr<Agent*> Touch(const std::string& agent_id, absl::Time now);
@@ -56,9 +61,7 @@ class AgentRegistry {
   v1::ListAgentsResponse List(absl::Time now) const;
 
  private:
-  const int64_t epoch_;
   const absl::Duration agent_timeout_;
-  int64_t next_ = 0;
   std::map<std::string, Agent> agents_;  // by session id
 };
 

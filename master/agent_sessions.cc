@@ -9,25 +9,26 @@
 namespace prs::master {
 
 absl::StatusOr<v1::RegisterAgentResponse> JobManager::RegisterAgent(
-    const v1::RegisterAgentRequest& request) {
+    const v1::RegisterAgentRequest& request, const std::string& principal) {
   v1::RegisterAgentResponse response;
   {
     absl::MutexLock lock(&mu_);
-    auto agent = agents_.Register(request, clock_->Now());
+    auto agent = agents_.Register(request, principal, clock_->Now());
     if (!agent.ok()) return agent.status();
     const Agent& a = **agent;
     response.set_agent_id(a.agent_id);
     for (Job* job : order_) {
       if (job->active()) {
         EventLocked(*job, "INFO",
-                    absl::StrCat("agent joined: agent=", a.agent_id, " node=", a.node_id,
-                                 " ip=", a.ip, " pid=", request.pid()));
+                    absl::StrCat("agent joined: agent=", SessionLabel(a.agent_id),
+                                 " node=", a.node_id, " ip=", a.ip, " pid=", request.pid()));
       }
     }
   }
   response.set_heartbeat_interval_ms(
       static_cast<int32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
-  spdlog::info("agent registered agent={} ip={}", response.agent_id(), request.ip());
+  spdlog::info("agent registered node={} ip={} identity={}", request.node_id(), request.ip(),
+               principal);
   return response;
 }
 
@@ -59,13 +60,15 @@ void JobManager::UnregisterAgent(const std::string& agent_id) {
     Agent* agent = agents_.Find(agent_id);
     if (agent == nullptr) return;
     ReclaimLeasesLocked(
-        *agent, v1::RELEASED, absl::StrCat("agent ", agent_id, " stopped before reporting it"),
-        absl::StrCat("agent left: agent=", agent_id, " node=", agent->node_id, " stopped"),
+        *agent, v1::RELEASED,
+        absl::StrCat("agent ", SessionLabel(agent_id), " stopped before reporting it"),
+        absl::StrCat("agent left: agent=", SessionLabel(agent_id), " node=", agent->node_id,
+                     " stopped"),
         released);
     ReleaseAgentLocked(*agent);
     agents_.Remove(agent_id);
   }
-  spdlog::info("agent left agent={}", agent_id);
+  spdlog::info("agent left agent={}", SessionLabel(agent_id));
   if (!released.empty()) CommitOutcomes(std::move(released));
   NotifyWork();
 }
@@ -73,12 +76,12 @@ void JobManager::UnregisterAgent(const std::string& agent_id) {
 void JobManager::ReclaimLostAgentsLocked(absl::Time now, std::vector<JobOutcome>& lost) {
   for (Agent& agent : agents_.TakeLost(now)) {
     const std::string silent = absl::FormatDuration(now - agent.last_seen);
-    spdlog::warn("agent lost agent={} silent_for={}", agent.agent_id, silent);
+    const std::string label = SessionLabel(agent.agent_id);
+    spdlog::warn("agent lost agent={} silent_for={}", label, silent);
     ReclaimLeasesLocked(
         agent, v1::AGENT_LOST,
-        absl::StrCat("agent ", agent.agent_id, " on node ", agent.node_id, " stopped heartbeating"),
-        absl::StrCat("agent lost: agent=", agent.agent_id, " node=", agent.node_id, " silent for ",
-                     silent),
+        absl::StrCat("agent ", label, " on node ", agent.node_id, " stopped heartbeating"),
+        absl::StrCat("agent lost: agent=", label, " node=", agent.node_id, " silent for ", silent),
         lost);
     ReleaseAgentLocked(agent);
   }
@@ -106,16 +109,18 @@ absl::StatusOr<v1::HeartbeatResponse> JobManager::HeartbeatLocked(
   // Leases granted long ago that the agent does not hold were lost on the
   // way (a PullTasks reply that never arrived): give them back.
   if (agent.leases > request.held_lease_ids_size()) {
-    const std::set<int64_t> held(request.held_lease_ids().begin(), request.held_lease_ids().end());
+    const std::set<std::string> held(request.held_lease_ids().begin(),
+                                     request.held_lease_ids().end());
     const absl::Time cutoff = agent.last_seen - options_.unheld_lease_grace;
     for (Job* job : order_) {
       if (!job->active()) continue;
       for (const auto& [task_id, lease] : job->leases.TakeUnheld(agent.agent_id, held, cutoff)) {
         --agent.leases;
         ++job->version;
-        if (!NoteUndeliveredLocked(*job, task_id, lease, agent.node_id,
-                                   absl::StrCat("mini-batch ", task_id, " was leased to agent ",
-                                                agent.agent_id, " and never reached it"))) {
+        if (!NoteUndeliveredLocked(
+                *job, task_id, lease, agent.node_id,
+                absl::StrCat("mini-batch ", task_id, " was leased to agent ",
+                             SessionLabel(agent.agent_id), " and never reached it"))) {
           requeued = true;
         }
       }
@@ -135,12 +140,26 @@ absl::StatusOr<std::string> JobManager::LogDirForAgent(const std::string& agent_
   absl::MutexLock lock(&mu_);
   if (auto found = agents_.Touch(agent_id, clock_->Now()); !found.ok()) return found.status();
   Job* job = FindJobLocked(job_id);
+  // Not NOT_FOUND: that code tells an agent its session is gone.
   if (job == nullptr) {
-    // Not NOT_FOUND: that code tells an agent its session is gone.
     return absl::FailedPreconditionError(
         absl::StrCat("job '", job_id, "' is not known to this master"));
   }
+  if (job->served_by.count(agent_id) == 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("job '", job_id, "' was never assigned to this agent session"));
+  }
   return job->log_dir;
+}
+
+absl::StatusOr<JobManager::SessionInfo> JobManager::Session(const std::string& agent_id) {
+  absl::MutexLock lock(&mu_);
+  const Agent* agent = agents_.Find(agent_id);
+  if (agent == nullptr) {
+    return absl::NotFoundError(absl::StrCat("agent session ", SessionLabel(agent_id),
+                                            " is unknown or was declared lost; register again"));
+  }
+  return SessionInfo{agent->principal, agent->node_id};
 }
 
 void JobManager::LogsComplete(const std::string& agent_id, const std::string& job_id) {

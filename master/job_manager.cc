@@ -97,11 +97,7 @@ JobManager::JobManager(const JobManagerOptions& options, Clock* clock, std::uniq
       clock_(clock),
       store_(std::move(store)),
       committer_(store_.get(), clock),
-      agents_(store_->epoch(), options.agent_timeout) {
-  // Lease ids carry the store's epoch so that a lease from before a restart
-  // can never match one granted after it.
-  next_lease_ = store_->epoch() << 32;
-}
+      agents_(options.agent_timeout) {}
 
 void JobManager::Stop() {
   SetWorkListener(nullptr);
@@ -141,9 +137,10 @@ absl::StatusOr<std::string> JobManager::PrepareOutput(const v1::JobSpec& spec) {
 }
 
 absl::StatusOr<std::unique_ptr<Job>> JobManager::MakeJob(const v1::SubmitJobRequest& request,
-                                                         std::string output_file) {
+                                                         std::string output_file,
+                                                         const std::string& owner) {
   const v1::JobSpec& spec = request.spec();
-  auto stored = store_->CreateJob(spec, request.snapshot(), NowMs());
+  auto stored = store_->CreateJob(spec, request.snapshot(), NowMs(), owner);
   if (!stored.ok()) return stored.status();
   auto job = std::make_unique<Job>();
   static_cast<JobRecord&>(*job) = *stored;
@@ -169,7 +166,8 @@ absl::StatusOr<std::unique_ptr<Job>> JobManager::MakeJob(const v1::SubmitJobRequ
 }
 
 absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequest& request,
-                                                         const std::function<bool()>& cancelled) {
+                                                         const std::function<bool()>& cancelled,
+                                                         const std::string& owner) {
   const v1::JobSpec& spec = request.spec();
   if (auto s = ValidateJobSpec(spec, /*check_files=*/false); !s.ok()) return s;
   if (auto s = CheckSnapshot(spec, request.snapshot(), options_.max_snapshot_bytes); !s.ok()) {
@@ -195,7 +193,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   Job* reuse_candidate =
       spec.allow_reuse() ? FindReuseCandidate(spec, request.snapshot()) : nullptr;
   if (cancelled()) return absl::CancelledError("the client gave up before the job was made");
-  auto job = MakeJob(request, *output_file);
+  auto job = MakeJob(request, *output_file, owner);
   if (!job.ok()) return job.status();
   (*job)->reuse_candidate = reuse_candidate;
   const std::vector<std::string> warnings = SpecWarnings(spec);
@@ -208,7 +206,8 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
     Job* raw = job->get();
     EventLocked(
         *raw, "INFO",
-        absl::StrCat("job submitted: name=", spec.name(), " entry_script=", spec.entry_script(),
+        absl::StrCat("job submitted: owner=", owner, " name=", spec.name(),
+                     " entry_script=", spec.entry_script(),
                      " mini_batch_size=", spec.mini_batch_size(), " node_count=", spec.node_count(),
                      " process_count_per_node=", spec.process_count_per_node(),
                      " output=", raw->output_file.empty() ? "summary_only" : raw->output_file));
@@ -217,7 +216,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
     jobs_[raw->job_id] = *std::move(job);
     StartLister(raw);
   }
-  spdlog::info("job submitted job={} name={}", response.job_id(), spec.name());
+  spdlog::info("job submitted job={} name={} owner={}", response.job_id(), spec.name(), owner);
   return response;
 }
 
@@ -231,13 +230,14 @@ absl::StatusOr<v1::JobStatus> JobManager::GetJob(const std::string& job_id) {
   return StatusLocked(*job);
 }
 
-std::vector<v1::JobStatus> JobManager::ListJobs(int limit) {
+std::vector<v1::JobStatus> JobManager::ListJobs(
+    int limit, const std::function<bool(const std::string& owner)>& visible) {
   if (limit <= 0) limit = 100;
   absl::MutexLock lock(&mu_);
   std::vector<v1::JobStatus> out;
   for (auto it = order_.rbegin(); it != order_.rend() && static_cast<int>(out.size()) < limit;
        ++it) {
-    out.push_back(StatusLocked(**it));
+    if (visible((*it)->owner)) out.push_back(StatusLocked(**it));
   }
   return out;
 }
@@ -397,6 +397,7 @@ v1::JobStatus JobManager::StatusLocked(const Job& job) const {
   s.set_items_per_second(job.rate);
   s.set_first_error(job.first_error);
   s.set_first_error_log(job.first_error_log);
+  s.set_owner(job.owner);
   for (const auto& note : job.notes) s.add_notes(note);
   if (job.notes_dropped > 0) {
     s.add_notes(

@@ -86,13 +86,18 @@ class JobManager {
   // --- JobService --------------------------------------------------------
   // INVALID_ARGUMENT for a bad spec (nothing is queued). `cancelled` says
   // whether the client gave up; CANCELLED, and nothing queued, when it did
-  // before the job was made.
+  // before the job was made. The job belongs to `owner`. Who may call what is
+  // the server's to check (master_server.cc, Authorize), not the manager's.
   absl::StatusOr<v1::SubmitJobResponse> Submit(
       const v1::SubmitJobRequest& request,
-      const std::function<bool()>& cancelled = [] { return false; });
+      const std::function<bool()>& cancelled = [] { return false; },
+      const std::string& owner = "local");
   // NOT_FOUND for an unknown job.
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id);
-  std::vector<v1::JobStatus> ListJobs(int limit);
+  // The newest `limit` jobs whose owner `visible` accepts.
+  std::vector<v1::JobStatus> ListJobs(
+      int limit, const std::function<bool(const std::string& owner)>& visible =
+                     [](const std::string&) { return true; });
   // FAILED_PRECONDITION when the job already ended.
   absl::StatusOr<v1::JobStatus> Cancel(const std::string& job_id);
   // Queues a FAILED or CANCELLED job again with its failed mini-batches reset;
@@ -105,7 +110,16 @@ class JobManager {
   // --- AgentService ------------------------------------------------------
   // ALREADY_EXISTS when another live agent (another pid or host) has the same
   // node id.
-  absl::StatusOr<v1::RegisterAgentResponse> RegisterAgent(const v1::RegisterAgentRequest& request);
+  // The session belongs to `principal`: only it may use the session.
+  absl::StatusOr<v1::RegisterAgentResponse> RegisterAgent(const v1::RegisterAgentRequest& request,
+                                                          const std::string& principal = "local");
+  // Whose a session is and which node it serves; NOT_FOUND for an unknown or
+  // lost one.
+  struct SessionInfo {
+    std::string principal;
+    std::string node_id;
+  };
+  absl::StatusOr<SessionInfo> Session(const std::string& agent_id);
   // The agent is stopping: its session ends now, its leases go back to the
   // queue without counting a try. Nothing for an unknown session.
   void UnregisterAgent(const std::string& agent_id);
@@ -268,7 +282,7 @@ class JobManager {
   absl::StatusOr<std::string> PrepareOutput(const v1::JobSpec& spec);
   // Makes the job in the store and its log folder.
   absl::StatusOr<std::unique_ptr<Job>> MakeJob(const v1::SubmitJobRequest& request,
-                                               std::string output_file);
+                                               std::string output_file, const std::string& owner);
   // FAILED_PRECONDITION when a job other than `self` writes or is about to
   // write the output file `output_file`, whose OutputKey is `key`.
   absl::Status OutputInUseLocked(const std::string& output_file, const std::string& key,
@@ -308,7 +322,6 @@ class JobManager {
   std::map<std::string, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<Job*> order_ ABSL_GUARDED_BY(mu_);  // by seq: FIFO
   AgentRegistry agents_ ABSL_GUARDED_BY(mu_);
-  int64_t next_lease_ ABSL_GUARDED_BY(mu_) = 0;
   // OutputKeys of submits and resumes in progress (not yet active jobs).
   std::set<std::string> reserved_outputs_ ABSL_GUARDED_BY(mu_);
   // Failed for good by a heartbeat (which does no I/O); the ticker commits them.

@@ -14,15 +14,15 @@ std::vector<LeaseTable::Taken> LeaseTable::Clear() {
   return dropped;
 }
 
-std::vector<LeaseTable::Granted> LeaseTable::Grant(const std::string& agent_id, int max,
-                                                   absl::Time now, int64_t run,
-                                                   int64_t& next_lease_id) {
+std::vector<LeaseTable::Granted> LeaseTable::Grant(
+    const std::string& agent_id, int max, absl::Time now, int64_t run,
+    const std::function<std::string()>& new_lease_id) {
   std::vector<Granted> granted;
   while (static_cast<int>(granted.size()) < max && !pending_.empty()) {
     auto [task_id, tries] = pending_.front();
     pending_.pop_front();
     Lease lease;
-    lease.lease_id = ++next_lease_id;
+    lease.lease_id = new_lease_id();
     lease.agent_id = agent_id;
     lease.attempt = tries + 1;
     lease.granted = now;
@@ -33,14 +33,14 @@ std::vector<LeaseTable::Granted> LeaseTable::Grant(const std::string& agent_id, 
   return granted;
 }
 
-Lease* LeaseTable::Find(int64_t task_id, int64_t lease_id, const std::string* agent_id) {
+Lease* LeaseTable::Find(int64_t task_id, const std::string& lease_id, const std::string* agent_id) {
   auto it = leased_.find(task_id);
   if (it == leased_.end() || it->second.lease_id != lease_id) return nullptr;
   if (agent_id != nullptr && it->second.agent_id != *agent_id) return nullptr;
   return &it->second;
 }
 
-std::optional<Lease> LeaseTable::Take(int64_t task_id, int64_t lease_id,
+std::optional<Lease> LeaseTable::Take(int64_t task_id, const std::string& lease_id,
                                       const std::string* agent_id) {
   if (Find(task_id, lease_id, agent_id) == nullptr) return std::nullopt;
   auto it = leased_.find(task_id);
@@ -63,7 +63,7 @@ std::vector<LeaseTable::Taken> LeaseTable::TakeAllOf(const std::string& agent_id
 }
 
 std::vector<LeaseTable::Taken> LeaseTable::TakeUnheld(const std::string& agent_id,
-                                                      const std::set<int64_t>& held,
+                                                      const std::set<std::string>& held,
                                                       absl::Time cutoff) {
   std::vector<Taken> taken;
   for (auto it = leased_.begin(); it != leased_.end();) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -23,7 +24,7 @@ namespace prs::master {
 // report its result, once (fencing): a lease that was given back, reclaimed
 // or superseded is gone from the table.
 struct Lease {
-  int64_t lease_id = 0;
+  std::string lease_id;  // 128 random bits: cannot be guessed
   std::string agent_id;
   int32_t attempt = 0;     // this try, from 1
   int64_t item_count = 0;  // -1: not known yet (tabular)
@@ -53,21 +54,21 @@ class LeaseTable {
   std::vector<Taken> Clear();
 
   // Leases up to `max` mini-batches from the front of the queue to `agent_id`,
-  // with ids from `next_lease_id` (bumped for each).
+  // each with an id from `new_lease_id`.
   std::vector<Granted> Grant(const std::string& agent_id, int max, absl::Time now, int64_t run,
-                             int64_t& next_lease_id);
+                             const std::function<std::string()>& new_lease_id);
 
   // The current lease of `task_id` if it is `lease_id` (and, when
   // `agent_id` is given, held by that agent); nullptr otherwise.
-  Lease* Find(int64_t task_id, int64_t lease_id, const std::string* agent_id = nullptr);
+  Lease* Find(int64_t task_id, const std::string& lease_id, const std::string* agent_id = nullptr);
   // Fencing: takes the lease out when it is the current one, as Find says.
-  std::optional<Lease> Take(int64_t task_id, int64_t lease_id,
+  std::optional<Lease> Take(int64_t task_id, const std::string& lease_id,
                             const std::string* agent_id = nullptr);
   // Takes out every lease of `agent_id` (it stopped or was lost).
   std::vector<Taken> TakeAllOf(const std::string& agent_id);
   // Takes out the leases of `agent_id` granted at or before `cutoff` that are
   // not in `held`: their PullTasks reply never reached the agent.
-  std::vector<Taken> TakeUnheld(const std::string& agent_id, const std::set<int64_t>& held,
+  std::vector<Taken> TakeUnheld(const std::string& agent_id, const std::set<std::string>& held,
                                 absl::Time cutoff);
 
   // Counts one failed delivery of a mini-batch; returns how many so far.

@@ -45,6 +45,18 @@ absl::Status ValidateShippedLogPath(absl::string_view path) {
                    "' is not under user/, sys/node/ or perf/, the parts agents write"));
 }
 
+absl::Status ValidateNodeLogPath(absl::string_view path, absl::string_view node) {
+  if (auto s = ValidateShippedLogPath(path); !s.ok()) return s;
+  for (absl::string_view part : {"sys/node/", "user/stdout/", "user/stderr/", "user/error/",
+                                 "user/entry_script_log/", "perf/"}) {
+    if (absl::StartsWith(path, absl::StrCat(part, node, "/"))) return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("log path '", Printable(path), "' is not one of node ", Printable(node),
+                   "'s own files (sys/node/", Printable(node), "/..., user/*/", Printable(node),
+                   "/..., perf/", Printable(node), "/...)"));
+}
+
 absl::Status ValidateReadLogPath(absl::string_view path) { return CheckRelative(path); }
 
 absl::StatusOr<int64_t> LogStore::Append(const std::string& log_dir, const std::string& path,

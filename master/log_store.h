@@ -16,6 +16,10 @@ namespace prs::master {
 // "." or ".." components, and under user/, sys/node/ or perf/ (the parts
 // agents own). INVALID_ARGUMENT otherwise, naming the path.
 absl::Status ValidateShippedLogPath(absl::string_view path);
+// The same, and the path is one of node `node`'s own: under
+// sys/node/NODE/, user/{stdout,stderr,error,entry_script_log}/NODE/ or
+// perf/NODE/. PERMISSION_DENIED for another node's file or the master's own.
+absl::Status ValidateNodeLogPath(absl::string_view path, absl::string_view node);
 
 // Checks a path a client asks to read: relative and inside the tree.
 absl::Status ValidateReadLogPath(absl::string_view path);

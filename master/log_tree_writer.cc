@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "common/file_io.h"
 #include "common/job_state.h"
+#include "master/agent_registry.h"
 #include "spdlog/spdlog.h"
 
 namespace prs::master {
@@ -134,6 +135,7 @@ std::string Result(const Job& job) {
   if (!job.output_file.empty()) {
     absl::StrAppend(&text, "Output: ", job.output_file, " (", c.rows_written(), " rows)\n");
   }
+  if (!job.owner.empty()) absl::StrAppend(&text, "Owner: ", job.owner, "\n");
   for (const auto& note : job.notes) absl::StrAppend(&text, "Note: ", note, "\n");
   return text;
 }
@@ -154,7 +156,7 @@ std::string ReportRow(const AttemptRecord& a, int64_t item_count) {
   const std::string start =
       r.start_time_ms() > 0 ? LogTimestamp(absl::FromUnixMillis(r.start_time_ms())) : "";
   return absl::StrFormat("%d,%d,%s,%s,%s,%d,%s,%d,%d,%d,%.3f,%.3f,%.3f,%s,%s\n", a.task_id,
-                         a.attempt, CsvField(a.node_id), CsvField(a.agent_id),
+                         a.attempt, CsvField(a.node_id), CsvField(SessionLabel(a.agent_id)),
                          CsvField(r.process_name()), r.pid(), start, item_count, ok,
                          item_count - ok, r.elapsed_seconds(), r.run_seconds(), r.cpu_seconds(),
                          v1::AttemptStatus_Name(r.status()), CsvField(r.error()));

@@ -1,6 +1,7 @@
 // prs-master: holds the job queue, leases and progress; serves JobService and
 // AgentService over gRPC.
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <thread>
@@ -18,8 +19,19 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   double heartbeat_s = 2, agent_timeout_s = 10, logs_grace_s = 30;
   options.manager.state_dir = "./prs-state";
-  app.add_option("--listen", options.listen, "host:port to serve on (port 0 picks one)")
+  app.add_option("--listen", options.listen,
+                 "host:port to serve on (port 0 picks one); any address but loopback needs TLS "
+                 "and --tokens, or --insecure")
       ->capture_default_str();
+  app.add_option("--tls-cert", options.tls.cert, "serve TLS with this certificate (PEM)");
+  app.add_option("--tls-key", options.tls.key, "the certificate's private key (PEM)");
+  app.add_option("--tls-ca", options.tls.ca,
+                 "also require client certificates signed by this CA (mutual TLS)");
+  app.add_option("--tokens", options.tokens_file,
+                 "principals' hashed tokens and roles (docs/security.md); reloaded on SIGHUP");
+  app.add_flag("--insecure", options.insecure,
+               "allow a non-loopback --listen without TLS or tokens (anyone who reaches the port "
+               "runs code on every agent)");
   app.add_option("--state-dir", options.manager.state_dir, "folder for the database and job logs")
       ->capture_default_str();
   app.add_option("--port-file", port_file, "write the chosen port to this file once serving");
@@ -43,6 +55,7 @@ int main(int argc, char** argv) {
   options.manager.logs_grace = absl::Seconds(logs_grace_s);
 
   prs::BlockTerminationSignals();  // before any thread starts
+  prs::BlockHangupSignal();
 
   auto server = prs::master::MasterServer::Create(options);
   if (!server.ok()) {
@@ -57,9 +70,19 @@ int main(int argc, char** argv) {
     std::rename(tmp.c_str(), port_file.c_str());
   }
   std::thread waiter([&] {
-    const int sig = prs::WaitForTerminationSignal();
-    spdlog::info("signal={} shutting down", sig);
-    (*server)->Shutdown();
+    for (;;) {
+      const int sig = prs::WaitForTerminationOrHangup();
+      if (sig == SIGHUP) {
+        // A bad file leaves the tokens as they were: never lock everyone out.
+        if (auto s = (*server)->ReloadTokens(); !s.ok()) {
+          spdlog::error("SIGHUP: tokens not reloaded: {}", std::string(s.message()));
+        }
+        continue;
+      }
+      spdlog::info("signal={} shutting down", sig);
+      (*server)->Shutdown();
+      return;
+    }
   });
   (*server)->Wait();
   waiter.detach();

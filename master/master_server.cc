@@ -10,11 +10,14 @@
 #include <list>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/credentials.h"
 #include "common/grpc_defaults.h"
 #include "common/job_state.h"
 #include "common/status_grpc.h"
+#include "master/auth.h"
 #include "master/executor.h"
 #include "master/log_store.h"
 #include "prs/v1/agent_service.grpc.pb.h"
@@ -42,6 +45,76 @@ grpc::ServerUnaryReactor* Defer(grpc::CallbackServerContext* ctx, Executor& exec
   return reactor;
 }
 
+constexpr uint32_t Roles(std::initializer_list<Role> roles) {
+  uint32_t mask = 0;
+  for (Role r : roles) mask |= static_cast<uint32_t>(r);
+  return mask;
+}
+
+// Who may call each RPC: the one table, checked in one place (Authorize).
+// Whose job it is, is checked after it (CheckJob, CheckSession).
+struct Access {
+  const char* rpc;
+  uint32_t roles;     // any of these
+  const char* needs;  // the same, for a person
+};
+constexpr uint32_t kClients = Roles({Role::kSubmit, Role::kRead, Role::kAdmin});
+constexpr uint32_t kManagers = Roles({Role::kSubmit, Role::kAdmin});
+constexpr Access kSubmitJob{"SubmitJob", kManagers, "submit or admin"};
+constexpr Access kGetJob{"GetJob", kClients, "submit, read or admin"};
+constexpr Access kListJobs{"ListJobs", kClients, "submit, read or admin"};
+constexpr Access kWatchJob{"WatchJob", kClients, "submit, read or admin"};
+constexpr Access kListLogs{"ListLogs", kClients, "submit, read or admin"};
+constexpr Access kReadLog{"ReadLog", kClients, "submit, read or admin"};
+constexpr Access kCancelJob{"CancelJob", kManagers, "submit or admin"};
+constexpr Access kResumeJob{"ResumeJob", kManagers, "submit or admin"};
+constexpr Access kListAgents{"ListAgents", Roles({Role::kRead, Role::kAdmin}), "read or admin"};
+constexpr Access kAgentCall{"the AgentService", Roles({Role::kAgent}), "agent"};
+
+// A stream refused before it starts.
+class RefusedWatch final : public grpc::ServerWriteReactor<v1::JobStatus> {
+ public:
+  explicit RefusedWatch(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
+// "127.0.0.1:7600", "localhost:0", "[::1]:7600": the host is loopback.
+bool IsLoopback(const std::string& listen) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+// A listen address other than loopback needs TLS and tokens, or --insecure.
+absl::Status CheckExposure(const MasterOptions& options) {
+  if (IsLoopback(options.listen)) return absl::OkStatus();
+  const bool tls = !options.tls.cert.empty();
+  const bool tokens = !options.tokens_file.empty();
+  if (tls && tokens) return absl::OkStatus();
+  if (!options.insecure) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--listen ", options.listen, " is reachable from other hosts, so prs-master needs ",
+        !tls && !tokens ? "TLS (--tls-cert, --tls-key) and tokens (--tokens)"
+        : !tls          ? "TLS (--tls-cert, --tls-key)"
+                        : "tokens (--tokens)",
+        " there: anyone who reaches the port could otherwise run code on every agent. "
+        "deploy/make-certs.sh and deploy/make-token.sh make them (docs/security.md). Listen on "
+        "127.0.0.1, or give --insecure on a network you trust completely"));
+  }
+  for (int i = 0; i < 3; ++i) {
+    spdlog::warn(
+        "INSECURE: listening on {} without {}; anyone who reaches this port can run "
+        "code on every agent and read every job (--insecure)",
+        options.listen,
+        !tls && !tokens ? "TLS or tokens"
+        : !tls          ? "TLS"
+                        : "tokens");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 class MasterServer::Impl {
@@ -54,11 +127,20 @@ class MasterServer::Impl {
         agent_service_(this) {}
 
   absl::Status Start(const MasterOptions& options) {
+    if (auto s = CheckExposure(options); !s.ok()) return s;
+    auto credentials = MakeServerCredentials(options.tls);
+    if (!credentials.ok()) return credentials.status();
+    if (!options.tokens_file.empty()) {
+      auto auth = Authenticator::Load(options.tokens_file);
+      if (!auth.ok()) return auth.status();
+      auth_ = *std::move(auth);
+      spdlog::info("tokens file={} principals={}", options.tokens_file, auth_->size());
+    }
     manager_->SetWorkListener([this] { OnWork(); });
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(options.listen, *credentials, &port_);
     ApplyServerDefaults(builder);
     builder.RegisterService(&job_service_);
     builder.RegisterService(&agent_service_);
@@ -83,10 +165,76 @@ class MasterServer::Impl {
   }
 
   void Wait() { done_.WaitForNotification(); }
+  absl::Status ReloadTokens() {
+    if (auth_ == nullptr) {
+      return absl::FailedPreconditionError("prs-master runs without --tokens: nothing to reload");
+    }
+    if (auto s = auth_->Reload(); !s.ok()) return s;
+    spdlog::info("tokens reloaded file={} principals={}", auth_->path(), auth_->size());
+    return absl::OkStatus();
+  }
   int port() const { return port_; }
   JobManager& manager() { return *manager_; }
 
  private:
+  // --- Who may call (docs/security.md) ------------------------------------
+  // The one seam: the caller's principal, from its bearer token, when it
+  // holds one of the roles `access` names. UNAUTHENTICATED without a known
+  // token, PERMISSION_DENIED with the wrong role.
+  absl::StatusOr<Principal> Authorize(grpc::CallbackServerContext* ctx,
+                                      const Access& access) const {
+    Principal p = Principal::Local();
+    if (auth_ != nullptr) {
+      auto found = auth_->Authenticate(BearerToken(ctx->client_metadata()));
+      if (!found.ok()) return found.status();
+      p = *std::move(found);
+    }
+    if ((p.roles & access.roles) == 0) {
+      return absl::PermissionDeniedError(absl::StrCat("'", p.name, "' (", RolesText(p.roles),
+                                                      ") may not call ", access.rpc,
+                                                      ": that needs the role ", access.needs));
+    }
+    return p;
+  }
+
+  // The job's owner lets `p` see it and its logs, or with `manage`, cancel
+  // or resume it (master/auth.h, Principal).
+  absl::Status CheckJob(const Principal& p, const std::string& job_id, bool manage) {
+    auto st = manager_->GetJob(job_id);
+    if (!st.ok()) return st.status();
+    if (manage ? p.CanManage(st->owner()) : p.CanSee(st->owner())) return absl::OkStatus();
+    return absl::PermissionDeniedError(absl::StrCat(
+        "job ", job_id, " belongs to '", st->owner(), "'; only its owner or an admin",
+        manage ? " may cancel or resume it" : " (or a reader) may see it and its logs"));
+  }
+
+  // The session is the caller's. NOT_FOUND (the agent registers again) for
+  // an unknown or lost one.
+  absl::StatusOr<JobManager::SessionInfo> CheckSession(const Principal& p,
+                                                       const std::string& agent_id) {
+    auto session = manager_->Session(agent_id);
+    if (!session.ok()) return session.status();
+    if (session->principal != p.name) {
+      return absl::PermissionDeniedError("this agent session belongs to another identity");
+    }
+    return session;
+  }
+
+  // Authorizes the call, then runs `fn(principal)` on the executor and
+  // finishes the call with its result.
+  template <typename Response, typename Fn>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, const Access& access,
+                                  Response* response, Fn fn) {
+    auto principal = Authorize(ctx, access);
+    if (!principal.ok()) {
+      grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+      reactor->Finish(ToGrpcStatus(principal.status()));
+      return reactor;
+    }
+    return Defer(ctx, executor_, response,
+                 [fn = std::move(fn), p = *std::move(principal)]() mutable { return fn(p); });
+  }
+
   // --- Long-polls -----------------------------------------------------------
   struct Waiter {
     grpc::ServerUnaryReactor* reactor;
@@ -249,48 +397,69 @@ class MasterServer::Impl {
                                         v1::SubmitJobResponse* resp) override {
       // A client that gave up (a long list_file checked at submit) gets no
       // job behind its back.
-      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get(), req, ctx] {
-        return m->Submit(*req, [ctx] { return ctx->IsCancelled(); });
-      });
+      return impl_->Serve(ctx, kSubmitJob, resp,
+                          [m = impl_->manager_.get(), req, ctx](const Principal& p) {
+                            return m->Submit(
+                                *req, [ctx] { return ctx->IsCancelled(); }, p.name);
+                          });
     }
     grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx, const v1::GetJobRequest* req,
                                      v1::JobStatus* resp) override {
-      return Defer(ctx, impl_->executor_, resp,
-                   [m = impl_->manager_.get(), req] { return m->GetJob(req->job_id()); });
+      return impl_->Serve(ctx, kGetJob, resp, [impl = impl_, req](const Principal& p) {
+        if (auto s = impl->CheckJob(p, req->job_id(), false); !s.ok()) {
+          return absl::StatusOr<v1::JobStatus>(s);
+        }
+        return impl->manager_->GetJob(req->job_id());
+      });
     }
     grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* ctx,
                                        const v1::ListJobsRequest* req,
                                        v1::ListJobsResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get(), req] {
-        v1::ListJobsResponse r;
-        for (auto& j : m->ListJobs(req->limit())) *r.add_jobs() = std::move(j);
-        return absl::StatusOr<v1::ListJobsResponse>(std::move(r));
-      });
+      return impl_->Serve(
+          ctx, kListJobs, resp, [m = impl_->manager_.get(), req](const Principal& p) {
+            v1::ListJobsResponse r;
+            for (auto& j : m->ListJobs(
+                     req->limit(), [&p](const std::string& owner) { return p.CanSee(owner); })) {
+              *r.add_jobs() = std::move(j);
+            }
+            return absl::StatusOr<v1::ListJobsResponse>(std::move(r));
+          });
     }
     grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx,
                                         const v1::CancelJobRequest* req,
                                         v1::JobStatus* resp) override {
-      return Defer(ctx, impl_->executor_, resp,
-                   [m = impl_->manager_.get(), req] { return m->Cancel(req->job_id()); });
+      return impl_->Serve(ctx, kCancelJob, resp, [impl = impl_, req](const Principal& p) {
+        if (auto s = impl->CheckJob(p, req->job_id(), true); !s.ok()) {
+          return absl::StatusOr<v1::JobStatus>(s);
+        }
+        return impl->manager_->Cancel(req->job_id());
+      });
     }
     grpc::ServerUnaryReactor* ResumeJob(grpc::CallbackServerContext* ctx,
                                         const v1::ResumeJobRequest* req,
                                         v1::JobStatus* resp) override {
-      return Defer(ctx, impl_->executor_, resp,
-                   [m = impl_->manager_.get(), req] { return m->Resume(req->job_id()); });
+      return impl_->Serve(ctx, kResumeJob, resp, [impl = impl_, req](const Principal& p) {
+        if (auto s = impl->CheckJob(p, req->job_id(), true); !s.ok()) {
+          return absl::StatusOr<v1::JobStatus>(s);
+        }
+        return impl->manager_->Resume(req->job_id());
+      });
     }
     grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                          const v1::ListAgentsRequest* req,
                                          v1::ListAgentsResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get()] {
+      return impl_->Serve(ctx, kListAgents, resp, [m = impl_->manager_.get()](const Principal&) {
         return absl::StatusOr<v1::ListAgentsResponse>(m->ListAgents());
       });
     }
     grpc::ServerUnaryReactor* ListLogs(grpc::CallbackServerContext* ctx,
                                        const v1::ListLogsRequest* req,
                                        v1::ListLogsResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get(), req] {
-        auto dir = m->LogDir(req->job_id());
+      return impl_->Serve(ctx, kListLogs, resp, [impl = impl_, req](const Principal& p) {
+        if (auto s = impl->CheckJob(p, req->job_id(), false); !s.ok()) {
+          return absl::StatusOr<v1::ListLogsResponse>(s);
+        }
+        auto dir = impl->manager_->LogDir(req->job_id());
         if (!dir.ok()) return absl::StatusOr<v1::ListLogsResponse>(dir.status());
         v1::ListLogsResponse r;
         r.set_log_dir(*dir);
@@ -305,8 +474,11 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* ReadLog(grpc::CallbackServerContext* ctx,
                                       const v1::ReadLogRequest* req,
                                       v1::ReadLogResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get(), req] {
-        auto dir = m->LogDir(req->job_id());
+      return impl_->Serve(ctx, kReadLog, resp, [impl = impl_, req](const Principal& p) {
+        if (auto s = impl->CheckJob(p, req->job_id(), false); !s.ok()) {
+          return absl::StatusOr<v1::ReadLogResponse>(s);
+        }
+        auto dir = impl->manager_->LogDir(req->job_id());
         if (!dir.ok()) return absl::StatusOr<v1::ReadLogResponse>(dir.status());
         int64_t size = 0;
         auto data = LogStore::Read(*dir, req->path(), req->offset(), req->max_bytes(), &size);
@@ -319,6 +491,12 @@ class MasterServer::Impl {
     }
     grpc::ServerWriteReactor<v1::JobStatus>* WatchJob(grpc::CallbackServerContext* ctx,
                                                       const v1::WatchJobRequest* req) override {
+      auto principal = impl_->Authorize(ctx, kWatchJob);
+      if (!principal.ok()) return new RefusedWatch(principal.status());
+      // The owner never changes: checked once, before the first status.
+      if (auto s = impl_->CheckJob(*principal, req->job_id(), false); !s.ok()) {
+        return new RefusedWatch(s);
+      }
       return new Watcher(impl_, req->job_id());
     }
 
@@ -329,26 +507,37 @@ class MasterServer::Impl {
   class AgentServiceImpl final : public v1::AgentService::CallbackService {
    public:
     explicit AgentServiceImpl(Impl* impl) : impl_(impl) {}
-    grpc::ServerUnaryReactor* UnregisterAgent(grpc::CallbackServerContext* ctx,
-                                              const v1::UnregisterAgentRequest* req,
-                                              v1::UnregisterAgentResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp, [m = impl_->manager_.get(), req] {
-        m->UnregisterAgent(req->agent_id());
-        return absl::StatusOr<v1::UnregisterAgentResponse>(v1::UnregisterAgentResponse());
-      });
-    }
     grpc::ServerUnaryReactor* RegisterAgent(grpc::CallbackServerContext* ctx,
                                             const v1::RegisterAgentRequest* req,
                                             v1::RegisterAgentResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp,
-                   [m = impl_->manager_.get(), req] { return m->RegisterAgent(*req); });
+      return impl_->Serve(ctx, kAgentCall, resp,
+                          [m = impl_->manager_.get(), req](const Principal& p) {
+                            return m->RegisterAgent(*req, p.name);
+                          });
+    }
+    grpc::ServerUnaryReactor* UnregisterAgent(grpc::CallbackServerContext* ctx,
+                                              const v1::UnregisterAgentRequest* req,
+                                              v1::UnregisterAgentResponse* resp) override {
+      return impl_->Serve(ctx, kAgentCall, resp, [impl = impl_, req](const Principal& p) {
+        auto session = impl->CheckSession(p, req->agent_id());
+        if (!session.ok() && !absl::IsNotFound(session.status())) {
+          return absl::StatusOr<v1::UnregisterAgentResponse>(session.status());
+        }
+        if (session.ok()) impl->manager_->UnregisterAgent(req->agent_id());
+        return absl::StatusOr<v1::UnregisterAgentResponse>(v1::UnregisterAgentResponse());
+      });
     }
     grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx,
                                         const v1::HeartbeatRequest* req,
                                         v1::HeartbeatResponse* resp) override {
       // Liveness is cheap and must not queue behind slow work: answer inline.
       auto* reactor = ctx->DefaultReactor();
-      auto result = impl_->manager_->Heartbeat(*req);
+      auto result = [&]() -> absl::StatusOr<v1::HeartbeatResponse> {
+        auto p = impl_->Authorize(ctx, kAgentCall);
+        if (!p.ok()) return p.status();
+        if (auto s = impl_->CheckSession(*p, req->agent_id()); !s.ok()) return s.status();
+        return impl_->manager_->Heartbeat(*req);
+      }();
       if (result.ok()) *resp = *std::move(result);
       reactor->Finish(ToGrpcStatus(result.status()));
       return reactor;
@@ -356,21 +545,38 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* PullTasks(grpc::CallbackServerContext* ctx,
                                         const v1::PullTasksRequest* req,
                                         v1::PullTasksResponse* resp) override {
+      absl::Status allowed = [&] {
+        auto p = impl_->Authorize(ctx, kAgentCall);
+        if (!p.ok()) return p.status();
+        return impl_->CheckSession(*p, req->agent_id()).status();
+      }();
+      if (!allowed.ok()) {
+        auto* reactor = ctx->DefaultReactor();
+        reactor->Finish(ToGrpcStatus(allowed));
+        return reactor;
+      }
       return impl_->Pull(ctx, req, resp);
     }
     grpc::ServerUnaryReactor* ReportResults(grpc::CallbackServerContext* ctx,
                                             const v1::ReportResultsRequest* req,
                                             v1::ReportResultsResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp,
-                   [m = impl_->manager_.get(), req] { return m->Report(*req); });
+      return impl_->Serve(ctx, kAgentCall, resp, [impl = impl_, req](const Principal& p) {
+        if (auto s = impl->CheckSession(p, req->agent_id()); !s.ok()) {
+          return absl::StatusOr<v1::ReportResultsResponse>(s.status());
+        }
+        return impl->manager_->Report(*req);
+      });
     }
     grpc::ServerUnaryReactor* ShipLogs(grpc::CallbackServerContext* ctx,
                                        const v1::ShipLogsRequest* req,
                                        v1::ShipLogsResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp, [impl = impl_, req] {
-        // Every path is checked before anything is written.
+      return impl_->Serve(ctx, kAgentCall, resp, [impl = impl_, req](const Principal& p) {
+        auto session = impl->CheckSession(p, req->agent_id());
+        if (!session.ok()) return absl::StatusOr<v1::ShipLogsResponse>(session.status());
+        // Every path is checked before anything is written: an agent writes
+        // only its own node's files, never the master's (user/error.txt).
         for (const auto& c : req->chunks()) {
-          if (auto s = ValidateShippedLogPath(c.path()); !s.ok()) {
+          if (auto s = ValidateNodeLogPath(c.path(), session->node_id); !s.ok()) {
             return absl::StatusOr<v1::ShipLogsResponse>(s);
           }
         }
@@ -390,8 +596,12 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* GetJobBundle(grpc::CallbackServerContext* ctx,
                                            const v1::GetJobBundleRequest* req,
                                            v1::GetJobBundleResponse* resp) override {
-      return Defer(ctx, impl_->executor_, resp,
-                   [m = impl_->manager_.get(), req] { return m->GetBundle(*req); });
+      return impl_->Serve(ctx, kAgentCall, resp, [impl = impl_, req](const Principal& p) {
+        if (auto s = impl->CheckSession(p, req->agent_id()); !s.ok()) {
+          return absl::StatusOr<v1::GetJobBundleResponse>(s.status());
+        }
+        return impl->manager_->GetBundle(*req);
+      });
     }
 
    private:
@@ -399,6 +609,8 @@ class MasterServer::Impl {
   };
 
   Clock* const clock_;
+  // Null without --tokens: every caller is Principal::Local() (loopback only).
+  std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<JobManager> manager_;
   LogStore log_store_;
   Executor executor_;
@@ -431,5 +643,6 @@ int MasterServer::port() const { return impl_->port(); }
 void MasterServer::Wait() { impl_->Wait(); }
 void MasterServer::Shutdown() { impl_->Shutdown(); }
 JobManager& MasterServer::manager() { return impl_->manager(); }
+absl::Status MasterServer::ReloadTokens() { return impl_->ReloadTokens(); }
 
 }  // namespace prs::master

@@ -6,13 +6,23 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "common/credentials.h"
 #include "master/job_manager.h"
 
 namespace prs::master {
 
 struct MasterOptions {
-  // host:port to listen on; port 0 picks a free port (see port()).
-  std::string listen = "0.0.0.0:7600";
+  // host:port to listen on; port 0 picks a free port (see port()). Loopback
+  // by default: any other address needs TLS and tokens, or `insecure`.
+  std::string listen = "127.0.0.1:7600";
+  // The server's certificate and key; with a CA, clients must present a
+  // certificate it signed (mutual TLS).
+  TlsFiles tls;
+  // The principals' hashed tokens (master/auth.h). Empty: every caller is
+  // "local" with every role, which only a loopback master allows.
+  std::string tokens_file;
+  // Listen on another address without TLS or tokens (said loudly at start).
+  bool insecure = false;
   JobManagerOptions manager;
   // Threads that run the blocking part of RPCs.
   int executor_threads = 4;
@@ -35,6 +45,9 @@ class MasterServer {
   void Shutdown();
 
   JobManager& manager();
+  // Reads the tokens file again (SIGHUP); the old table stays when the new
+  // file is invalid. FAILED_PRECONDITION when the master runs without one.
+  absl::Status ReloadTokens();
 
  private:
   class Impl;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/tabular_descriptor.h"
 #include "common/text.h"
+#include "master/auth.h"
 #include "master/job_manager.h"
 #include "spdlog/spdlog.h"
 
@@ -64,8 +65,9 @@ Job* JobManager::AssignJobLocked(Agent& agent) {
     j->served_by.insert(agent.agent_id);
     j->logs_done.erase(agent.agent_id);  // assigned again: its logs grow again
     EventLocked(*j, "INFO",
-                absl::StrCat("agent assigned: agent=", agent.agent_id, " node=", agent.node_id,
-                             " agents=", j->agents.size(), "/", j->spec.node_count()));
+                absl::StrCat("agent assigned: agent=", SessionLabel(agent.agent_id),
+                             " node=", agent.node_id, " agents=", j->agents.size(), "/",
+                             j->spec.node_count()));
     ++j->version;
     return j;
   }
@@ -93,7 +95,7 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
     job = AssignJobLocked(agent);
     if (job == nullptr) return v1::PullTasksResponse();
     granted = job->leases.Grant(agent.agent_id, std::max(1, request.max_tasks()), agent.last_seen,
-                                job->run, next_lease_);
+                                job->run, RandomId);
     agent.leases += static_cast<int64_t>(granted.size());
     if (!granted.empty()) {
       // An agent that works on the job (again) is waited for at its end.
@@ -179,7 +181,7 @@ void JobManager::SettleGranted(Job* job, const std::vector<LeaseTable::Granted>&
   // lock was let go meanwhile, so a task may be another agent's lease by now
   // (its agent unregistered and it went to another), which is not ours to
   // take back: only the lease granted above is.
-  absl::flat_hash_map<int64_t, int64_t> granted_lease;
+  absl::flat_hash_map<int64_t, std::string> granted_lease;
   for (const auto& g : granted) granted_lease[g.task_id] = g.lease.lease_id;
   const auto take_back = [&](int64_t task_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::optional<std::pair<Lease, std::string>> taken;
@@ -277,6 +279,11 @@ absl::StatusOr<v1::GetJobBundleResponse> JobManager::GetBundle(
     Job* job = FindJobLocked(request.job_id());
     if (job == nullptr) {
       return absl::NotFoundError(absl::StrCat("job '", request.job_id(), "' not found"));
+    }
+    // A job's code goes only to the sessions it was given to.
+    if (job->served_by.count(request.agent_id()) == 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("job '", request.job_id(), "' was never assigned to this agent session"));
     }
     seq = job->seq;
     *response.mutable_spec() = job->spec;

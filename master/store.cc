@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS jobs(
   output_id TEXT NOT NULL DEFAULT '',  -- that file's "device:inode": the file the job reopens
   input_fingerprint TEXT NOT NULL DEFAULT '',  -- allow_reuse: the listed inputs' names, sizes, mtimes
   reused_from TEXT NOT NULL DEFAULT '',  -- allow_reuse: the job whose result this one took
-  first_error_log TEXT NOT NULL DEFAULT '');  -- the first error's file in the log tree
+  first_error_log TEXT NOT NULL DEFAULT '',  -- the first error's file in the log tree
+  owner TEXT NOT NULL DEFAULT '');  -- the principal who submitted the job
 CREATE TABLE IF NOT EXISTS tasks(
   job_seq INTEGER NOT NULL,
   task_id INTEGER NOT NULL,
@@ -156,7 +157,7 @@ constexpr const char* kJobColumns =
     "seq, job_id, spec, state, reason, submit_ms, start_ms, end_ms, mb_created, listing_done, "
     "items_total, mb_processed, mb_failed, items_succeeded, items_failed, rows_written, retries, "
     "output_length, first_error, mb_listed, groups_done, output_started, input_fingerprint, "
-    "reused_from, output_id, first_error_log, "
+    "reused_from, output_id, first_error_log, owner, "
     "(SELECT COALESCE(MAX(task_id) + 1, 0) FROM tasks WHERE tasks.job_seq = jobs.seq), "
     "(SELECT COUNT(*) FROM tasks WHERE tasks.job_seq = jobs.seq AND kind = " PRS_SQL_PLAN
     " AND state = " PRS_SQL_PENDING
@@ -191,9 +192,10 @@ StoredJob ReadJob(const Stmt& s) {
   j.reused_from = s.Text(23);
   j.output_id = s.Text(24);
   j.first_error_log = s.Text(25);
-  j.next_task_id = s.Int(26);
-  j.plans_pending = s.Int(27);
-  j.counts.set_plans(s.Int(28));
+  j.owner = s.Text(26);
+  j.next_task_id = s.Int(27);
+  j.plans_pending = s.Int(28);
+  j.counts.set_plans(s.Int(29));
   return j;
 }
 
@@ -268,6 +270,8 @@ absl::Status Store::Migrate() {
       {"jobs", "reused_from", "ALTER TABLE jobs ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';"},
       {"jobs", "first_error_log",
        "ALTER TABLE jobs ADD COLUMN first_error_log TEXT NOT NULL DEFAULT '';"},
+      // Jobs of a master without tokens belong to "local".
+      {"jobs", "owner", "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';"},
   };
   std::string sql;
   for (const Step& step : steps) {
@@ -321,14 +325,16 @@ absl::Status Store::Exec(const char* sql) {
 }
 
 absl::StatusOr<StoredJob> Store::CreateJob(const v1::JobSpec& spec,
-                                           const v1::SourceSnapshot& snapshot, int64_t submit_ms) {
+                                           const v1::SourceSnapshot& snapshot, int64_t submit_ms,
+                                           const std::string& owner) {
   absl::MutexLock lock(&mu_);
   Transaction tx(db_);
-  Stmt ins(db_, "INSERT INTO jobs(spec, snapshot, state, submit_ms) VALUES(?, ?, ?, ?)");
+  Stmt ins(db_, "INSERT INTO jobs(spec, snapshot, state, submit_ms, owner) VALUES(?, ?, ?, ?, ?)");
   ins.BindBlob(1, spec.SerializeAsString())
       .BindBlob(2, snapshot.SerializeAsString())
       .Bind(3, int64_t{v1::QUEUED})
-      .Bind(4, submit_ms);
+      .Bind(4, submit_ms)
+      .Bind(5, owner);
   if (auto s = ins.Run(); !s.ok()) return s;
   const int64_t seq = sqlite3_last_insert_rowid(db_);
   const std::string job_id = absl::StrCat(spec.name(), "-", seq);
@@ -341,6 +347,7 @@ absl::StatusOr<StoredJob> Store::CreateJob(const v1::JobSpec& spec,
   job.job_id = job_id;
   job.spec = spec;
   job.submit_ms = submit_ms;
+  job.owner = owner;
   return job;
 }
 

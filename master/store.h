@@ -49,6 +49,8 @@ struct JobRecord {
   // allow_reuse: the job that ran and whose result (and output file) this one
   // took instead of running; empty for a job that ran.
   std::string reused_from;
+  // The principal who submitted it (docs/security.md).
+  std::string owner;
 };
 
 // A job row: the record, and its output as the commits left it (the output
@@ -86,7 +88,7 @@ class Store {
 
   // Inserts a QUEUED job; its id is "<name>-<seq>".
   absl::StatusOr<StoredJob> CreateJob(const v1::JobSpec& spec, const v1::SourceSnapshot& snapshot,
-                                      int64_t submit_ms);
+                                      int64_t submit_ms, const std::string& owner);
   absl::Status UpdateJobState(int64_t seq, const JobStateRow& row);
   // Records that the job made its output file (after an earlier one was
   // moved aside and an empty one created, before any row is written), and

@@ -130,7 +130,7 @@ TEST_CASE("over gRPC: a scripted agent pulls, a stale report is refused, each ro
       if (!sent_stale) {
         // A report with another lease id is fenced out and writes nothing.
         v1::ReportResultsRequest stale = report;
-        stale.mutable_results(0)->set_lease_id(t.lease_id() + 1000);
+        stale.mutable_results(0)->set_lease_id(t.lease_id() + "0");
         v1::ReportResultsResponse refused;
         grpc::ClientContext sctx;
         REQUIRE(m.agents->ReportResults(&sctx, stale, &refused).ok());

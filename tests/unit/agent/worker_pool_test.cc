@@ -33,7 +33,7 @@ v1::Task MakeTask(const std::string& job_id, int64_t task_id, std::vector<std::s
   v1::Task t;
   t.set_job_id(job_id);
   t.set_task_id(task_id);
-  t.set_lease_id(100 + task_id);
+  t.set_lease_id(absl::StrCat(100 + task_id));
   t.set_attempt(1);
   for (auto& item : items) t.add_items(item);
   return t;
@@ -225,7 +225,7 @@ TEST_CASE("ReleasedResult gives a mini-batch back unrun", "[worker_pool]") {
   const v1::TaskResult r = ReleasedResult(MakeTask("j1", 7, {"a"}));
   CHECK(r.job_id() == "j1");
   CHECK(r.task_id() == 7);
-  CHECK(r.lease_id() == 107);
+  CHECK(r.lease_id() == "107");
   CHECK(r.status() == v1::RELEASED);
 }
 

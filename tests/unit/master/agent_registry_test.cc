@@ -16,26 +16,35 @@ v1::RegisterAgentRequest Request(const std::string& node, int64_t pid) {
   return r;
 }
 
-TEST_CASE("sessions get ids never reused; a second live agent with a node id is refused") {
-  AgentRegistry registry(/*epoch=*/7, absl::Seconds(10));
-  auto a = registry.Register(Request("n1", 100), kT0);
+TEST_CASE("session ids are unguessable and never reused; a node id has one live agent") {
+  AgentRegistry registry(absl::Seconds(10));
+  auto a = registry.Register(Request("n1", 100), "agents", kT0);
   REQUIRE(a.ok());
-  CHECK((*a)->agent_id == "n1#7.1");
-  auto dup = registry.Register(Request("n1", 101), kT0);
+  const std::string first = (*a)->agent_id;
+  // "n1#" + 8 hex (the label) + "." + 32 hex (128 random bits, the secret).
+  REQUIRE(first.size() == 3 + 8 + 1 + 32);
+  CHECK(first.rfind("n1#", 0) == 0);
+  CHECK(SessionLabel(first) == first.substr(0, 11));
+  CHECK((*a)->principal == "agents");
+  auto dup = registry.Register(Request("n1", 101), "agents", kT0);
   REQUIRE_FALSE(dup.ok());
   CHECK(dup.status().code() == absl::StatusCode::kAlreadyExists);
   CHECK(dup.status().message().find("give each agent its own --node-id") != std::string::npos);
+  // Another identity never takes over a live node id.
+  auto other = registry.Register(Request("n1", 100), "mallory", kT0);
+  REQUIRE_FALSE(other.ok());
+  CHECK(other.status().code() == absl::StatusCode::kPermissionDenied);
   // The same process registering again (after a master restart) is let in.
-  auto again = registry.Register(Request("n1", 100), kT0);
+  auto again = registry.Register(Request("n1", 100), "agents", kT0);
   REQUIRE(again.ok());
-  CHECK((*again)->agent_id == "n1#7.2");
-  CHECK_FALSE(registry.Register(Request("", 1), kT0).ok());
+  CHECK((*again)->agent_id != first);
+  CHECK_FALSE(registry.Register(Request("", 1), "agents", kT0).ok());
 }
 
 TEST_CASE("a silent agent is lost; a lost session must register again") {
-  AgentRegistry registry(1, absl::Seconds(10));
-  const std::string a = (*registry.Register(Request("n1", 1), kT0))->agent_id;
-  const std::string b = (*registry.Register(Request("n2", 2), kT0))->agent_id;
+  AgentRegistry registry(absl::Seconds(10));
+  const std::string a = (*registry.Register(Request("n1", 1), "agents", kT0))->agent_id;
+  const std::string b = (*registry.Register(Request("n2", 2), "agents", kT0))->agent_id;
   REQUIRE(registry.Touch(b, kT0 + absl::Seconds(8)).ok());
   auto lost = registry.TakeLost(kT0 + absl::Seconds(11));
   REQUIRE(lost.size() == 1);
@@ -49,10 +58,10 @@ TEST_CASE("a silent agent is lost; a lost session must register again") {
 }
 
 TEST_CASE("every node gave up only when each live agent's node did") {
-  AgentRegistry registry(1, absl::Seconds(10));
+  AgentRegistry registry(absl::Seconds(10));
   CHECK_FALSE(registry.AllNodesIn({}));
-  REQUIRE(registry.Register(Request("n1", 1), kT0).ok());
-  REQUIRE(registry.Register(Request("n2", 2), kT0).ok());
+  REQUIRE(registry.Register(Request("n1", 1), "agents", kT0).ok());
+  REQUIRE(registry.Register(Request("n2", 2), "agents", kT0).ok());
   CHECK_FALSE(registry.AllNodesIn({"n1"}));
   CHECK(registry.AllNodesIn({"n1", "n2"}));
 }

@@ -19,7 +19,7 @@ struct Context {
 
 Lease MakeLease(int32_t attempt, int64_t items, TaskKind kind = TaskKind::kRun) {
   Lease l;
-  l.lease_id = 9;
+  l.lease_id = "9";
   l.agent_id = "a#1";
   l.attempt = attempt;
   l.item_count = items;

@@ -149,7 +149,7 @@ TEST_CASE("a report with a stale or foreign lease is rejected and writes nothing
   auto tasks = f.Pull(a, 1);
   REQUIRE(tasks.size() == 1);
   v1::Task stale = tasks[0];
-  stale.set_lease_id(stale.lease_id() + 1000);
+  stale.set_lease_id(stale.lease_id() + "0");
   CHECK_FALSE(f.Done(a, stale));
   CHECK_FALSE(f.Done(b, tasks[0]));  // b does not hold the lease
   CHECK(f.OutputLines().empty());

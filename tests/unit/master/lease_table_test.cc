@@ -1,29 +1,37 @@
 #include "master/lease_table.h"
 
 #include <catch2/catch.hpp>
+#include <functional>
+#include <memory>
 
 namespace prs::master {
 namespace {
 
 const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 
+// Lease ids for the tests: "L1", "L2", ...
+std::function<std::string()> Ids() {
+  auto n = std::make_shared<int>(0);
+  return [n] { return "L" + std::to_string(++*n); };
+}
+
 TEST_CASE("leases are granted from the front of the queue, each try counted from 1") {
   LeaseTable t;
   t.Enqueue(1, 0);
   t.Enqueue(2, 1);
   t.EnqueueFront(0, 0);  // a plan, or a mini-batch given back unrun, goes first
-  int64_t next_id = 100;
-  auto granted = t.Grant("a#1", 2, kT0, /*run=*/3, next_id);
+  const auto ids = Ids();
+  auto granted = t.Grant("a#1", 2, kT0, /*run=*/3, ids);
   REQUIRE(granted.size() == 2);
   CHECK(granted[0].task_id == 0);
-  CHECK(granted[0].lease.lease_id == 101);
+  CHECK(granted[0].lease.lease_id == "L1");
   CHECK(granted[0].lease.attempt == 1);
   CHECK(granted[0].lease.run == 3);
   CHECK(granted[1].task_id == 1);
-  CHECK(next_id == 102);
+  CHECK(granted[1].lease.lease_id == "L2");
   CHECK(t.pending() == 1);
   CHECK(t.leased() == 2);
-  auto rest = t.Grant("b#1", 5, kT0, 3, next_id);
+  auto rest = t.Grant("b#1", 5, kT0, 3, ids);
   REQUIRE(rest.size() == 1);
   CHECK(rest[0].task_id == 2);
   CHECK(rest[0].lease.attempt == 2);
@@ -34,10 +42,9 @@ TEST_CASE("leases are granted from the front of the queue, each try counted from
 TEST_CASE("only the holder of the current lease can take it, once") {
   LeaseTable t;
   t.Enqueue(7, 0);
-  int64_t next_id = 0;
-  const int64_t lease_id = t.Grant("a#1", 1, kT0, 0, next_id)[0].lease.lease_id;
+  const std::string lease_id = t.Grant("a#1", 1, kT0, 0, Ids())[0].lease.lease_id;
   const std::string other = "b#1", holder = "a#1";
-  CHECK_FALSE(t.Take(7, lease_id + 1).has_value());      // another lease
+  CHECK_FALSE(t.Take(7, lease_id + "x").has_value());    // another lease
   CHECK_FALSE(t.Take(7, lease_id, &other).has_value());  // another agent
   CHECK_FALSE(t.Take(8, lease_id).has_value());          // another task
   auto taken = t.Take(7, lease_id, &holder);
@@ -50,9 +57,9 @@ TEST_CASE("only the holder of the current lease can take it, once") {
 TEST_CASE("an agent's leases are reclaimed; unheld ones only after the cutoff") {
   LeaseTable t;
   for (int64_t i = 0; i < 4; ++i) t.Enqueue(i, 0);
-  int64_t next_id = 0;
-  auto a = t.Grant("a#1", 2, kT0, 0, next_id);
-  auto b = t.Grant("b#1", 2, kT0 + absl::Seconds(60), 0, next_id);
+  const auto ids = Ids();
+  auto a = t.Grant("a#1", 2, kT0, 0, ids);
+  auto b = t.Grant("b#1", 2, kT0 + absl::Seconds(60), 0, ids);
   // a holds its first lease; the second never reached it.
   auto unheld = t.TakeUnheld("a#1", {a[0].lease.lease_id}, kT0 + absl::Seconds(30));
   REQUIRE(unheld.size() == 1);

@@ -68,7 +68,7 @@ TEST_CASE("a task id used twice is an error, not a silent skip") {
   prs::testing::TempDir dir;
   auto store = Store::Open(dir.Sub("state.db"));
   REQUIRE(store.ok());
-  auto job = (*store)->CreateJob(v1::JobSpec(), v1::SourceSnapshot(), 0);
+  auto job = (*store)->CreateJob(v1::JobSpec(), v1::SourceSnapshot(), 0, "alice");
   REQUIRE(job.ok());
   NewTask t;
   t.task_id = 7;
