@@ -228,3 +228,29 @@ def make_job(tmp_path, n_files, script_text, job_dir_name="job", **keys):
                            output_file=out / spec.get("append_row_file_name",
                                                       "parallel_run_step.txt"),
                            inputs=inputs, n_files=n_files, spec=spec)
+
+
+def load_protos(out_dir):
+    """The prs.v1 messages, compiled by protoc from proto/ into `out_dir` (no gRPC stubs are
+    needed: tests call methods by name). Returns a namespace of agent_service_pb2 (a),
+    job_service_pb2 (j) and job_pb2 (job)."""
+    import importlib
+    import sys
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    protos = sorted(str(p.relative_to(SOURCE_DIR / "proto"))
+                    for p in (SOURCE_DIR / "proto" / "prs" / "v1").glob("*.proto"))
+    subprocess.run(["protoc", "-I", str(SOURCE_DIR / "proto"), "--python_out", str(out), *protos],
+                   check=True, capture_output=True)
+    for d in (out / "prs", out / "prs" / "v1"):
+        (d / "__init__.py").touch()
+    # The runtime's own `prs` package must not shadow these modules.
+    for k in [k for k in sys.modules if k == "prs" or k.startswith("prs.")]:
+        del sys.modules[k]
+    sys.path.insert(0, str(out))
+    try:
+        mods = [importlib.import_module("prs.v1." + m)
+                for m in ("agent_service_pb2", "job_service_pb2", "job_pb2")]
+    finally:
+        sys.path.remove(str(out))
+    return SimpleNamespace(a=mods[0], j=mods[1], job=mods[2])

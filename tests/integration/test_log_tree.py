@@ -7,7 +7,7 @@ import os
 
 import grpc
 
-from itest_helpers import submit, wait_for, wait_state
+from itest_helpers import load_protos, submit, wait_for, wait_state
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
@@ -163,33 +163,47 @@ def test_gpu_assignment_one_gpu_two_processes(master, start_agent, prs, make_job
     assert line1.endswith("CUDA_VISIBLE_DEVICES="), line1
 
 
-def test_shipping_refuses_paths_outside_the_tree(master, start_agent, prs, make_job, tmp_path):
-    start_agent("node-s")
+def test_shipping_refuses_paths_outside_the_tree(master, prs, make_job, tmp_path):
+    """An agent's shipment writes only its own node's files of the tree: no path outside it,
+    no file of the master's (job_result.txt, user/error.txt), no other node's."""
+    pb = load_protos(tmp_path / "pb")
+    channel = grpc.insecure_channel(master.address)
+
+    def call(method, request, reply):
+        return channel.unary_unary("/prs.v1.AgentService/" + method,
+                                   request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=reply.FromString)(request, timeout=10)
+
+    a = pb.a
+    session = call("RegisterAgent", a.RegisterAgentRequest(node_id="node-s", hostname="h", pid=1),
+                   a.RegisterAgentResponse).agent_id
     job = make_job(tmp_path, 2, "def run(b):\n    return b\n", name="ship-paths")
     job_id = submit(prs, job.job_file)
-    wait_state(prs, job_id, TERMINAL, 60)
-    agent_log = (tmp_path / "agent-node-s.log").read_text()
-    agent_id = agent_log.split("registered agent=")[1].split()[0]
-    ship = grpc.insecure_channel(master.address).unary_unary("/prs.v1.AgentService/ShipLogs")
+    wait_for(lambda: call("PullTasks", a.PullTasksRequest(agent_id=session, max_tasks=5),
+                          a.PullTasksResponse).tasks, 20, message="the session to get the job")
 
-    def request(path):
-        # ShipLogsRequest{agent_id=1, job_id=2, chunks=3 {path=1, offset=2, data=3}}
-        def field(num, data):
-            return bytes([(num << 3) | 2, len(data)]) + data
-        chunk = field(1, path.encode()) + field(3, b"evil\n")
-        return field(1, agent_id.encode()) + field(2, job_id.encode()) + field(3, chunk)
+    def ship(path):
+        return call("ShipLogs", a.ShipLogsRequest(agent_id=session, job_id=job_id, chunks=[
+            a.LogChunk(path=path, data=b"evil\n")]), a.ShipLogsResponse)
 
     logs = master.state_dir / "jobs" / job_id / "logs"
-    for bad in ("../../escape.txt", "/etc/passwd-copy", "user/../../escape.txt", "job_result.txt",
-                "user//x.txt"):
+    for bad, code in (("../../escape.txt", grpc.StatusCode.INVALID_ARGUMENT),
+                      ("/etc/passwd-copy", grpc.StatusCode.INVALID_ARGUMENT),
+                      ("user/../../escape.txt", grpc.StatusCode.INVALID_ARGUMENT),
+                      ("job_result.txt", grpc.StatusCode.INVALID_ARGUMENT),
+                      ("user//x.txt", grpc.StatusCode.INVALID_ARGUMENT),
+                      ("user/error.txt", grpc.StatusCode.PERMISSION_DENIED),
+                      ("user/stdout/node-t/x.txt", grpc.StatusCode.PERMISSION_DENIED),
+                      ("sys/node/other/agent.txt", grpc.StatusCode.PERMISSION_DENIED)):
         try:
-            ship(request(bad), timeout=10)
+            ship(bad)
             raise AssertionError("ShipLogs accepted %r" % bad)
         except grpc.RpcError as e:
-            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (bad, e)
+            assert e.code() == code, (bad, e)
             assert "log path" in e.details(), e.details()
     assert not (master.state_dir / "jobs" / "escape.txt").exists()
     assert not (master.state_dir / "escape.txt").exists()
-    assert "evil" not in (logs / "job_result.txt").read_text()
-    ship(request("user/stdout/node-s/extra.txt"), timeout=10)  # inside the tree: accepted
+    assert not (logs / "user" / "error.txt").exists() or "evil" not in (
+        logs / "user" / "error.txt").read_text()
+    ship("user/stdout/node-s/extra.txt")  # the node's own file: accepted
     assert (logs / "user" / "stdout" / "node-s" / "extra.txt").read_text() == "evil\n"
