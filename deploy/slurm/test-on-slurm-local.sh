@@ -169,9 +169,19 @@ check_rows() {
   log "output OK: 200 lines, each input once, rows per node: $(awk '{print $2}' "$out" | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')"
 }
 
+# check_identities MASTER_LOG: the job's owner is the submit token's principal, and every agent
+# registered with the agent token (not the CLI's PRS_TOKEN_FILE, which reaches it too).
+check_identities() {
+  grep -q "job submitted .* owner=tester" "$1" || fail "no job owned by tester in $1"
+  local n
+  n=$(grep -c "agent registered .* identity=node-agents" "$1" || true)
+  [ "$n" -ge "$NODES" ] || fail "$n agents registered as node-agents in $1, want $NODES"
+  log "owner=tester, $n agents registered as node-agents"
+}
+
 log "1. a job on $NODES nodes, TLS and tokens from PRS_CONFIG_DIR"
 run_job "$PRS_BIN" "$T/state" PRS_CONFIG_DIR="$SEC"; check_output
-grep -q "tls" "$T/state/master.log" || log "note: master.log does not mention TLS"
+check_identities "$T/state/master.log"
 log "2. again, same PRS_STATE, each file named"
 rm -rf "$T/out"
 run_job "$PRS_BIN" "$T/state" PRS_CONFIG_DIR="$T/nothing-here" \
@@ -226,13 +236,22 @@ refused() {
   if out=$("$@" 2>&1); then fail "$why: succeeded: $out"; fi
   log "refused as it should be ($why): $(echo "$out" | head -2 | tr '\n' ' ')"
 }
+# Every agent registered before the job, so that each node gets some of it.
+end=$((SECONDS + 30))
+until [ "$(prs_as reader nodes 2>/dev/null | grep -c '^node')" = "$NODES" ]; do
+  [ "$SECONDS" -lt "$end" ] || { prs_as reader nodes || true; tail -n 5 "$T"/ctl-agent-*.log
+                                 fail "not all $NODES agents registered with $ADDR in 30 s"; }
+  sleep 0.5
+done
+log "$NODES agents registered: $(prs_as reader nodes | awk 'NR > 1 {printf "%s ", $1}')"
 t0=$SECONDS
-prs_as submit submit "$T/job.yaml" --wait > "$T/ctl-submit.out" 2> "$T/ctl-submit.err" \
+prs_as submit submit "$T/job.yaml" --set node_count="$NODES" --wait > "$T/ctl-submit.out" 2> "$T/ctl-submit.err" \
   || { cat "$T/ctl-submit.out" "$T/ctl-submit.err" "$T/ctl-master.log"; tail -n 5 "$T"/ctl-agent-*.log
        fail "the job on $ADDR failed"; }
 cat "$T/ctl-submit.out" "$T/ctl-submit.err"
 log "job on $ADDR done in $((SECONDS - t0)) s"
 check_rows
+check_identities "$T/ctl-master.log"
 CTL_JOB=$(head -n 1 "$T/ctl-submit.out")
 [ -n "$CTL_JOB" ] || fail "prs submit printed no job id"
 prs_as submit list | grep -q "^$CTL_JOB " || fail "prs list does not show the tester job $CTL_JOB"
@@ -251,6 +270,11 @@ refused "no CA (plaintext to a TLS port)" env PRS_TOKEN_FILE="$SEC/submit.token"
 refused "a CA that did not sign the master" env PRS_TLS_CA="$T/sec-other/ca.pem" \
   PRS_TLS_CERT="$SEC/tls/tester.pem" PRS_TLS_KEY="$SEC/tls/tester.key" \
   PRS_TOKEN_FILE="$SEC/submit.token" "$PRS_BIN/prs" --master "$ADDR" list
+if getent hosts slurmtest-ctl > /dev/null; then   # netns mode: $CTL_ADDR's name, not in the certificate
+  refused "a name the certificate does not hold" env PRS_TLS_CA="$SEC/tls/ca.pem" \
+    PRS_TLS_CERT="$SEC/tls/tester.pem" PRS_TLS_KEY="$SEC/tls/tester.key" \
+    PRS_TOKEN_FILE="$SEC/submit.token" "$PRS_BIN/prs" --master "slurmtest-ctl:${ADDR##*:}" list
+fi
 log "reload: the reader's line removed, a new token added, SIGHUP"
 grep -v '  reader  ' "$SEC/tokens" > "$SEC/tokens.new" && cat "$SEC/tokens.new" > "$SEC/tokens"
 "$MAKE_TOKEN" late read "$SEC/tokens" "$SEC/late.token"
