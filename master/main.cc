@@ -62,8 +62,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "prs-master: %s\n", std::string(server.status().message()).c_str());
     return 1;
   }
-  spdlog::info("serving listen={} port={} state_dir={}", options.listen, (*server)->port(),
-               options.manager.state_dir);
+  spdlog::info("serving listen={} port={} state_dir={} tls={} client_certificates={} tokens={}",
+               options.listen, (*server)->port(), options.manager.state_dir,
+               options.tls.cert.empty() ? "off" : "on", options.tls.ca.empty() ? "off" : "required",
+               options.tokens_file.empty() ? "off (every caller is local)" : options.tokens_file);
   if (!port_file.empty()) {
     const std::string tmp = port_file + ".tmp";
     std::ofstream(tmp) << (*server)->port() << "\n";
