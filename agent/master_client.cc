@@ -126,6 +126,7 @@ absl::Duration Backoff::Next() {
 absl::StatusOr<std::unique_ptr<MasterTransport>> MakeGrpcTransport(const std::string& address,
                                                                    const TlsFiles& tls,
                                                                    const std::string& token) {
+  if (auto s = CheckTokenChannel(address, tls, token); !s.ok()) return s;
   auto credentials = MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();
   return std::unique_ptr<MasterTransport>(

@@ -60,7 +60,9 @@ void PrepareExec(const WorkerSpawnOptions& options, ExecImage& image) {
   }
   // The agent's credentials are not the job's: a script gets no token (and
   // no pointer to the agent's token file) through its environment.
-  for (const char* secret : {"PRS_TOKEN", "PRS_TOKEN_FILE"}) env.erase(secret);
+  for (const char* secret : {"PRS_TOKEN", "PRS_TOKEN_FILE", "PRS_TLS_KEY", "PRS_TLS_CERT"}) {
+    env.erase(secret);
+  }
   for (const auto& [k, v] : options.env) env[k] = v;
   env["PRS_WORKER_FD"] = std::to_string(kWorkerFd);
   for (const auto& [k, v] : env) image.env.push_back(k + "=" + v);

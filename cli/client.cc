@@ -18,6 +18,7 @@
 #include "common/snapshot.h"
 #include "common/status_grpc.h"
 #include "common/text.h"
+#include "master/partitioner.h"
 #include "prs/v1/job_service.grpc.pb.h"
 
 namespace prs::cli {
@@ -48,6 +49,9 @@ class JobClient::Impl {
   Impl(const std::string& address, const Connection& connection)
       : address_(address), token_(connection.token), tls_(!connection.tls.ca.empty()) {
     auto credentials = MakeChannelCredentials(connection.tls);
+    if (auto s = CheckTokenChannel(address, connection.tls, connection.token); !s.ok()) {
+      credentials = s;
+    }
     if (!credentials.ok()) {
       init_ = credentials.status();
       credentials = grpc::InsecureChannelCredentials();  // never used: every call fails first
@@ -181,6 +185,12 @@ absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
   auto spec = LoadJobFile(job_file, overrides);
   if (!spec.ok()) return spec.status();
   if (auto s = ValidateJobSpec(*spec, /*check_files=*/true); !s.ok()) return s;
+  // As the user, with the paths named: the master names only the lines.
+  if (auto s = master::CheckInputsAtSubmit(
+          *spec, [] { return false; }, /*name_paths=*/true);
+      !s.ok()) {
+    return s;
+  }
   auto snapshot = PackDirectory(spec->source_directory(), kMaxSnapshotBytes);
   if (!snapshot.ok()) return snapshot.status();
   v1::SubmitJobRequest req;

@@ -20,6 +20,7 @@
 #include "common/signals.h"
 #include "common/sizes.h"
 #include "common/text.h"
+#include "master/auth.h"
 #include "master/master_server.h"
 
 namespace prs::cli {
@@ -40,8 +41,12 @@ class LocalCluster {
  public:
   static absl::StatusOr<std::unique_ptr<LocalCluster>> Start(const std::string& state_dir) {
     auto c = std::unique_ptr<LocalCluster>(new LocalCluster());
+    // Loopback is every local user's: the embedded master takes only a token
+    // made for this run, which only this process holds.
+    c->token_ = prs::master::RandomId();
     prs::master::MasterOptions mo;
     mo.listen = "127.0.0.1:0";
+    mo.local_token = c->token_;
     mo.manager.state_dir = state_dir;
     mo.manager.heartbeat_interval = absl::Seconds(1);
     mo.executor_threads = 2;
@@ -55,6 +60,7 @@ class LocalCluster {
     ao.node_id = prs::HostName();
     ao.pull_wait = absl::Seconds(2);
     ao.ship_logs = false;  // the agent writes straight into the master's log tree
+    ao.token = c->token_;
     auto agent = prs::agent::Agent::Create(ao);
     if (!agent.ok()) {
       c->master_->Shutdown();
@@ -70,6 +76,9 @@ class LocalCluster {
     master_->Shutdown();
   }
   const std::string& address() const { return address_; }
+  const std::string& token() const { return token_; }
+  // How this process's clients reach the embedded master.
+  JobClient Client() const { return JobClient(address_, Connection{{}, token_}); }
 
  private:
   LocalCluster() = default;
@@ -77,6 +86,7 @@ class LocalCluster {
   std::unique_ptr<prs::agent::Agent> agent_;
   std::thread agent_thread_;
   std::string address_;
+  std::string token_;
 };
 
 // Ctrl-C (or SIGTERM) while a local job runs: the first cancels the job, so
@@ -96,7 +106,7 @@ class Interrupts {
     std::thread([this] {
       for (;;) {
         const int sig = prs::WaitForTerminationSignal();
-        std::string job_id, address;
+        std::string job_id, address, token;
         {
           absl::MutexLock lock(&mu_);
           if (signal_ != 0) {
@@ -108,21 +118,24 @@ class Interrupts {
           signal_ = sig;
           job_id = job_id_;
           address = address_;
+          token = token_;
         }
         std::fprintf(stderr,
                      "\nprs: interrupted; stopping the job and its workers (press Ctrl-C "
                      "again to exit at once)\n");
-        if (!job_id.empty()) JobClient(address).Cancel(job_id).IgnoreError();
+        if (!job_id.empty()) JobClient(address, Connection{{}, token}).Cancel(job_id).IgnoreError();
       }
     }).detach();  // blocked in sigwait for the life of the process
   }
 
  public:
   // The job to cancel on an interrupt; true when one came already.
-  bool Watch(const std::string& job_id, const std::string& address, const std::string& state_dir) {
+  bool Watch(const std::string& job_id, const std::string& address, const std::string& token,
+             const std::string& state_dir) {
     absl::MutexLock lock(&mu_);
     job_id_ = job_id;
     address_ = address;
+    token_ = token;
     state_dir_ = state_dir;
     return signal_ != 0;
   }
@@ -154,14 +167,16 @@ class Interrupts {
   int signal_ ABSL_GUARDED_BY(mu_) = 0;
   std::string job_id_ ABSL_GUARDED_BY(mu_);
   std::string address_ ABSL_GUARDED_BY(mu_);
+  std::string token_ ABSL_GUARDED_BY(mu_);
   std::string state_dir_ ABSL_GUARDED_BY(mu_);
 };
 
 // Follows a local job to its end; prints the output path on success and the
 // way to continue after an interrupt.
 int FollowLocal(JobClient& client, Interrupts& interrupts, const std::string& job_id,
-                const std::string& address, const std::string& state_dir) {
-  if (interrupts.Watch(job_id, address, state_dir)) client.Cancel(job_id).IgnoreError();
+                const std::string& address, const std::string& token,
+                const std::string& state_dir) {
+  if (interrupts.Watch(job_id, address, token, state_dir)) client.Cancel(job_id).IgnoreError();
   prs::v1::JobStatus final_status;
   int rc = Follow(client, job_id, &final_status);
   if (interrupts.signal() != 0 && final_status.state() != prs::v1::SUCCEEDED) {
@@ -192,7 +207,7 @@ int RunLocalCommand(const std::string& job_file, const std::vector<std::string>&
   Interrupts& interrupts = Interrupts::Install();
   auto cluster = LocalCluster::Start(state_dir);
   if (!cluster.ok()) return Fail(cluster.status());
-  JobClient client((*cluster)->address());
+  JobClient client = (*cluster)->Client();
   auto submitted = client.Submit(*request);
   if (!submitted.ok()) return Fail(submitted.status());
   std::fprintf(stderr, "prs: job %s submitted; logs in %s\n", submitted->job_id().c_str(),
@@ -200,7 +215,8 @@ int RunLocalCommand(const std::string& job_file, const std::vector<std::string>&
   for (const auto& w : submitted->warnings()) {
     std::fprintf(stderr, "prs: note: %s\n", prs::Printable(w, 2000).c_str());
   }
-  return FollowLocal(client, interrupts, submitted->job_id(), (*cluster)->address(), state_dir);
+  return FollowLocal(client, interrupts, submitted->job_id(), (*cluster)->address(),
+                     (*cluster)->token(), state_dir);
 }
 
 // `prs resume JOB --state-dir DIR`: a job of a local run (interrupted, failed,
@@ -218,7 +234,7 @@ int ResumeLocalCommand(const std::string& job_id, std::string state_dir) {
   Interrupts& interrupts = Interrupts::Install();
   auto cluster = LocalCluster::Start(state_dir);
   if (!cluster.ok()) return Fail(cluster.status());
-  JobClient client((*cluster)->address());
+  JobClient client = (*cluster)->Client();
   auto st = client.Get(job_id);
   if (!st.ok()) return Fail(st.status());
   if (prs::IsTerminal(st->state())) {
@@ -231,7 +247,8 @@ int ResumeLocalCommand(const std::string& job_id, std::string state_dir) {
   } else {
     std::fprintf(stderr, "prs: job %s continues where it stopped\n", job_id.c_str());
   }
-  return FollowLocal(client, interrupts, job_id, (*cluster)->address(), state_dir);
+  return FollowLocal(client, interrupts, job_id, (*cluster)->address(), (*cluster)->token(),
+                     state_dir);
 }
 
 // `prs clean-outputs DIR`: removes the earlier outputs that jobs moved aside

@@ -1,6 +1,8 @@
 #include "common/credentials.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/security/server_credentials.h>
+#include <netinet/in.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -92,6 +94,31 @@ absl::StatusOr<std::string> ReadToken(const std::string& token_file, const std::
     return absl::InvalidArgumentError(absl::StrCat("--token-file: ", token_file, " is empty"));
   }
   return line;
+}
+
+bool IsLoopbackAddress(const std::string& address) {
+  std::string host = address;
+  if (absl::StartsWith(host, "[")) {
+    const size_t end = host.find(']');
+    if (end == std::string::npos) return false;
+    host = host.substr(1, end - 1);
+  } else if (const size_t colon = host.rfind(':'); colon != std::string::npos) {
+    host = host.substr(0, colon);
+  }
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+absl::Status CheckTokenChannel(const std::string& address, const TlsFiles& tls,
+                               const std::string& token) {
+  if (token.empty() || !tls.ca.empty() || IsLoopbackAddress(address)) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("refusing to send your token in clear text to ", address,
+                   ": give --tls-ca ($PRS_TLS_CA), the CA that signed the master's certificate"));
 }
 
 void AddToken(grpc::ClientContext& ctx, const std::string& token) {

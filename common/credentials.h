@@ -38,6 +38,16 @@ absl::StatusOr<std::string> ReadToken(const std::string& token_file, const std::
 // loopback channel it never leaves the host.
 void AddToken(grpc::ClientContext& ctx, const std::string& token);
 
+// True when `address` ("host:port", "[v6]:port") names this host only: an
+// IPv4 address in 127/8, ::1, or "localhost". A name that merely starts like
+// one ("127.0.0.1.example.org") is not.
+bool IsLoopbackAddress(const std::string& address);
+
+// A token goes in clear text only to a loopback address: FAILED_PRECONDITION
+// naming the fix when `token` would reach another host without TLS.
+absl::Status CheckTokenChannel(const std::string& address, const TlsFiles& tls,
+                               const std::string& token);
+
 // The token of a server call's "authorization: Bearer <token>", or "".
 std::string BearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 

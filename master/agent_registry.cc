@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/text.h"
 #include "master/auth.h"
 
 namespace prs::master {
@@ -11,6 +12,19 @@ absl::StatusOr<Agent*> AgentRegistry::Register(const v1::RegisterAgentRequest& r
                                                const std::string& principal, absl::Time now) {
   if (request.node_id().empty()) {
     return absl::InvalidArgumentError("RegisterAgent: node_id is empty");
+  }
+  // A node id names folders of every job's log tree: one path part, printable.
+  const std::string& node = request.node_id();
+  if (node.size() > 128 || node == "." || node == ".." || node.find('/') != std::string::npos ||
+      Printable(node, 128) != node) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "RegisterAgent: node_id '", Printable(node, 128),
+        "' must be printable UTF-8 of at most 128 bytes, without '/', and not . or .."));
+  }
+  for (const std::string* text : {&request.hostname(), &request.ip()}) {
+    if (text->size() > 256 || Printable(*text, 256) != *text) {
+      return absl::InvalidArgumentError("RegisterAgent: hostname and ip must be printable text");
+    }
   }
   for (const auto& [id, other] : agents_) {
     if (other.node_id == request.node_id() && other.principal != principal) {

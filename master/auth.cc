@@ -129,7 +129,15 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Load(const std::st
   return a;
 }
 
+std::unique_ptr<Authenticator> Authenticator::ForToken(absl::string_view token,
+                                                       Principal principal) {
+  std::unique_ptr<Authenticator> a(new Authenticator(""));
+  a->by_hash_.emplace(HashToken(token), std::move(principal));
+  return a;
+}
+
 absl::Status Authenticator::Reload() {
+  if (path_.empty()) return absl::FailedPreconditionError("the tokens are not from a file");
   auto parsed = Parse(path_);
   if (!parsed.ok()) return parsed.status();
   absl::MutexLock lock(&mu_);

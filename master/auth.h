@@ -65,6 +65,9 @@ class Authenticator {
  public:
   // INVALID_ARGUMENT naming the file, line and problem; NOT_FOUND without it.
   static absl::StatusOr<std::unique_ptr<Authenticator>> Load(const std::string& path);
+  // One token, held in memory only, that names `principal` (prs run: its
+  // embedded master takes only the token this process made). Reload() fails.
+  static std::unique_ptr<Authenticator> ForToken(absl::string_view token, Principal principal);
 
   absl::Status Reload() ABSL_LOCKS_EXCLUDED(mu_);
   // The principal of `token`; UNAUTHENTICATED when it is none's.

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <utility>
 
@@ -123,6 +124,17 @@ JobManager::~JobManager() {
 
 absl::StatusOr<std::string> JobManager::PrepareOutput(const v1::JobSpec& spec) {
   if (!spec.output().empty()) {
+    // The master writes the output: never into its own state (the database,
+    // other jobs' log trees), however the path is spelled.
+    std::error_code ec;
+    const fs::path out = fs::weakly_canonical(spec.output(), ec);
+    const fs::path state = fs::weakly_canonical(options_.state_dir, ec);
+    const auto [end, _] = std::mismatch(state.begin(), state.end(), out.begin(), out.end());
+    if (!ec && end == state.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("output: ", spec.output(), " is inside the master's state folder ",
+                       options_.state_dir, "; write outputs to a folder of their own"));
+    }
     // summary_only too: it is EntryScript().output_dir.
     if (auto s = MakeDirs(spec.output()); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("output: ", s.message()));

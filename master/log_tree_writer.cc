@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "common/file_io.h"
 #include "common/job_state.h"
+#include "common/text.h"
 #include "master/agent_registry.h"
 #include "spdlog/spdlog.h"
 
@@ -147,7 +148,10 @@ std::string LogTimestamp(absl::Time t) {
 }
 
 std::string MasterRoleLine(absl::Time now, const std::string& level, const std::string& message) {
-  return absl::StrFormat("%s|%s|%d|master|%s", LogTimestamp(now), level, ::getpid(), message);
+  // One record per line: text from agents or scripts (a node id, an error)
+  // cannot start a forged record of its own.
+  return absl::StrFormat("%s|%s|%d|master|%s", LogTimestamp(now), level, ::getpid(),
+                         Printable(message, 64 << 10));
 }
 
 std::string ReportRow(const AttemptRecord& a, int64_t item_count) {

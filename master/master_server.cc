@@ -78,18 +78,9 @@ class RefusedWatch final : public grpc::ServerWriteReactor<v1::JobStatus> {
   void OnDone() override { delete this; }
 };
 
-// "127.0.0.1:7600", "localhost:0", "[::1]:7600": the host is loopback.
-bool IsLoopback(const std::string& listen) {
-  std::string host = listen.substr(0, listen.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
-}
-
 // A listen address other than loopback needs TLS and tokens, or --insecure.
 absl::Status CheckExposure(const MasterOptions& options) {
-  if (IsLoopback(options.listen)) return absl::OkStatus();
+  if (IsLoopbackAddress(options.listen)) return absl::OkStatus();
   const bool tls = !options.tls.cert.empty();
   const bool tokens = !options.tokens_file.empty();
   if (tls && tokens) return absl::OkStatus();
@@ -135,6 +126,13 @@ class MasterServer::Impl {
       if (!auth.ok()) return auth.status();
       auth_ = *std::move(auth);
       spdlog::info("tokens file={} principals={}", options.tokens_file, auth_->size());
+    } else if (!options.local_token.empty()) {
+      auth_ = Authenticator::ForToken(options.local_token, Principal::Local());
+    } else {
+      spdlog::warn(
+          "no --tokens: every process on this host that reaches {} may submit code and "
+          "act as an agent; on a shared host give --tokens (docs/security.md)",
+          options.listen);
     }
     manager_->SetWorkListener([this] { OnWork(); });
     grpc::EnableDefaultHealthCheckService(true);

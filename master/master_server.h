@@ -23,6 +23,9 @@ struct MasterOptions {
   std::string tokens_file;
   // Listen on another address without TLS or tokens (said loudly at start).
   bool insecure = false;
+  // Without a tokens file: take only this token, as the principal "local"
+  // (prs run's embedded master). Empty: every caller is "local".
+  std::string local_token;
   JobManagerOptions manager;
   // Threads that run the blocking part of RPCs.
   int executor_threads = 4;

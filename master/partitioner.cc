@@ -153,10 +153,11 @@ std::optional<std::string> ListedPath(const fs::path& base, absl::string_view li
   return p.lexically_normal().string();
 }
 
-// Every path a list file names exists: each missing one is named (the first
-// kMaxNamed, then a count), so the list can be fixed in one go.
+// Every path a list file names exists: each missing one is given by its line
+// (the first kMaxNamed, then a count), so the list can be fixed in one go;
+// with `name_paths`, with the path it names.
 absl::Status CheckListFile(const v1::Input& input, const std::string& where,
-                           const std::function<bool()>& cancelled) {
+                           const std::function<bool()>& cancelled, bool name_paths) {
   constexpr int kMaxNamed = 20;
   const std::string& list = input.list_file();
   std::ifstream in(list);
@@ -178,7 +179,8 @@ absl::Status CheckListFile(const v1::Input& input, const std::string& where,
     struct stat st {};
     if (::stat(path->c_str(), &st) == 0) continue;
     if (++missing <= kMaxNamed) {
-      absl::StrAppend(&named, "\n  line ", line_no, ": ", Printable(*path, 500));
+      absl::StrAppend(&named, "\n  line ", line_no,
+                      name_paths ? absl::StrCat(": ", Printable(*path, 500)) : "");
     }
   }
   if (paths == 0) {
@@ -472,12 +474,13 @@ absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
   return PartitionInputs(inputs, sink, &sink, stop, hooks);
 }
 
-absl::Status CheckInputsAtSubmit(const v1::JobSpec& spec, const std::function<bool()>& cancelled) {
+absl::Status CheckInputsAtSubmit(const v1::JobSpec& spec, const std::function<bool()>& cancelled,
+                                 bool name_paths) {
   const std::string output_real = spec.output().empty() ? "" : RealPath(spec.output());
   for (const auto& input : spec.inputs()) {
     const std::string where = absl::StrCat("input '", input.name(), "'");
     if (!input.list_file().empty()) {
-      if (auto st = CheckListFile(input, where, cancelled); !st.ok()) return st;
+      if (auto st = CheckListFile(input, where, cancelled, name_paths); !st.ok()) return st;
       continue;
     }
     const std::string& path = input.path();

@@ -71,8 +71,14 @@ absl::Status PartitionTabularInputs(const v1::JobSpec& spec,
 // missing one is named, up to 20). INVALID_ARGUMENT naming the input.
 // Reads a whole list_file, and stops a folder walk at the first file.
 // `cancelled` is polled while a list is checked: CANCELLED when it says so.
+// With `name_paths` the message quotes each missing path of a list_file; the
+// master gives line numbers only, since it reads the list with its own
+// rights and a list_file may name any file it can read (a key): quoting its
+// lines would hand them to the submitter. The CLI checks as the user first,
+// naming them.
 absl::Status CheckInputsAtSubmit(
-    const v1::JobSpec& spec, const std::function<bool()>& cancelled = [] { return false; });
+    const v1::JobSpec& spec, const std::function<bool()>& cancelled = [] { return false; },
+    bool name_paths = false);
 
 // A file's version as tabular descriptors carry it, or nullopt when the file
 // cannot be stat'ed.

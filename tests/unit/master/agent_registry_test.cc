@@ -41,6 +41,22 @@ TEST_CASE("session ids are unguessable and never reused; a node id has one live 
   CHECK_FALSE(registry.Register(Request("", 1), "agents", kT0).ok());
 }
 
+TEST_CASE("a node id is one printable path part; host and ip are printable") {
+  AgentRegistry registry(absl::Seconds(10));
+  for (const char* node : {"n1/x", "..", ".", "a\nb", "n\x01"}) {
+    INFO(node);
+    auto r = registry.Register(Request(node, 1), "agents", kT0);
+    CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+  auto long_id = registry.Register(Request(std::string(129, 'n'), 1), "agents", kT0);
+  CHECK(long_id.status().code() == absl::StatusCode::kInvalidArgument);
+  v1::RegisterAgentRequest forged = Request("n1", 1);
+  forged.set_hostname("h\n2026-11-30 00:00:00.000|INFO|1|master|job submitted: owner=alice");
+  CHECK(registry.Register(forged, "agents", kT0).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(registry.Register(Request("node-a.example_1", 1), "agents", kT0).ok());
+}
+
 TEST_CASE("a silent agent is lost; a lost session must register again") {
   AgentRegistry registry(absl::Seconds(10));
   const std::string a = (*registry.Register(Request("n1", 1), "agents", kT0))->agent_id;

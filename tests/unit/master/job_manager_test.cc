@@ -1327,3 +1327,25 @@ TEST_CASE("a failed attempt with a traceback names its file in the log tree") {
 
 }  // namespace
 }  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("an output inside the master's state folder is refused, however it is spelled") {
+  Fixture f;
+  f.Open();
+  for (const std::string& output :
+       {f.dir.Sub("state"), f.dir.Sub("state/jobs/x/logs"), f.dir.Sub("out/../state/.")}) {
+    auto req = MakeRequest(f.dir, 1, 1);
+    req.mutable_spec()->set_output(output);
+    req.mutable_spec()->set_append_row_file_name("state.db");
+    auto sub = f.manager->Submit(req);
+    REQUIRE_FALSE(sub.ok());
+    CHECK(sub.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(sub.status().message()), Catch::Contains("inside the master's state"));
+  }
+  CHECK(f.manager->ListJobs(10).empty());
+}
+
+}  // namespace
+}  // namespace prs::master

@@ -348,7 +348,8 @@ TEST_CASE("a list_file naming paths that do not exist is refused, naming each of
   v1::Input* in = spec.add_inputs();
   in->set_name("images");
   in->set_list_file(dir.Sub("list.txt"));
-  const absl::Status s = CheckInputsAtSubmit(spec);
+  const absl::Status s = CheckInputsAtSubmit(
+      spec, [] { return false; }, /*name_paths=*/true);
   CHECK(s.code() == absl::StatusCode::kInvalidArgument);
   const std::string m(s.message());
   CHECK_THAT(m, Catch::StartsWith("input 'images': 25 of the 26 paths that list_file " +
@@ -356,6 +357,15 @@ TEST_CASE("a list_file naming paths that do not exist is refused, naming each of
   CHECK_THAT(m, Catch::Contains("line 3: " + dir.Sub("img/gone0.png")));
   CHECK_THAT(m, Catch::Contains("line 22: " + dir.Sub("img/gone19.png")));
   CHECK_THAT(m, Catch::Contains("... and 5 more"));
+  // The master, reading with its own rights, never quotes a line of the file: a list_file
+  // naming a key would otherwise hand the key to the submitter.
+  dir.Write("secret.key", "-----BEGIN PRIVATE KEY-----\nMIGHAgEAsecret\n");
+  in->set_list_file(dir.Sub("secret.key"));
+  const std::string quiet(CheckInputsAtSubmit(spec).message());
+  CHECK_THAT(quiet, Catch::Contains("line 2"));
+  CHECK(quiet.find("MIGHAgEAsecret") == std::string::npos);
+  CHECK(quiet.find("BEGIN") == std::string::npos);
+  in->set_list_file(dir.Sub("list.txt"));
   dir.Write("list.txt", "# nothing\n\n");
   CHECK_THAT(std::string(CheckInputsAtSubmit(spec).message()), Catch::Contains("lists no paths"));
 }
