@@ -416,3 +416,38 @@ def test_the_tour_with_tls_and_tokens(cluster, tmp_path):
     assert st["state"] == "SUCCEEDED" and st["owner"] == "alice", st
     nodes = cluster.prs("nodes", token="auditor")
     assert nodes.returncode == 0 and "node-a" in nodes.stdout and "node-b" in nodes.stdout
+
+
+def test_a_submitter_cannot_read_the_masters_files_through_a_list_file(cluster, pb, tmp_path):
+    """The master reads list files with its own rights: a list naming its TLS key must not come
+    back in the refusal, nor may an output overwrite the master's state."""
+    job = make_job(tmp_path, 1, ROWS_SCRIPT, job_dir_name="leak", name="leak")
+    key = cluster.tls / "master.key"
+    secret_lines = [l for l in key.read_text().splitlines() if l and not l.startswith("-----")]
+    spec = pb.job.JobSpec(
+        name="leak", entry_script="score.py", source_directory=str(job.src_dir),
+        inputs=[pb.job.Input(name="files", type="file", list_file=str(key))],
+        output=str(job.output_dir), output_action="append_row",
+        append_row_file_name="rows.txt", mini_batch_size=1, mini_batch_size_text="1",
+        error_threshold=-1, allowed_failed_count=-1, allowed_failed_percent=100, node_count=1,
+        process_count_per_node=1, run_invocation_timeout=60, run_max_try=1,
+        logging_level="INFO")
+    request = pb.j.SubmitJobRequest(spec=spec)
+    request.snapshot.files.add(path=b"score.py", content=ROWS_SCRIPT.encode(), mode=0o644)
+    raw = Raw(cluster, pb)
+    code, details = raw.call("JobService", "SubmitJob", request, pb.j.SubmitJobResponse,
+                             token="alice")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
+    assert "line 2" in details, details
+    assert not any(line in details for line in secret_lines), details
+    # Nor may a job write into the master's state folder.
+    spec = request.spec  # the request holds a copy
+    spec.inputs[0].ClearField("list_file")
+    spec.inputs[0].path = str(job.data_dir)
+    spec.output = str(cluster.master.state_dir)
+    spec.append_row_file_name = "state.db"
+    code, details = raw.call("JobService", "SubmitJob", request, pb.j.SubmitJobResponse,
+                             token="alice")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "state folder" in details, details
+    listed = json.loads(cluster.prs("list", "--output", "json", token="root").stdout)
+    assert listed == [], listed

@@ -89,5 +89,16 @@ TEST_CASE("the tokens file maps tokens to principals; a bad reload keeps the old
   CHECK(Authenticator::Load(dir.Sub("missing")).status().code() == absl::StatusCode::kNotFound);
 }
 
+TEST_CASE("prs run's master takes only the token its process made") {
+  auto auth = Authenticator::ForToken("run-secret", Principal::Local());
+  auto p = auth->Authenticate("run-secret");
+  REQUIRE(p.ok());
+  CHECK(p->name == "local");
+  CHECK(p->admin());
+  CHECK(auth->Authenticate("").status().code() == absl::StatusCode::kUnauthenticated);
+  CHECK(auth->Authenticate("guess").status().code() == absl::StatusCode::kUnauthenticated);
+  CHECK_FALSE(auth->Reload().ok());
+}
+
 }  // namespace
 }  // namespace prs::master
