@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/job_workspace.h"
@@ -348,11 +349,15 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
   if (o.clock == nullptr) o.clock = RealClock::Get();
   if (o.master_address.empty()) return absl::InvalidArgumentError("--master is required");
   if (o.node_id.empty()) o.node_id = HostName();
-  if (o.node_id.find('/') != std::string::npos || o.node_id == "." || o.node_id == ".." ||
-      !IsValidUtf8(o.node_id) || Printable(o.node_id) != o.node_id) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--node-id '", Printable(o.node_id),
-        "' must be printable UTF-8 text without '/'; it names log folders, e.g. node-a"));
+  // As the master checks it: a node id names log folders and goes into records.
+  const bool plain = std::all_of(o.node_id.begin(), o.node_id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+  if (!plain || o.node_id.size() > 128 || o.node_id == "." || o.node_id == "..") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--node-id '", Printable(o.node_id),
+                     "' must be at most 128 letters, digits, '.', '_' or '-' (not . or ..); it "
+                     "names log folders, e.g. node-a"));
   }
   // Workers run in the job's code folder: every path handed to them is
   // absolute, whatever folder the agent was started from.

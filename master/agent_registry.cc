@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/text.h"
 #include "master/auth.h"
@@ -13,13 +14,17 @@ absl::StatusOr<Agent*> AgentRegistry::Register(const v1::RegisterAgentRequest& r
   if (request.node_id().empty()) {
     return absl::InvalidArgumentError("RegisterAgent: node_id is empty");
   }
-  // A node id names folders of every job's log tree: one path part, printable.
+  // A node id names folders of every job's log tree and goes into its
+  // records: host-name characters only, one path part.
   const std::string& node = request.node_id();
-  if (node.size() > 128 || node == "." || node == ".." || node.find('/') != std::string::npos ||
-      Printable(node, 128) != node) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "RegisterAgent: node_id '", Printable(node, 128),
-        "' must be printable UTF-8 of at most 128 bytes, without '/', and not . or .."));
+  const bool plain = std::all_of(node.begin(), node.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+  if (node.size() > 128 || node == "." || node == ".." || !plain) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RegisterAgent: node_id '", Printable(node, 128),
+                     "' must be at most 128 letters, digits, '.', '_' or '-' (not . or ..), "
+                     "e.g. node-a"));
   }
   for (const std::string* text : {&request.hostname(), &request.ip()}) {
     if (text->size() > 256 || Printable(*text, 256) != *text) {

@@ -97,7 +97,7 @@ JobManager::JobManager(const JobManagerOptions& options, Clock* clock, std::uniq
     : options_(options),
       clock_(clock),
       store_(std::move(store)),
-      committer_(store_.get(), clock),
+      committer_(store_.get(), clock, fs::weakly_canonical(options.state_dir).string()),
       agents_(options.agent_timeout) {}
 
 void JobManager::Stop() {
@@ -126,11 +126,11 @@ absl::StatusOr<std::string> JobManager::PrepareOutput(const v1::JobSpec& spec) {
   if (!spec.output().empty()) {
     // The master writes the output: never into its own state (the database,
     // other jobs' log trees), however the path is spelled.
-    std::error_code ec;
-    const fs::path out = fs::weakly_canonical(spec.output(), ec);
-    const fs::path state = fs::weakly_canonical(options_.state_dir, ec);
+    std::error_code out_ec, state_ec;
+    const fs::path out = fs::weakly_canonical(spec.output(), out_ec);
+    const fs::path state = fs::weakly_canonical(options_.state_dir, state_ec);
     const auto [end, _] = std::mismatch(state.begin(), state.end(), out.begin(), out.end());
-    if (!ec && end == state.end()) {
+    if (out_ec || state_ec || end == state.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat("output: ", spec.output(), " is inside the master's state folder ",
                        options_.state_dir, "; write outputs to a folder of their own"));

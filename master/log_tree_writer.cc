@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "common/file_io.h"
 #include "common/job_state.h"
 #include "common/text.h"
@@ -150,8 +151,10 @@ std::string LogTimestamp(absl::Time t) {
 std::string MasterRoleLine(absl::Time now, const std::string& level, const std::string& message) {
   // One record per line: text from agents or scripts (a node id, an error)
   // cannot start a forged record of its own.
-  return absl::StrFormat("%s|%s|%d|master|%s", LogTimestamp(now), level, ::getpid(),
-                         Printable(message, 64 << 10));
+  // U+2028 and U+2029 end a line for some readers (Python's splitlines).
+  const std::string text = absl::StrReplaceAll(Printable(message, 64 << 10),
+                                               {{"\u2028", "\\u2028"}, {"\u2029", "\\u2029"}});
+  return absl::StrFormat("%s|%s|%d|master|%s", LogTimestamp(now), level, ::getpid(), text);
 }
 
 std::string ReportRow(const AttemptRecord& a, int64_t item_count) {

@@ -9,14 +9,14 @@ namespace prs::master {
 
 void OutputCommitter::AddJob(int64_t seq, const std::string& path) {
   absl::MutexLock lock(&mu_);
-  outputs_[seq].file = std::make_unique<OutputFile>(path);
+  outputs_[seq].file = std::make_unique<OutputFile>(path, state_dir_);
 }
 
 absl::Status OutputCommitter::Reopen(int64_t seq, const std::string& path,
                                      const StoredJob& stored) {
   absl::MutexLock lock(&mu_);
   Output& out = outputs_[seq];
-  if (out.file == nullptr) out.file = std::make_unique<OutputFile>(path);
+  if (out.file == nullptr) out.file = std::make_unique<OutputFile>(path, state_dir_);
   out.length = stored.output_length;
   out.started = stored.output_started;
   if (!out.started) return absl::OkStatus();

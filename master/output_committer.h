@@ -26,7 +26,9 @@ namespace prs::master {
 
 class OutputCommitter {
  public:
-  OutputCommitter(Store* store, Clock* clock) : store_(store), clock_(clock) {}
+  // Output files are never written inside `state_dir`.
+  OutputCommitter(Store* store, Clock* clock, std::string state_dir)
+      : store_(store), clock_(clock), state_dir_(std::move(state_dir)) {}
   OutputCommitter(const OutputCommitter&) = delete;
   OutputCommitter& operator=(const OutputCommitter&) = delete;
 
@@ -83,6 +85,7 @@ class OutputCommitter {
 
   Store* const store_;
   Clock* const clock_;
+  const std::string state_dir_;
   absl::Mutex mu_;
   std::map<int64_t, Output> outputs_ ABSL_GUARDED_BY(mu_);  // by job seq
 };

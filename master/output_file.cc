@@ -6,10 +6,12 @@
 
 #include <cstdio>  // renameat2
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_io.h"
 
@@ -22,30 +24,71 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
       absl::StrCat("cannot ", what, " output file ", path, ": ", std::strerror(errno)));
 }
 
-// rename() that never replaces an existing file: renameat2(RENAME_NOREPLACE),
-// or where the filesystem lacks it (NFS, some FUSE), link() and unlink(),
-// which fail with EEXIST as atomically. 0, or -1 with errno.
-int MoveNoReplace(const std::string& from, const std::string& to) {
-  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+// rename() within one folder that never replaces an existing file:
+// renameat2(RENAME_NOREPLACE), or where the filesystem lacks it (NFS, some
+// FUSE), linkat() and unlinkat(), which fail with EEXIST as atomically. 0, or
+// -1 with errno.
+int MoveNoReplace(int dir, const std::string& from, const std::string& to) {
+  if (::renameat2(dir, from.c_str(), dir, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
   if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) return -1;
-  if (::link(from.c_str(), to.c_str()) == 0) return ::unlink(from.c_str());
+  if (::linkat(dir, from.c_str(), dir, to.c_str(), 0) == 0) return ::unlinkat(dir, from.c_str(), 0);
   if (errno == EEXIST) return -1;
   // No hard links either: check, then rename (a race no prs process runs).
-  if (::access(to.c_str(), F_OK) == 0) {
+  if (::faccessat(dir, to.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
     errno = EEXIST;
     return -1;
   }
-  return ::rename(from.c_str(), to.c_str());
+  return ::renameat(dir, from.c_str(), dir, to.c_str());
+}
+
+// The real path of an open folder.
+std::string RealPathOf(int dir) {
+  std::error_code ec;
+  return fs::read_symlink(absl::StrCat("/proc/self/fd/", dir), ec).string();
+}
+
+// `path` is `root` or inside it, comparing whole components.
+bool Inside(const fs::path& path, const fs::path& root) {
+  const auto [end, _] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
+  return end == root.end();
 }
 
 }  // namespace
 
+absl::StatusOr<int> OutputFile::OpenFolder() const {
+  const std::string folder = fs::path(path_).parent_path().string();
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0 && errno == ENOENT) {
+    return absl::NotFoundError(absl::StrCat("the output folder ", folder, " is gone"));
+  }
+  if (dir < 0) return Errno("open the folder of the", path_);
+  // Checked on the folder as opened, not on its name: a folder swapped for a
+  // link after submit cannot lead the master into its own state.
+  if (!forbidden_root_.empty() && Inside(RealPathOf(dir), forbidden_root_)) {
+    ::close(dir);
+    return absl::PermissionDeniedError(
+        absl::StrCat("the output folder ", folder, " leads into the master's state folder ",
+                     forbidden_root_, "; prs writes no output there"));
+  }
+  return dir;
+}
+
 absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::Time now) {
   Close();
   if (auto s = MakeDirs(fs::path(path_).parent_path().string()); !s.ok()) return s;
+  auto dir = OpenFolder();
+  if (!dir.ok()) return dir.status();
+  absl::Cleanup close_dir = [fd = *dir] { ::close(fd); };
+  const std::string name = fs::path(path_).filename().string();
   std::string note;
   struct stat st {};
-  if (::stat(path_.c_str(), &st) == 0 && st.st_size > 0) {
+  const bool exists = ::fstatat(*dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (exists && S_ISLNK(st.st_mode)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the output file ", path_,
+                     " is a symbolic link; prs writes only a file of its own there: remove it"));
+  }
+  if (exists && st.st_size > 0) {
     // Never onto another file moved aside: job ids repeat across state
     // folders (each `prs run` has its own), and so may the second.
     const std::string stem =
@@ -54,7 +97,7 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
     std::string aside = stem;
     int rc = -1;
     for (int n = 1; n <= 1000; ++n) {
-      rc = MoveNoReplace(path_, aside);
+      rc = MoveNoReplace(*dir, name, fs::path(aside).filename().string());
       if (rc == 0 || errno != EEXIST) break;
       aside = absl::StrCat(stem, ".", n);
     }
@@ -65,7 +108,8 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
     }
     note = absl::StrCat("the earlier output ", path_, " was moved to ", aside);
   }
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  fd_ = ::openat(*dir, name.c_str(),
+                 O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd_ < 0) {
     absl::Status s = Errno("create", path_);
     if (note.empty()) return s;
@@ -77,7 +121,18 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
 
 absl::Status OutputFile::Reopen(int64_t length, const std::string& id) {
   Close();
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  auto dir = OpenFolder();
+  if (!dir.ok() && !absl::IsNotFound(dir.status())) return dir.status();
+  if (dir.ok()) {
+    fd_ = ::openat(*dir, fs::path(path_).filename().string().c_str(),
+                   O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    const int saved = errno;
+    ::close(*dir);
+    errno = saved;
+  } else {
+    fd_ = -1;
+    errno = ENOENT;
+  }
   if (fd_ < 0 && errno == ENOENT && length == 0) {
     // Nothing committed and no file: the job starts its output again (and
     // records the new file's identity).

@@ -26,7 +26,10 @@ namespace prs::master {
 // Not thread-safe: the job manager calls it under its commit mutex.
 class OutputFile {
  public:
-  explicit OutputFile(std::string path) : path_(std::move(path)) {}
+  // `forbidden_root`: a folder the output must never be in, however the path
+  // leads there (the master's state folder); empty for none.
+  explicit OutputFile(std::string path, std::string forbidden_root = "")
+      : path_(std::move(path)), forbidden_root_(std::move(forbidden_root)) {}
   ~OutputFile() { Close(); }
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
@@ -66,8 +69,11 @@ class OutputFile {
 
  private:
   absl::Status Remember();  // the open file's identity, for CheckSame
+  // The output's folder, opened and checked against forbidden_root_.
+  absl::StatusOr<int> OpenFolder() const;
 
   std::string path_;
+  std::string forbidden_root_;
   int fd_ = -1;
   dev_t dev_ = 0;
   ino_t ino_ = 0;

@@ -1,14 +1,18 @@
 #include "master/partitioner.h"
 
+#include <fcntl.h>
 #include <glob.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <set>
 #include <utility>
@@ -153,6 +157,72 @@ std::optional<std::string> ListedPath(const fs::path& base, absl::string_view li
   return p.lexically_normal().string();
 }
 
+// A list_file as the master reads it, with its own rights: only a regular
+// file that everyone may read. A list of inputs is no secret; a key or a
+// tokens file is, and must never become the mini-batches (or the messages) of
+// a job. Never a FIFO or a device, which could block a thread or never end;
+// the checks are made on the file as opened, so a link swapped after them
+// changes nothing. Lines are at most kMaxListLine bytes.
+class ListFileReader {
+ public:
+  static constexpr size_t kMaxListLine = 4096;
+
+  static absl::StatusOr<std::unique_ptr<ListFileReader>> Open(const std::string& list,
+                                                              const std::string& where) {
+    const int fd = ::open(list.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": list_file ", Printable(list),
+                       " cannot be read on the master: ", std::strerror(errno)));
+    }
+    struct stat st {};
+    std::string why;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      why = "is not a regular file";
+    } else if ((st.st_mode & S_IROTH) == 0) {
+      why = absl::StrFormat(
+          "is not readable by everyone (mode %04o): the master reads lists with its own rights, "
+          "so it reads only lists that anyone may read; chmod o+r it",
+          st.st_mode & 07777);
+    }
+    FILE* file = why.empty() ? ::fdopen(fd, "r") : nullptr;
+    if (file == nullptr) {
+      ::close(fd);
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": list_file ", Printable(list), " ",
+                       why.empty() ? "cannot be read on the master" : why));
+    }
+    return std::unique_ptr<ListFileReader>(new ListFileReader(file, list, where));
+  }
+  ~ListFileReader() { std::fclose(file_); }
+
+  // The next line, without its line break; nullopt at the end. An error for
+  // a line longer than kMaxListLine bytes.
+  absl::StatusOr<std::optional<std::string>> Next() {
+    char buf[kMaxListLine + 2];
+    if (std::fgets(buf, sizeof(buf), file_) == nullptr) return std::nullopt;
+    ++line_no_;
+    std::string line(buf);
+    if (!line.empty() && line.back() == '\n') {
+      line.pop_back();
+    } else if (!std::feof(file_)) {
+      return absl::InvalidArgumentError(absl::StrCat(where_, ": list_file ", Printable(list_),
+                                                     " line ", line_no_, " is longer than ",
+                                                     kMaxListLine, " bytes"));
+    }
+    return line;
+  }
+  int64_t line_no() const { return line_no_; }
+
+ private:
+  ListFileReader(FILE* file, std::string list, std::string where)
+      : file_(file), list_(std::move(list)), where_(std::move(where)) {}
+  FILE* const file_;
+  const std::string list_;
+  const std::string where_;
+  int64_t line_no_ = 0;
+};
+
 // Every path a list file names exists: each missing one is given by its line
 // (the first kMaxNamed, then a count), so the list can be fixed in one go;
 // with `name_paths`, with the path it names.
@@ -160,20 +230,20 @@ absl::Status CheckListFile(const v1::Input& input, const std::string& where,
                            const std::function<bool()>& cancelled, bool name_paths) {
   constexpr int kMaxNamed = 20;
   const std::string& list = input.list_file();
-  std::ifstream in(list);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": list_file ", Printable(list),
-                     " cannot be read on the master: ", std::strerror(errno)));
-  }
+  auto reader = ListFileReader::Open(list, where);
+  if (!reader.ok()) return reader.status();
   const fs::path base = fs::path(list).parent_path();
-  std::string line, named;
-  int64_t line_no = 0, paths = 0, missing = 0;
-  while (std::getline(in, line)) {
-    if (++line_no % 4096 == 0 && cancelled()) {
+  std::string named;
+  int64_t paths = 0, missing = 0;
+  for (;;) {
+    auto line = (*reader)->Next();
+    if (!line.ok()) return line.status();
+    if (!line->has_value()) break;
+    const int64_t line_no = (*reader)->line_no();
+    if (line_no % 4096 == 0 && cancelled()) {
       return absl::CancelledError("the client gave up while the list_file was checked");
     }
-    auto path = ListedPath(base, line);
+    auto path = ListedPath(base, **line);
     if (!path) continue;
     ++paths;
     struct stat st {};
@@ -289,16 +359,15 @@ class Lister {
   }
 
   absl::StatusOr<Walk> ListFile(const std::string& list) {
-    std::ifstream in(list);
-    if (!in) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("input '", input_.name(), "': cannot read list_file ", Printable(list)));
-    }
+    auto reader = ListFileReader::Open(list, absl::StrCat("input '", input_.name(), "'"));
+    if (!reader.ok()) return reader.status();
     const fs::path base = fs::path(list).parent_path();
-    std::string line;
-    while (std::getline(in, line)) {
+    for (;;) {
+      auto line = (*reader)->Next();
+      if (!line.ok()) return line.status();
+      if (!line->has_value()) break;
       if (stop_.load(std::memory_order_relaxed)) return Walk::kStopped;
-      auto path = ListedPath(base, line);
+      auto path = ListedPath(base, **line);
       if (!path) continue;
       auto go_on = sink_.Add(*std::move(path));
       if (!go_on.ok()) return go_on.status();

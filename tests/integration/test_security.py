@@ -438,8 +438,18 @@ def test_a_submitter_cannot_read_the_masters_files_through_a_list_file(cluster, 
     code, details = raw.call("JobService", "SubmitJob", request, pb.j.SubmitJobResponse,
                              token="alice")
     assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
-    assert "line 2" in details, details
+    # The key is not readable by everyone: the master does not read it as a list at all.
+    assert "is not readable by everyone" in details, details
     assert not any(line in details for line in secret_lines), details
+    # A list anyone may read is checked, its missing lines given by number only.
+    public = tmp_path / "public.txt"
+    public.write_text("-----BEGIN NOT A PATH-----\nnot-a-path-either\n")
+    public.chmod(0o644)
+    request.spec.inputs[0].list_file = str(public)
+    code, details = raw.call("JobService", "SubmitJob", request, pb.j.SubmitJobResponse,
+                             token="alice")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "line 2" in details, details
+    assert "not-a-path-either" not in details and "NOT A PATH" not in details, details
     # Nor may a job write into the master's state folder.
     spec = request.spec  # the request holds a copy
     spec.inputs[0].ClearField("list_file")

@@ -65,5 +65,29 @@ TEST_CASE("a reopened output must be the file the job made") {
   CHECK(line == "someone else's rows");
 }
 
+TEST_CASE("the master never writes its output through a link into its state folder") {
+  prs::testing::TempDir dir;
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  dir.Write("state/state.db", "the database");
+  const std::string state = fs::canonical(dir.Sub("state")).string();
+  // The output folder swapped for a link into the state folder after submit.
+  fs::create_symlink(dir.Sub("state"), dir.Sub("out"));
+  OutputFile swapped(dir.Sub("out/state.db"), state);
+  auto started = swapped.Start("job-1", now);
+  REQUIRE_FALSE(started.ok());
+  CHECK_THAT(std::string(started.status().message()), Catch::Contains("master's state folder"));
+  // The output file itself a link (to a file that does not exist yet).
+  fs::create_directories(dir.Sub("real"));
+  fs::create_symlink(dir.Sub("state/new.csv"), dir.Sub("real/rows.txt"));
+  OutputFile linked(dir.Sub("real/rows.txt"), state);
+  started = linked.Start("job-2", now);
+  REQUIRE_FALSE(started.ok());
+  CHECK_THAT(std::string(started.status().message()), Catch::Contains("symbolic link"));
+  CHECK_FALSE(fs::exists(dir.Sub("state/new.csv")));
+  std::ifstream db(dir.Sub("state/state.db"));
+  std::string text((std::istreambuf_iterator<char>(db)), std::istreambuf_iterator<char>());
+  CHECK(text == "the database");
+}
+
 }  // namespace
 }  // namespace prs::master

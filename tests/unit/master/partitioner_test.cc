@@ -348,6 +348,23 @@ TEST_CASE("a list_file naming paths that do not exist is refused, naming each of
   v1::Input* in = spec.add_inputs();
   in->set_name("images");
   in->set_list_file(dir.Sub("list.txt"));
+  // Only a regular file anyone may read: never a key the master alone can read, a FIFO
+  // (which would block) or a line longer than a path.
+  dir.Write("secret.key", "-----BEGIN PRIVATE KEY-----\nMIGHAgEAsecret\n");
+  std::filesystem::permissions(dir.Sub("secret.key"), std::filesystem::perms::owner_read |
+                                                          std::filesystem::perms::owner_write);
+  in->set_list_file(dir.Sub("secret.key"));
+  CHECK_THAT(std::string(CheckInputsAtSubmit(spec).message()),
+             Catch::Contains("is not readable by everyone"));
+  REQUIRE(::mkfifo(dir.Sub("fifo").c_str(), 0644) == 0);
+  in->set_list_file(dir.Sub("fifo"));
+  CHECK_THAT(std::string(CheckInputsAtSubmit(spec).message()),
+             Catch::Contains("is not a regular file"));
+  dir.Write("long.txt", std::string(5000, 'x') + "\n");
+  in->set_list_file(dir.Sub("long.txt"));
+  CHECK_THAT(std::string(CheckInputsAtSubmit(spec).message()),
+             Catch::Contains("line 1 is longer than 4096 bytes"));
+  in->set_list_file(dir.Sub("list.txt"));
   const absl::Status s = CheckInputsAtSubmit(
       spec, [] { return false; }, /*name_paths=*/true);
   CHECK(s.code() == absl::StatusCode::kInvalidArgument);
