@@ -282,6 +282,25 @@ absl::StatusOr<v1::SourceSnapshot> PackDirectory(const std::string& dir, int64_t
   return ReadPackEntries(*std::move(entries), dir, max_bytes);
 }
 
+absl::Status CheckSnapshot(const v1::SourceSnapshot& snapshot, int64_t max_bytes) {
+  if (snapshot.files_size() > kMaxSnapshotFiles) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "source_directory: the snapshot holds ", snapshot.files_size(), " files, over the limit of ",
+        kMaxSnapshotFiles, " (docs/limits.md); move data into inputs or side_inputs"));
+  }
+  int64_t bytes = 0;
+  for (const v1::SnapshotFile& file : snapshot.files()) {
+    bytes += static_cast<int64_t>(file.content().size() + file.path().size());
+  }
+  if (max_bytes >= 0 && bytes > max_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("source_directory: the snapshot is ", bytes,
+                     " bytes, over the master's limit of ", max_bytes,
+                     "; move data into inputs or side_inputs"));
+  }
+  return CheckSnapshotPaths(snapshot);
+}
+
 absl::Status UnpackSnapshot(const v1::SourceSnapshot& snapshot, const std::string& dest_dir) {
   std::string dest_text = dest_dir;
   while (dest_text.size() > 1 && dest_text.back() == '/') dest_text.pop_back();

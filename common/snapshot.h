@@ -49,6 +49,16 @@ absl::StatusOr<v1::SourceSnapshot> PackDirectory(const std::string& dir, int64_t
 // code of the first filesystem error (the temporary folder is removed).
 absl::Status UnpackSnapshot(const v1::SourceSnapshot& snapshot, const std::string& dest_dir);
 
+// The most files a snapshot may hold (docs/limits.md): a source folder is code,
+// not data.
+inline constexpr int kMaxSnapshotFiles = 10'000;
+
+// The checks UnpackSnapshot makes, made by the master at submit so that a bad
+// snapshot is refused before anything is queued: the paths (as above), at
+// most kMaxSnapshotFiles files, and at most `max_bytes` of contents (a
+// negative value: no limit). INVALID_ARGUMENT naming the problem.
+absl::Status CheckSnapshot(const v1::SourceSnapshot& snapshot, int64_t max_bytes);
+
 }  // namespace prs
 
 #endif  // PRS_COMMON_SNAPSHOT_H_

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "common/job_config.h"
 #include "common/text.h"
 #include "master/tabular_plans.h"
@@ -70,6 +71,32 @@ void DecideState(const OutcomeContext& context, const Lease& lease, int64_t coun
   }
 }
 
+// Why a result that says RUN_DONE cannot be written as it is, or "": rows
+// must be whole lines, no more than one per item, within the size limit.
+std::string MalformedRows(const v1::TaskResult& r, int64_t count) {
+  const std::string& rows = r.rows();
+  if (rows.size() > kMaxResultRowsBytes) {
+    return absl::StrCat("the result's rows are ", rows.size(), " bytes, over the limit of ",
+                        kMaxResultRowsBytes >> 20,
+                        " MiB per mini-batch (docs/limits.md); use a smaller mini_batch_size");
+  }
+  if (r.header().size() > kMaxHeaderBytes || (!r.header().empty() && r.header().back() != '\n')) {
+    return "the result's header is not one line of at most 1 MiB";
+  }
+  if (r.row_count() < 0 || (rows.empty() != (r.row_count() == 0))) {
+    return absl::StrCat("the result says ", r.row_count(), " rows but carries ", rows.size(),
+                        " bytes of them");
+  }
+  if (!rows.empty() && rows.back() != '\n') {
+    return "the result's rows do not end with a line break: a row would run into the next";
+  }
+  if (count >= 0 && r.row_count() > count) {
+    return absl::StrCat("run() returned ", r.row_count(), " rows for ", count,
+                        " items; at most one row per item (docs/limits.md)");
+  }
+  return "";
+}
+
 }  // namespace
 
 Outcome DecideOutcome(const OutcomeContext& context, int64_t task_id, const Lease& lease,
@@ -80,7 +107,11 @@ Outcome DecideOutcome(const OutcomeContext& context, int64_t task_id, const Leas
   // The one-line error goes into summaries people read (user/error.txt, the
   // report CSV, master_role.txt, the reason): no control bytes from a
   // script's message (colours, bells) there. The traceback file keeps it all.
-  result.set_error(Printable(result.error(), 4096));
+  result.set_error(Printable(result.error(), kMaxErrorChars));
+  // The full traceback is in the node's user/error file; the attempt keeps a bounded copy.
+  if (result.error_detail().size() > kMaxErrorDetailBytes) {
+    result.mutable_error_detail()->resize(kMaxErrorDetailBytes);
+  }
   o.commit.attempt.task_id = task_id;
   o.commit.attempt.attempt = lease.attempt;
   o.commit.attempt.agent_id = agent_id;
@@ -99,6 +130,13 @@ Outcome DecideOutcome(const OutcomeContext& context, int64_t task_id, const Leas
     count = result.items_total();
   }
   if (plan && result.status() == v1::RUN_DONE) MakePlanTasks(context, lease, result, o);
+  if (!plan && result.status() == v1::RUN_DONE) {
+    if (std::string why = MalformedRows(result, count); !why.empty()) {
+      result.set_status(v1::RUN_EXCEPTION);
+      result.set_error(why);
+      result.set_items_succeeded(0);
+    }
+  }
   result.set_items_total(count);
   DecideState(context, lease, count, last_try, result, o);
   // Stored: the records as known, -1 while unknown.

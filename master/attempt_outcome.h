@@ -32,6 +32,14 @@ struct Outcome {
   std::string header;              // append_row_format.header line
 };
 
+// Bounds on what one result may carry (docs/limits.md). A result over them is
+// a failed try of its mini-batch, with an error naming the limit; nothing of
+// it reaches the output.
+inline constexpr size_t kMaxResultRowsBytes = 64 << 20;   // rows of one mini-batch
+inline constexpr size_t kMaxHeaderBytes = 1 << 20;        // append_row_format.header line
+inline constexpr size_t kMaxErrorChars = 4096;            // the one-line error
+inline constexpr size_t kMaxErrorDetailBytes = 64 << 10;  // the traceback kept with the attempt
+
 // What the job knows that an outcome depends on.
 struct OutcomeContext {
   const v1::JobSpec* spec = nullptr;

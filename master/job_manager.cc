@@ -13,6 +13,7 @@
 #include "common/file_io.h"
 #include "common/job_config.h"
 #include "common/job_state.h"
+#include "common/snapshot.h"
 #include "common/text.h"
 #include "master/log_tree_writer.h"
 #include "master/thresholds.h"
@@ -26,26 +27,26 @@ namespace fs = std::filesystem;
 constexpr size_t kMaxNotes = 20;
 constexpr absl::Duration kRateWindow = absl::Seconds(60);
 
-// The entry script is in the snapshot, which is within the master's limit.
-absl::Status CheckSnapshot(const v1::JobSpec& spec, const v1::SourceSnapshot& snapshot,
-                           int64_t max_bytes) {
-  bool has_entry = false;
-  int64_t bytes = 0;
+// A job spec is a few KiB; this bounds what a client can make the master keep
+// and send with every bundle (docs/limits.md).
+constexpr size_t kMaxSpecBytes = 1 << 20;
+
+// The spec is within bounds; the snapshot is well-formed, within the master's
+// limits, and holds the entry script.
+absl::Status CheckRequest(const v1::JobSpec& spec, const v1::SourceSnapshot& snapshot,
+                          int64_t max_bytes) {
+  if (spec.ByteSizeLong() > kMaxSpecBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the job spec is ", spec.ByteSizeLong(), " bytes, over the limit of 1 MiB ",
+                     "(docs/limits.md); pass data in inputs, not in arguments"));
+  }
+  if (auto s = CheckSnapshot(snapshot, max_bytes); !s.ok()) return s;
   for (const auto& f : snapshot.files()) {
-    if (f.path() == spec.entry_script()) has_entry = true;
-    bytes += static_cast<int64_t>(f.content().size());
+    if (f.path() == spec.entry_script()) return absl::OkStatus();
   }
-  if (!has_entry) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "entry_script: '", spec.entry_script(), "' is not in the snapshot of source_directory ",
-        spec.source_directory(), "; the path is relative to source_directory"));
-  }
-  if (bytes > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("source_directory: the snapshot is ", bytes,
-                                                   " bytes, over the master's limit of ", max_bytes,
-                                                   "; move data into inputs or side_inputs"));
-  }
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "entry_script: '", spec.entry_script(), "' is not in the snapshot of source_directory ",
+      spec.source_directory(), "; the path is relative to source_directory"));
 }
 
 // What the user should know about a spec that is accepted as it is.
@@ -182,7 +183,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
                                                          const std::string& owner) {
   const v1::JobSpec& spec = request.spec();
   if (auto s = ValidateJobSpec(spec, /*check_files=*/false); !s.ok()) return s;
-  if (auto s = CheckSnapshot(spec, request.snapshot(), options_.max_snapshot_bytes); !s.ok()) {
+  if (auto s = CheckRequest(spec, request.snapshot(), options_.max_snapshot_bytes); !s.ok()) {
     return s;
   }
   // Inputs that cannot be listed or hold no file are refused before anything

@@ -112,16 +112,22 @@ std::vector<LogStore::File> LogStore::List(const std::string& log_dir) {
 absl::StatusOr<std::string> LogStore::Read(const std::string& log_dir, const std::string& path,
                                            int64_t offset, int64_t max_bytes, int64_t* size) {
   if (auto s = ValidateReadLogPath(path); !s.ok()) return s;
+  if (offset < 0) return absl::InvalidArgumentError("ReadLog: offset is negative");
   const fs::path full = fs::path(log_dir) / path;
-  int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     return absl::NotFoundError(absl::StrCat("no log file '", Printable(path),
                                             "' in this job's tree; `prs logs JOB` lists them"));
   }
-  struct stat st;
-  ::fstat(fd, &st);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("log path '", Printable(path), "' is not a file of the tree"));
+  }
   *size = st.st_size;
-  if (max_bytes <= 0) max_bytes = 1 << 20;
+  // At most 1 MiB a call, as the API says, whatever the caller asks.
+  if (max_bytes <= 0 || max_bytes > kMaxReadLogBytes) max_bytes = kMaxReadLogBytes;
   std::string out;
   if (offset < st.st_size) {
     out.resize(static_cast<size_t>(std::min<int64_t>(max_bytes, st.st_size - offset)));

@@ -24,6 +24,12 @@ absl::Status ValidateNodeLogPath(absl::string_view path, absl::string_view node)
 // Checks a path a client asks to read: relative and inside the tree.
 absl::Status ValidateReadLogPath(absl::string_view path);
 
+// The most one ReadLog returns (docs/limits.md).
+inline constexpr int64_t kMaxReadLogBytes = 1 << 20;
+// The most one ShipLogs carries (agents send 1 MiB at a time; a file they
+// rewrite, whole).
+inline constexpr int64_t kMaxShipLogsBytes = 16 << 20;
+
 // The log trees of jobs on the master's disk. Appends are idempotent by
 // offset, so an agent can resend after a reconnect without duplicating bytes.
 // Thread-safe: appends are serialized by one mutex (disk work only; no other

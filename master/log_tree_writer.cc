@@ -171,7 +171,11 @@ std::string ReportRow(const AttemptRecord& a, int64_t item_count) {
 
 void NoteError(Job& job, const AttemptRecord& a, absl::Time now) {
   const auto& r = a.result;
-  auto& e = job.errors[r.error()];
+  // Memory and user/error.txt stay bounded whatever a script prints: past
+  // kMaxDistinctErrors, new errors are counted together.
+  const bool known = job.errors.count(r.error()) > 0;
+  auto& e = job.errors[known || job.errors.size() < kMaxDistinctErrors ? r.error()
+                                                                       : std::string(kOtherErrors)];
   if (e.count++ == 0) {
     e.order = ++job.error_order;
     e.first = absl::StrCat(LogTimestamp(now), " UTC, mini-batch ", a.task_id, " try ", a.attempt,

@@ -32,6 +32,12 @@ std::string MasterRoleLine(absl::Time now, const std::string& level, const std::
 // One row of processed_mini-batches.csv.
 std::string ReportRow(const AttemptRecord& attempt, int64_t item_count);
 
+// The distinct errors a job keeps for user/error.txt; the rest are counted
+// under kOtherErrors (docs/limits.md).
+inline constexpr size_t kMaxDistinctErrors = 1000;
+inline constexpr char kOtherErrors[] =
+    "(other errors, after the first 1000 distinct ones; their tracebacks are in user/error/)";
+
 // Counts a failed attempt's error for user/error.txt (`now`: when it reached
 // the master, the order job_result.txt uses).
 void NoteError(Job& job, const AttemptRecord& attempt, absl::Time now);

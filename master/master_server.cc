@@ -571,8 +571,16 @@ class MasterServer::Impl {
       return impl_->Serve(ctx, kAgentCall, resp, [impl = impl_, req](const Principal& p) {
         auto session = impl->CheckSession(p, req->agent_id());
         if (!session.ok()) return absl::StatusOr<v1::ShipLogsResponse>(session.status());
-        // Every path is checked before anything is written: an agent writes
-        // only its own node's files, never the master's (user/error.txt).
+        // Every path and the size are checked before anything is written: an
+        // agent writes only its own node's files, never the master's
+        // (user/error.txt), and a bounded amount at a time.
+        int64_t bytes = 0;
+        for (const auto& c : req->chunks()) bytes += static_cast<int64_t>(c.data().size());
+        if (bytes > kMaxShipLogsBytes) {
+          return absl::StatusOr<v1::ShipLogsResponse>(absl::InvalidArgumentError(
+              absl::StrCat("ShipLogs carries ", bytes, " bytes, over the limit of ",
+                           kMaxShipLogsBytes >> 20, " MiB (docs/limits.md)")));
+        }
         for (const auto& c : req->chunks()) {
           if (auto s = ValidateNodeLogPath(c.path(), session->node_id); !s.ok()) {
             return absl::StatusOr<v1::ShipLogsResponse>(s);

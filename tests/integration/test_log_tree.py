@@ -205,5 +205,13 @@ def test_shipping_refuses_paths_outside_the_tree(master, prs, make_job, tmp_path
     assert not (master.state_dir / "escape.txt").exists()
     assert not (logs / "user" / "error.txt").exists() or "evil" not in (
         logs / "user" / "error.txt").read_text()
+    try:  # a bounded amount at a time
+        call("ShipLogs", a.ShipLogsRequest(agent_id=session, job_id=job_id, chunks=[
+            a.LogChunk(path="user/stdout/node-s/big.txt", data=b"x" * (17 << 20))]),
+            a.ShipLogsResponse)
+        raise AssertionError("ShipLogs accepted 17 MiB")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "16 MiB" in e.details(), e
+    assert not (logs / "user" / "stdout" / "node-s" / "big.txt").exists()
     ship("user/stdout/node-s/extra.txt")  # the node's own file: accepted
     assert (logs / "user" / "stdout" / "node-s" / "extra.txt").read_text() == "evil\n"

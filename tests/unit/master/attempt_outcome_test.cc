@@ -108,6 +108,46 @@ TEST_CASE("a plan's answer becomes mini-batches; a malformed one fails the plan 
   CHECK(o.new_tasks.empty());
 }
 
+TEST_CASE("a result whose rows cannot be written as they are is a failed try, naming why") {
+  Context c;
+  c.spec.set_run_max_try(3);
+  c.spec.set_output_action("append_row");
+  const auto decide = [&](v1::TaskResult r, int64_t items = 2) {
+    return DecideOutcome(c.Get(), 5, MakeLease(1, items), "a#1", "n1", std::move(r));
+  };
+  struct Case {
+    v1::TaskResult result;
+    const char* why;
+  };
+  v1::TaskResult more = Result(v1::RUN_DONE, 2, "a\nb\nc\n");
+  more.set_row_count(3);
+  v1::TaskResult glued = Result(v1::RUN_DONE, 2, "a\nb");
+  v1::TaskResult lying = Result(v1::RUN_DONE, 2, "");
+  v1::TaskResult huge = Result(v1::RUN_DONE, 2, std::string(kMaxResultRowsBytes, 'x') + "\n");
+  huge.set_row_count(1);
+  v1::TaskResult header = Result(v1::RUN_DONE, 2, "a\nb\n");
+  header.set_header("no line break");
+  for (const Case& k : {Case{more, "3 rows for 2 items"}, Case{glued, "do not end with a line"},
+                        Case{lying, "says 2 rows but carries 0 bytes"},
+                        Case{huge, "over the limit of 64 MiB"}, Case{header, "header"}}) {
+    INFO(k.why);
+    const Outcome o = decide(k.result);
+    CHECK(o.commit.new_state == TaskState::kPending);  // tried again (run_max_try 3)
+    CHECK(o.counts_try);
+    CHECK(o.rows.empty());
+    CHECK(o.commit.attempt.result.status() == v1::RUN_EXCEPTION);
+    CHECK_THAT(o.commit.attempt.result.error(), Catch::Contains(k.why));
+  }
+  // Whole lines, one per item at most: written.
+  const Outcome ok = decide(Result(v1::RUN_DONE, 2, "a\nb\n"));
+  CHECK(ok.commit.new_state == TaskState::kSucceeded);
+  CHECK(ok.rows == "a\nb\n");
+  // A traceback is kept up to 64 KiB with the attempt.
+  v1::TaskResult traced = Result(v1::RUN_EXCEPTION);
+  traced.set_error_detail(std::string(1 << 20, 't'));
+  CHECK(decide(traced).commit.attempt.result.error_detail().size() == kMaxErrorDetailBytes);
+}
+
 TEST_CASE("outcomes sum to the counters, rows and header a commit writes") {
   Context c;
   c.spec.set_run_max_try(1);

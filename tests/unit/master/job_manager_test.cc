@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/snapshot.h"
+#include "master/log_tree_writer.h"
 #include "master/partitioner.h"
 #include "tests/unit/job_request.h"
 #include "tests/unit/test_util.h"
@@ -1344,6 +1346,67 @@ TEST_CASE("an output inside the master's state folder is refused, however it is 
     CHECK(sub.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK_THAT(std::string(sub.status().message()), Catch::Contains("inside the master's state"));
   }
+  CHECK(f.manager->ListJobs(10).empty());
+}
+
+}  // namespace
+}  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("a job keeps at most 1000 distinct errors; the rest are counted together") {
+  Job job;
+  job.job_id = "j";
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  for (int i = 0; i < 1500; ++i) {
+    AttemptRecord a;
+    a.task_id = i;
+    a.attempt = 1;
+    a.node_id = "n1";
+    a.result.set_status(v1::RUN_EXCEPTION);
+    a.result.set_error("ValueError: input " + std::to_string(i));
+    NoteError(job, a, now);
+  }
+  CHECK(job.errors.size() == kMaxDistinctErrors + 1);
+  CHECK(job.errors.at(kOtherErrors).count == 500);
+  CHECK(job.errors.at("ValueError: input 7").count == 1);
+}
+
+}  // namespace
+}  // namespace prs::master
+
+namespace prs::master {
+namespace {
+
+TEST_CASE("a bad snapshot or an oversized spec is refused at submit, nothing queued") {
+  Fixture f;
+  f.Open();
+  const auto refused = [&](const v1::SubmitJobRequest& req, const std::string& why) {
+    auto sub = f.manager->Submit(req);
+    REQUIRE_FALSE(sub.ok());
+    CHECK(sub.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(sub.status().message()), Catch::Contains(why));
+  };
+  auto req = MakeRequest(f.dir, 1, 1);
+  req.mutable_snapshot()->add_files()->set_path("../outside.py");
+  refused(req, "has a '..' component");
+  req = MakeRequest(f.dir, 1, 1);
+  req.mutable_snapshot()->add_files()->set_path("/etc/cron.d/x");
+  refused(req, "is absolute");
+  req = MakeRequest(f.dir, 1, 1);
+  for (int i = 0; i < kMaxSnapshotFiles; ++i) {
+    req.mutable_snapshot()->add_files()->set_path("empty/" + std::to_string(i));
+  }
+  refused(req, "over the limit of 10000");
+  req = MakeRequest(f.dir, 1, 1);
+  for (int i = 0; i < 300; ++i) {  // each text within its own bounds, the whole over 1 MiB
+    auto* in = req.mutable_spec()->add_inputs();
+    in->set_name("in" + std::to_string(i));
+    in->set_type("file");
+    in->set_path("/data/" + std::string(4000, 'p'));
+  }
+  refused(req, "over the limit of 1 MiB");
   CHECK(f.manager->ListJobs(10).empty());
 }
 

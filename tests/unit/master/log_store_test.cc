@@ -1,6 +1,7 @@
 #include "master/log_store.h"
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -60,6 +61,20 @@ TEST_CASE("reading a log file returns a bounded piece and the size") {
   auto files = LogStore::List(dir.path().string());
   REQUIRE(files.size() == 1);
   CHECK(files[0].path == "job_result.txt");
+}
+
+TEST_CASE("a read returns at most 1 MiB whatever is asked, and only from files") {
+  prs::testing::TempDir dir;
+  dir.Write("logs/big.txt", std::string(3 << 20, 'x'));
+  int64_t size = 0;
+  auto data = LogStore::Read(dir.Sub("logs"), "big.txt", 0, 5 << 20, &size);
+  REQUIRE(data.ok());
+  CHECK(data->size() == static_cast<size_t>(kMaxReadLogBytes));
+  CHECK(size == 3 << 20);
+  CHECK(LogStore::Read(dir.Sub("logs"), "big.txt", -1, 10, &size).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  std::filesystem::create_directories(dir.Sub("logs/folder"));
+  CHECK_FALSE(LogStore::Read(dir.Sub("logs"), "folder", 0, 10, &size).ok());
 }
 
 }  // namespace
