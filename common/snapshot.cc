@@ -284,19 +284,19 @@ absl::StatusOr<v1::SourceSnapshot> PackDirectory(const std::string& dir, int64_t
 
 absl::Status CheckSnapshot(const v1::SourceSnapshot& snapshot, int64_t max_bytes) {
   if (snapshot.files_size() > kMaxSnapshotFiles) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "source_directory: the snapshot holds ", snapshot.files_size(), " files, over the limit of ",
-        kMaxSnapshotFiles, " (docs/limits.md); move data into inputs or side_inputs"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("source_directory: the snapshot holds ", snapshot.files_size(),
+                     " files, over the limit of ", kMaxSnapshotFiles,
+                     " (docs/limits.md); move data into inputs or side_inputs"));
   }
   int64_t bytes = 0;
   for (const v1::SnapshotFile& file : snapshot.files()) {
     bytes += static_cast<int64_t>(file.content().size() + file.path().size());
   }
   if (max_bytes >= 0 && bytes > max_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("source_directory: the snapshot is ", bytes,
-                     " bytes, over the master's limit of ", max_bytes,
-                     "; move data into inputs or side_inputs"));
+    return absl::InvalidArgumentError(absl::StrCat("source_directory: the snapshot is ", bytes,
+                                                   " bytes, over the master's limit of ", max_bytes,
+                                                   "; move data into inputs or side_inputs"));
   }
   return CheckSnapshotPaths(snapshot);
 }
