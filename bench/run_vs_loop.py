@@ -135,6 +135,8 @@ def time_prs(args, root, run_no, width):
            "--set", "output_action=append_row",
            "--set", "output=%s" % out,
            "--state-dir", state]
+    if args.durability:
+        cmd += ["--durability", args.durability]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
@@ -191,6 +193,8 @@ def main():
     ap.add_argument("--processes", type=int, default=2, help="process_count_per_node (2)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each; medians are shown (1)")
     ap.add_argument("--prs", default=os.path.join(REPO, "build", "bin", "prs"), help="prs binary")
+    ap.add_argument("--durability", choices=("process", "machine"), default=None,
+                    help="prs run --durability (default: prs's own default, process)")
     ap.add_argument("--tmp", default=None, help="parent of the temp folder (default $TMPDIR)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder and outputs")
     ap.add_argument("--json", action="store_true", help="also print the figures as JSON")

@@ -29,7 +29,7 @@ std::string& PrsCommand();
 // Local runs (local_commands.cc): an embedded master and agent.
 // `prs run JOB_FILE`.
 int RunLocalCommand(const std::string& job_file, const std::vector<std::string>& overrides,
-                    std::string state_dir);
+                    const std::string& durability, std::string state_dir);
 // `prs resume JOB --state-dir DIR`.
 int ResumeLocalCommand(const std::string& job_id, std::string state_dir);
 // `prs clean-outputs DIR`.

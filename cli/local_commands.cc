@@ -39,7 +39,9 @@ std::string DefaultRunDir(const std::string& name) {
 // `prs resume --state-dir`.
 class LocalCluster {
  public:
-  static absl::StatusOr<std::unique_ptr<LocalCluster>> Start(const std::string& state_dir) {
+  static absl::StatusOr<std::unique_ptr<LocalCluster>> Start(
+      const std::string& state_dir,
+      prs::master::Durability durability = prs::master::Durability::kProcess) {
     auto c = std::unique_ptr<LocalCluster>(new LocalCluster());
     // Loopback is every local user's: the embedded master takes only a token
     // made for this run, which only this process holds.
@@ -48,6 +50,7 @@ class LocalCluster {
     mo.listen = "127.0.0.1:0";
     mo.local_token = c->token_;
     mo.manager.state_dir = state_dir;
+    mo.manager.durability = durability;
     mo.manager.heartbeat_interval = absl::Seconds(1);
     mo.executor_threads = 2;
     auto master = prs::master::MasterServer::Create(mo);
@@ -198,14 +201,16 @@ int FollowLocal(JobClient& client, Interrupts& interrupts, const std::string& jo
 }  // namespace
 
 int RunLocalCommand(const std::string& job_file, const std::vector<std::string>& overrides,
-                    std::string state_dir) {
+                    const std::string& durability, std::string state_dir) {
+  auto parsed = prs::master::ParseDurability(durability);
+  if (!parsed.ok()) return Fail(parsed.status());
   auto request = prs::cli::PrepareSubmit(job_file, overrides);
   if (!request.ok()) return Fail(request.status());
   if (state_dir.empty()) state_dir = DefaultRunDir(request->spec().name());
   state_dir = fs::absolute(state_dir).lexically_normal().string();
   std::fprintf(stderr, "prs: local run, state in %s\n", state_dir.c_str());
   Interrupts& interrupts = Interrupts::Install();
-  auto cluster = LocalCluster::Start(state_dir);
+  auto cluster = LocalCluster::Start(state_dir, *parsed);
   if (!cluster.ok()) return Fail(cluster.status());
   JobClient client = (*cluster)->Client();
   auto submitted = client.Submit(*request);

@@ -33,6 +33,7 @@ struct Args {
   std::string log_path;
   bool follow = false, errors = false;
   std::string clean_dir;
+  std::string durability = "process";
   bool dry_run = false;
 };
 
@@ -69,6 +70,9 @@ void AddRunSubcommand(CLI::App& app, Args& a, Subcommands& c) {
   c.run->add_option("--set", a.overrides, "override a key of the job file: key=value")->take_all();
   c.run->add_option("--state-dir", a.state_dir,
                     "folder for state and logs (default: a new folder under /tmp/prs/runs)");
+  c.run->add_option("--durability", a.durability,
+                    "process (default: safe against any crash of prs) or machine (also against a "
+                    "crash of the machine, e.g. a power loss)");
 }
 
 // resume (on a master, or of a local run) and clean-outputs.
@@ -123,7 +127,7 @@ void AddJobSubcommands(CLI::App& app, Args& a, Subcommands& c) {
 
 int Dispatch(const Subcommands& c, const Args& a) {
   using namespace prs::cli;  // the *Command functions
-  if (*c.run) return RunLocalCommand(a.job_file, a.overrides, a.state_dir);
+  if (*c.run) return RunLocalCommand(a.job_file, a.overrides, a.durability, a.state_dir);
   if (*c.resume && !a.state_dir.empty()) return ResumeLocalCommand(a.job_id, a.state_dir);
   if (*c.clean) return CleanOutputsCommand(a.clean_dir, a.dry_run);
 

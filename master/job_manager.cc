@@ -87,7 +87,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerO
   options.state_dir = fs::absolute(options.state_dir, ec).lexically_normal().string();
   if (ec) return absl::InvalidArgumentError(absl::StrCat("--state-dir: ", ec.message()));
   if (auto s = MakeDirs(options.state_dir); !s.ok()) return s;
-  auto store = Store::Open((fs::path(options.state_dir) / "state.db").string());
+  auto store = Store::Open((fs::path(options.state_dir) / "state.db").string(), options.durability);
   if (!store.ok()) return store.status();
   std::unique_ptr<JobManager> m(new JobManager(options, clock, *std::move(store)));
   if (auto s = m->Recover(); !s.ok()) return s;
@@ -98,7 +98,8 @@ JobManager::JobManager(const JobManagerOptions& options, Clock* clock, std::uniq
     : options_(options),
       clock_(clock),
       store_(std::move(store)),
-      committer_(store_.get(), clock, fs::weakly_canonical(options.state_dir).string()),
+      committer_(store_.get(), clock, fs::weakly_canonical(options.state_dir).string(),
+                 options.durability),
       agents_(options.agent_timeout) {}
 
 void JobManager::Stop() {

@@ -48,6 +48,9 @@ struct JobManagerOptions {
   // A PullTasks reply carries mini-batches up to this many bytes of items (at
   // least one); the rest wait for the next pull.
   size_t max_pull_reply_bytes = 64 << 20;
+  // What a commit survives: any crash of the master process (process), or of
+  // the machine too (machine: fdatasync and synchronous=FULL).
+  Durability durability = Durability::kProcess;
   // A mini-batch with more bytes of items cannot be sent (the channels carry
   // 512 MiB at most): it fails with NOT_DELIVERED, naming its first input.
   size_t max_task_bytes = 256 << 20;

@@ -45,9 +45,20 @@ int main(int argc, char** argv) {
   app.add_option("--agent-timeout", agent_timeout_s, "seconds of silence before an agent is lost")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  std::string durability = "process";
+  app.add_option("--durability", durability,
+                 "what a commit survives: process (any crash of prs-master) or machine (a crash "
+                 "of the machine too; fdatasync before each commit)")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  auto parsed = prs::master::ParseDurability(durability);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "prs-master: %s\n", std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  options.manager.durability = *parsed;
 
   prs::SetUpLogging("master", log_level);
   options.manager.heartbeat_interval = absl::Seconds(heartbeat_s);

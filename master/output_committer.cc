@@ -62,7 +62,10 @@ void OutputCommitter::AppendLocked(Output& out, const std::string& job_id, int64
       return;
     }
     r.note = *std::move(note);
-    r.status = store_->SetOutputStarted(seq, out.file->id());
+    // The new file (and an earlier one moved aside) survive the machine
+    // before the store says the job made it.
+    if (durability_ == Durability::kMachine) r.status = out.file->SyncFolder();
+    if (r.status.ok()) r.status = store_->SetOutputStarted(seq, out.file->id());
     if (!r.status.ok()) {
       out.file->Close();
       return;
@@ -74,6 +77,13 @@ void OutputCommitter::AppendLocked(Output& out, const std::string& job_id, int64
     return;
   }
   r.status = out.file->Append(length, rows);
+  // The rows reach the disk before the commit that counts them: after a crash
+  // of the machine the file holds at least the committed length, and recovery
+  // cuts the rest.
+  if (r.status.ok() && durability_ == Durability::kMachine) {
+    r.status = out.file->Sync();
+    if (!r.status.ok()) (void)out.file->Truncate(length);
+  }
   r.appended = r.status.ok();
   if (!r.appended && !out.file->CheckSame(length).ok()) {
     // The rows could not be cut back: they are in the file, uncommitted.

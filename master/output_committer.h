@@ -26,9 +26,12 @@ namespace prs::master {
 
 class OutputCommitter {
  public:
-  // Output files are never written inside `state_dir`.
-  OutputCommitter(Store* store, Clock* clock, std::string state_dir)
-      : store_(store), clock_(clock), state_dir_(std::move(state_dir)) {}
+  // Output files are never written inside `state_dir`. With
+  // Durability::kMachine the rows are fdatasync'ed before the commit that
+  // records them, and a new file's folder is fsync'ed.
+  OutputCommitter(Store* store, Clock* clock, std::string state_dir,
+                  Durability durability = Durability::kProcess)
+      : store_(store), clock_(clock), state_dir_(std::move(state_dir)), durability_(durability) {}
   OutputCommitter(const OutputCommitter&) = delete;
   OutputCommitter& operator=(const OutputCommitter&) = delete;
 
@@ -86,6 +89,7 @@ class OutputCommitter {
   Store* const store_;
   Clock* const clock_;
   const std::string state_dir_;
+  const Durability durability_;
   absl::Mutex mu_;
   std::map<int64_t, Output> outputs_ ABSL_GUARDED_BY(mu_);  // by job seq
 };

@@ -211,6 +211,20 @@ absl::Status OutputFile::Append(int64_t length, const std::string& data) {
   return absl::DataLossError(s.message());
 }
 
+absl::Status OutputFile::Sync() {
+  if (::fdatasync(fd_) != 0) return Errno("sync", path_);
+  return absl::OkStatus();
+}
+
+absl::Status OutputFile::SyncFolder() const {
+  auto dir = OpenFolder();
+  if (!dir.ok()) return dir.status();
+  const int rc = ::fsync(*dir);
+  ::close(*dir);
+  if (rc != 0) return Errno("sync the folder of the", path_);
+  return absl::OkStatus();
+}
+
 absl::Status OutputFile::Truncate(int64_t length) {
   if (::ftruncate(fd_, length) != 0) return Errno("roll back", path_);
   return absl::OkStatus();

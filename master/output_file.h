@@ -60,6 +60,12 @@ class OutputFile {
   // Appends `data` at `length`, the committed length; DATA_LOSS on a write
   // error, with the file cut back to `length`.
   absl::Status Append(int64_t length, const std::string& data);
+  // The appended bytes are on the disk (fdatasync), for --durability machine.
+  absl::Status Sync();
+  // The file's folder entry is on the disk (fsync of the folder): a file made
+  // or moved aside survives a crash of the machine.
+  absl::Status SyncFolder() const;
+
   // Cuts the file back to `length` (a commit that did not happen).
   absl::Status Truncate(int64_t length);
 

@@ -201,7 +201,16 @@ StoredJob ReadJob(const Stmt& s) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+absl::StatusOr<Durability> ParseDurability(const std::string& text) {
+  if (text == "process") return Durability::kProcess;
+  if (text == "machine") return Durability::kMachine;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--durability '", text,
+      "': give process (safe against any crash of the master) or machine (also against a crash "
+      "of the machine, e.g. a power loss)"));
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, Durability durability) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -214,10 +223,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   std::unique_ptr<Store> store(new Store(db));
   absl::MutexLock lock(&store->mu_);
   sqlite3_busy_timeout(db, 5000);
-  // WAL + synchronous=NORMAL: a commit survives a crash of the master process
-  // (the case the design must handle); an OS crash may lose the last commits,
-  // together with the output bytes they covered.
-  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", kSchema}) {
+  // WAL + synchronous=NORMAL: a commit survives a crash of the master process;
+  // an OS crash may lose the last commits, together with the output bytes they
+  // covered. FULL: the WAL is synced at each commit, so it survives that too.
+  const char* synchronous =
+      durability == Durability::kMachine ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+  for (const char* sql : {"PRAGMA journal_mode=WAL", synchronous, kSchema}) {
     if (auto s = store->Exec(sql); !s.ok()) return s;
   }
   // An older database gets the new columns, in one transaction.

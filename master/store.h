@@ -63,6 +63,21 @@ struct StoredJob : JobRecord {
   std::string output_id;
 };
 
+// What a commit survives (docs/architecture.md, "Exactly-once output").
+enum class Durability {
+  // Any crash of the master process: SQLite WAL with synchronous=NORMAL, output
+  // appends in the page cache. A crash of the machine may lose the last
+  // commits, with the output bytes they covered.
+  kProcess,
+  // A crash of the machine too: the output is fdatasync'ed before the commit
+  // that records its length, SQLite runs synchronous=FULL, and the output's
+  // folder is fsync'ed when the file is made or moved aside.
+  kMachine,
+};
+
+// "process" or "machine"; INVALID_ARGUMENT otherwise.
+absl::StatusOr<Durability> ParseDurability(const std::string& text);
+
 // The part of a job row that changes with its state.
 struct JobStateRow {
   v1::JobState state = v1::QUEUED;
@@ -79,7 +94,8 @@ class Store {
  public:
   // Opens or creates the database and bumps the epoch (the number of times the
   // store was opened), which makes lease ids unique across restarts.
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path,
+                                                     Durability durability = Durability::kProcess);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 
-from itest_helpers import wait_for, workers_under
+from itest_helpers import make_job, wait_for, workers_under
 
 
 def test_prs_run_digits_example(bins, tmp_path):
@@ -46,3 +46,18 @@ def test_prs_run_digits_example(bins, tmp_path):
     assert lines and lines[-1] == str(output_file), \
         "the last stdout line must be the output file path %s; stdout was %r" % (output_file,
                                                                                r.stdout)
+
+
+def test_durability_machine_runs_each_row_once_and_a_bad_value_is_refused(bins, tmp_path):
+    """`prs run --durability machine` syncs each commit to the disk; the rows are the same."""
+    script = "import os\n\ndef run(b):\n    return [os.path.basename(p) for p in b]\n"
+    job = make_job(tmp_path, 30, script, mini_batch_size=4)
+    r = subprocess.run([str(bins.prs), "run", str(job.job_file), "--durability", "machine",
+                        "--state-dir", str(tmp_path / "state")], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = job.output_file.read_text().splitlines()
+    assert sorted(rows) == sorted(p.name for p in job.inputs), rows
+    r = subprocess.run([str(bins.prs), "run", str(job.job_file), "--durability", "disk"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "give process" in r.stderr and "machine" in r.stderr, r.stderr
