@@ -244,6 +244,16 @@ absl::StatusOr<v1::JobStatus> JobManager::GetJob(const std::string& job_id) {
   return StatusLocked(*job);
 }
 
+absl::StatusOr<std::string> JobManager::Owner(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  Job* job = FindJobLocked(job_id);
+  if (job == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("job '", job_id, "' not found; `prs list` shows the jobs"));
+  }
+  return job->owner;
+}
+
 std::vector<v1::JobStatus> JobManager::ListJobs(
     int limit, const std::function<bool(const std::string& owner)>& visible) {
   if (limit <= 0) limit = 100;

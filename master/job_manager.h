@@ -97,6 +97,8 @@ class JobManager {
       const std::string& owner = "local");
   // NOT_FOUND for an unknown job.
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id);
+  // Who submitted the job (without building its status); NOT_FOUND as GetJob.
+  absl::StatusOr<std::string> Owner(const std::string& job_id);
   // The newest `limit` jobs whose owner `visible` accepts.
   std::vector<v1::JobStatus> ListJobs(
       int limit, const std::function<bool(const std::string& owner)>& visible =

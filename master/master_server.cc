@@ -198,11 +198,11 @@ class MasterServer::Impl {
   // The job's owner lets `p` see it and its logs, or with `manage`, cancel
   // or resume it (master/auth.h, Principal).
   absl::Status CheckJob(const Principal& p, const std::string& job_id, bool manage) {
-    auto st = manager_->GetJob(job_id);
-    if (!st.ok()) return st.status();
-    if (manage ? p.CanManage(st->owner()) : p.CanSee(st->owner())) return absl::OkStatus();
+    auto owner = manager_->Owner(job_id);
+    if (!owner.ok()) return owner.status();
+    if (manage ? p.CanManage(*owner) : p.CanSee(*owner)) return absl::OkStatus();
     return absl::PermissionDeniedError(absl::StrCat(
-        "job ", job_id, " belongs to '", st->owner(), "'; only its owner or an admin",
+        "job ", job_id, " belongs to '", *owner, "'; only its owner or an admin",
         manage ? " may cancel or resume it" : " (or a reader) may see it and its logs"));
   }
 
