@@ -16,6 +16,7 @@
 #include "agent/log_appender.h"
 #include "agent/log_shipper.h"
 #include "agent/master_client.h"
+#include "agent/report_bounds.h"
 #include "agent/worker_pool.h"
 #include "common/file_io.h"
 #include "common/paths.h"
@@ -222,6 +223,7 @@ class Agent::Impl {
 
   // --- Reporting ------------------------------------------------------------
   void PushResults(std::vector<v1::TaskResult> results) {
+    for (auto& r : results) BoundResult(r);
     absl::MutexLock lock(&mu_);
     for (auto& r : results) results_.push_back(std::move(r));
   }
@@ -236,11 +238,8 @@ class Agent::Impl {
         };
         mu_.Await(absl::Condition(&ready));
         if (results_.empty()) return;  // done and drained
-        while (!results_.empty() && static_cast<int>(batch.size()) < kReportBatch) {
-          reporting_.push_back(results_.front().lease_id());
-          batch.push_back(std::move(results_.front()));
-          results_.pop_front();
-        }
+        batch = TakeReport(results_, kReportBatch);
+        for (const auto& r : batch) reporting_.push_back(r.lease_id());
       }
       ReportBatch(batch);
       absl::MutexLock lock(&mu_);
@@ -285,14 +284,8 @@ class Agent::Impl {
                                                 const std::vector<v1::TaskResult>& batch) {
     v1::ReportResultsRequest req;
     req.set_agent_id(agent_id);
-    for (const auto& r : batch) {
-      v1::TaskResult* out = req.add_results();
-      *out = r;
-      // A script's error may quote a path that is not UTF-8, which a protobuf
-      // string cannot carry: it is shown as \xNN instead.
-      out->set_error(SanitizeUtf8(r.error()));
-      out->set_error_detail(SanitizeUtf8(r.error_detail()));
-    }
+    // Bounded (and made UTF-8) as they were queued: BoundResult.
+    for (const auto& r : batch) *req.add_results() = r;
     return req;
   }
 

@@ -15,6 +15,7 @@
 #include "common/job_config.h"
 #include "common/job_state.h"
 #include "common/json.h"
+#include "common/message_limits.h"
 #include "common/snapshot.h"
 #include "common/status_grpc.h"
 #include "common/text.h"
@@ -23,8 +24,6 @@
 
 namespace prs::cli {
 namespace {
-
-constexpr int64_t kMaxSnapshotBytes = 256 << 20;
 
 absl::Status Annotate(const grpc::Status& s, const std::string& address, bool tls) {
   absl::Status st = FromGrpcStatus(s);

@@ -1,11 +1,15 @@
 #include "common/grpc_defaults.h"
 
+#include <grpcpp/resource_quota.h>
+
+#include "common/message_limits.h"
+
 namespace prs {
 
 grpc::ChannelArguments DefaultChannelArguments(absl::Duration initial_backoff) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  args.SetMaxReceiveMessageSize(kMaxReplyBytes);
+  args.SetMaxSendMessageSize(static_cast<int>(kMaxRequestBytes));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   // Straight to the master: a bearer token allowed in clear text to loopback
   // must not go to an HTTP proxy from the environment instead.
@@ -18,8 +22,15 @@ grpc::ChannelArguments DefaultChannelArguments(absl::Duration initial_backoff) {
 }
 
 void ApplyServerDefaults(grpc::ServerBuilder& builder) {
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxRequestBytes));
+  builder.SetMaxSendMessageSize(kMaxReplyBytes);
+  // gRPC 1.51 checks the receive limit only once a message has arrived whole
+  // (grpc/grpc#43012): a client that declares 4 GiB is read to the end. The
+  // memory quota bounds what the transport buffers: over it, gRPC cancels the
+  // streams holding the most ("Buffers full", RESOURCE_EXHAUSTED).
+  grpc::ResourceQuota quota("prs-master");
+  quota.Resize(static_cast<size_t>(kServerMemoryQuotaBytes));
+  builder.SetResourceQuota(quota);
 }
 
 }  // namespace prs

@@ -14,9 +14,11 @@
 
 namespace prs {
 
-// The largest message any prs channel carries, either way. A PullTasks reply
-// is kept well below it by the master (max_pull_reply_bytes).
-inline constexpr int kMaxMessageBytes = 512 << 20;
+// The largest reply a client of the master takes: a PullTasks reply (kept to
+// max_pull_reply_bytes, or one mini-batch of up to max_task_bytes), a job
+// bundle. What the master itself receives is bounded per RPC, far lower
+// (common/message_limits.h).
+inline constexpr int kMaxReplyBytes = 512 << 20;
 
 // Channel arguments for a client of the master: the message limits, and a
 // quick reconnect after a master restart (`initial_backoff` for the first
@@ -24,7 +26,9 @@ inline constexpr int kMaxMessageBytes = 512 << 20;
 grpc::ChannelArguments DefaultChannelArguments(
     absl::Duration initial_backoff = absl::ZeroDuration());
 
-// The message limits on a server.
+// The message limits on the master's server: it receives at most
+// kMaxRequestBytes (common/message_limits.h), the largest request of any
+// method, so a larger one is refused before it is parsed.
 void ApplyServerDefaults(grpc::ServerBuilder& builder);
 
 // A deadline `timeout` from now for a ClientContext or an alarm. gRPC's

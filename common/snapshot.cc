@@ -294,9 +294,9 @@ absl::Status CheckSnapshot(const v1::SourceSnapshot& snapshot, int64_t max_bytes
     bytes += static_cast<int64_t>(file.content().size() + file.path().size());
   }
   if (max_bytes >= 0 && bytes > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("source_directory: the snapshot is ", bytes,
-                                                   " bytes, over the master's limit of ", max_bytes,
-                                                   "; move data into inputs or side_inputs"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "source_directory: the snapshot is ", FormatBytes(bytes), ", over the master's limit of ",
+        FormatBytes(max_bytes), " (docs/limits.md); move data into inputs or side_inputs"));
   }
   return CheckSnapshotPaths(snapshot);
 }

@@ -75,12 +75,13 @@ void DecideState(const OutcomeContext& context, const Lease& lease, int64_t coun
 // must be whole lines, no more than one per item, within the size limit.
 std::string MalformedRows(const v1::TaskResult& r, int64_t count) {
   const std::string& rows = r.rows();
-  if (rows.size() > kMaxResultRowsBytes) {
+  if (static_cast<int64_t>(rows.size()) > kMaxResultRowsBytes) {
     return absl::StrCat("the result's rows are ", rows.size(), " bytes, over the limit of ",
                         kMaxResultRowsBytes >> 20,
                         " MiB per mini-batch (docs/limits.md); use a smaller mini_batch_size");
   }
-  if (r.header().size() > kMaxHeaderBytes || (!r.header().empty() && r.header().back() != '\n')) {
+  if (static_cast<int64_t>(r.header().size()) > kMaxHeaderBytes ||
+      (!r.header().empty() && r.header().back() != '\n')) {
     return "the result's header is not one line of at most 1 MiB";
   }
   if (r.row_count() < 0 || (rows.empty() != (r.row_count() == 0))) {
@@ -109,7 +110,7 @@ Outcome DecideOutcome(const OutcomeContext& context, int64_t task_id, const Leas
   // script's message (colours, bells) there. The traceback file keeps it all.
   result.set_error(Printable(result.error(), kMaxErrorChars));
   // The full traceback is in the node's user/error file; the attempt keeps a bounded copy.
-  if (result.error_detail().size() > kMaxErrorDetailBytes) {
+  if (static_cast<int64_t>(result.error_detail().size()) > kMaxErrorDetailBytes) {
     result.mutable_error_detail()->resize(kMaxErrorDetailBytes);
   }
   o.commit.attempt.task_id = task_id;

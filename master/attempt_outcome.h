@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/message_limits.h"
 #include "master/lease_table.h"
 #include "master/task.h"
 #include "prs/v1/agent_service.pb.h"
@@ -32,13 +33,10 @@ struct Outcome {
   std::string header;              // append_row_format.header line
 };
 
-// Bounds on what one result may carry (docs/limits.md). A result over them is
-// a failed try of its mini-batch, with an error naming the limit; nothing of
-// it reaches the output.
-inline constexpr size_t kMaxResultRowsBytes = 64 << 20;   // rows of one mini-batch
-inline constexpr size_t kMaxHeaderBytes = 1 << 20;        // append_row_format.header line
-inline constexpr size_t kMaxErrorChars = 4096;            // the one-line error
-inline constexpr size_t kMaxErrorDetailBytes = 64 << 10;  // the traceback kept with the attempt
+// What one result may carry is bounded in common/message_limits.h
+// (kMaxResultRowsBytes, kMaxHeaderBytes, kMaxErrorChars, kMaxErrorDetailBytes).
+// A result over them is a failed try of its mini-batch, with an error naming
+// the limit; nothing of it reaches the output.
 
 // What the job knows that an outcome depends on.
 struct OutcomeContext {

@@ -13,6 +13,7 @@
 #include "common/file_io.h"
 #include "common/job_config.h"
 #include "common/job_state.h"
+#include "common/message_limits.h"
 #include "common/snapshot.h"
 #include "common/text.h"
 #include "master/log_tree_writer.h"
@@ -27,15 +28,11 @@ namespace fs = std::filesystem;
 constexpr size_t kMaxNotes = 20;
 constexpr absl::Duration kRateWindow = absl::Seconds(60);
 
-// A job spec is a few KiB; this bounds what a client can make the master keep
-// and send with every bundle (docs/limits.md).
-constexpr size_t kMaxSpecBytes = 1 << 20;
-
 // The spec is within bounds; the snapshot is well-formed, within the master's
 // limits, and holds the entry script.
 absl::Status CheckRequest(const v1::JobSpec& spec, const v1::SourceSnapshot& snapshot,
                           int64_t max_bytes) {
-  if (spec.ByteSizeLong() > kMaxSpecBytes) {
+  if (static_cast<int64_t>(spec.ByteSizeLong()) > kMaxJobSpecBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("the job spec is ", spec.ByteSizeLong(), " bytes, over the limit of 1 MiB ",
                      "(docs/limits.md); pass data in inputs, not in arguments"));

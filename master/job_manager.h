@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/message_limits.h"
 #include "master/agent_registry.h"
 #include "master/attempt_outcome.h"
 #include "master/input_fingerprint.h"
@@ -41,7 +42,7 @@ struct JobManagerOptions {
   // the last of its logs, or this long after the end, whichever is first.
   absl::Duration logs_grace = absl::Seconds(30);
   // Largest source snapshot accepted at submit.
-  int64_t max_snapshot_bytes = 256 << 20;
+  int64_t max_snapshot_bytes = kMaxSnapshotBytes;
   // The lister pauses while a job has more pending mini-batches than this,
   // bounding the master's memory whatever the input's size.
   int64_t max_pending_per_job = 100'000;

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/message_limits.h"
 
 namespace prs::master {
 
@@ -26,9 +27,7 @@ absl::Status ValidateReadLogPath(absl::string_view path);
 
 // The most one ReadLog returns (docs/limits.md).
 inline constexpr int64_t kMaxReadLogBytes = 1 << 20;
-// The most one ShipLogs carries (agents send 1 MiB at a time; a file they
-// rewrite, whole).
-inline constexpr int64_t kMaxShipLogsBytes = 16 << 20;
+// The most one ShipLogs carries: kMaxShipLogsBytes, common/message_limits.h.
 
 // The log trees of jobs on the master's disk. Appends are idempotent by
 // offset, so an agent can resend after a reconnect without duplicating bytes.

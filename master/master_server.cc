@@ -4,6 +4,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,6 +17,8 @@
 #include "common/credentials.h"
 #include "common/grpc_defaults.h"
 #include "common/job_state.h"
+#include "common/message_limits.h"
+#include "common/sizes.h"
 #include "common/status_grpc.h"
 #include "master/auth.h"
 #include "master/executor.h"
@@ -29,6 +32,7 @@ namespace {
 
 constexpr absl::Duration kWatchPollInterval = absl::Milliseconds(250);
 constexpr absl::Duration kTickInterval = absl::Milliseconds(200);
+constexpr absl::Duration kTrimInterval = absl::Seconds(5);
 constexpr int kMaxWaitMs = 30'000;
 
 // Runs `fn` (which returns StatusOr<Response>) on the executor and finishes
@@ -53,23 +57,34 @@ constexpr uint32_t Roles(std::initializer_list<Role> roles) {
 
 // Who may call each RPC: the one table, checked in one place (Authorize).
 // Whose job it is, is checked after it (CheckJob, CheckSession).
+// How large its request may be is the method's too (common/message_limits.h).
 struct Access {
   const char* rpc;
-  uint32_t roles;     // any of these
-  const char* needs;  // the same, for a person
+  uint32_t roles;             // any of these
+  const char* needs;          // the same, for a person
+  int64_t max_request_bytes;  // the request's bound
 };
 constexpr uint32_t kClients = Roles({Role::kSubmit, Role::kRead, Role::kAdmin});
 constexpr uint32_t kManagers = Roles({Role::kSubmit, Role::kAdmin});
-constexpr Access kSubmitJob{"SubmitJob", kManagers, "submit or admin"};
-constexpr Access kGetJob{"GetJob", kClients, "submit, read or admin"};
-constexpr Access kListJobs{"ListJobs", kClients, "submit, read or admin"};
-constexpr Access kWatchJob{"WatchJob", kClients, "submit, read or admin"};
-constexpr Access kListLogs{"ListLogs", kClients, "submit, read or admin"};
-constexpr Access kReadLog{"ReadLog", kClients, "submit, read or admin"};
-constexpr Access kCancelJob{"CancelJob", kManagers, "submit or admin"};
-constexpr Access kResumeJob{"ResumeJob", kManagers, "submit or admin"};
-constexpr Access kListAgents{"ListAgents", Roles({Role::kRead, Role::kAdmin}), "read or admin"};
-constexpr Access kAgentCall{"the AgentService", Roles({Role::kAgent}), "agent"};
+constexpr uint32_t kAgents = Roles({Role::kAgent});
+constexpr int64_t kControl = kMaxControlRequestBytes;
+constexpr Access kSubmitJob{"SubmitJob", kManagers, "submit or admin", kMaxSubmitRequestBytes};
+constexpr Access kGetJob{"GetJob", kClients, "submit, read or admin", kControl};
+constexpr Access kListJobs{"ListJobs", kClients, "submit, read or admin", kControl};
+constexpr Access kWatchJob{"WatchJob", kClients, "submit, read or admin", kControl};
+constexpr Access kListLogs{"ListLogs", kClients, "submit, read or admin", kControl};
+constexpr Access kReadLog{"ReadLog", kClients, "submit, read or admin", kControl};
+constexpr Access kCancelJob{"CancelJob", kManagers, "submit or admin", kControl};
+constexpr Access kResumeJob{"ResumeJob", kManagers, "submit or admin", kControl};
+constexpr Access kListAgents{"ListAgents", Roles({Role::kRead, Role::kAdmin}), "read or admin",
+                             kControl};
+constexpr Access kRegisterAgent{"RegisterAgent", kAgents, "agent", kControl};
+constexpr Access kUnregisterAgent{"UnregisterAgent", kAgents, "agent", kControl};
+constexpr Access kHeartbeat{"Heartbeat", kAgents, "agent", kMaxHeartbeatRequestBytes};
+constexpr Access kPullTasks{"PullTasks", kAgents, "agent", kControl};
+constexpr Access kReportResults{"ReportResults", kAgents, "agent", kMaxReportRequestBytes};
+constexpr Access kShipLogs{"ShipLogs", kAgents, "agent", kMaxShipLogsRequestBytes};
+constexpr Access kGetJobBundle{"GetJobBundle", kAgents, "agent", kControl};
 
 // A stream refused before it starts.
 class RefusedWatch final : public grpc::ServerWriteReactor<v1::JobStatus> {
@@ -177,10 +192,11 @@ class MasterServer::Impl {
  private:
   // --- Who may call (docs/security.md) ------------------------------------
   // The one seam: the caller's principal, from its bearer token, when it
-  // holds one of the roles `access` names. UNAUTHENTICATED without a known
-  // token, PERMISSION_DENIED with the wrong role.
-  absl::StatusOr<Principal> Authorize(grpc::CallbackServerContext* ctx,
-                                      const Access& access) const {
+  // holds one of the roles `access` names and its request is within the
+  // method's bound. UNAUTHENTICATED without a known token, PERMISSION_DENIED
+  // with the wrong role, RESOURCE_EXHAUSTED over the bound.
+  absl::StatusOr<Principal> Authorize(grpc::CallbackServerContext* ctx, const Access& access,
+                                      const google::protobuf::MessageLite& request) const {
     Principal p = Principal::Local();
     if (auth_ != nullptr) {
       auto found = auth_->Authenticate(BearerToken(ctx->client_metadata()));
@@ -191,6 +207,13 @@ class MasterServer::Impl {
       return absl::PermissionDeniedError(absl::StrCat("'", p.name, "' (", RolesText(p.roles),
                                                       ") may not call ", access.rpc,
                                                       ": that needs the role ", access.needs));
+    }
+    // Within the server's one receive limit, but maybe over the method's.
+    const int64_t bytes = static_cast<int64_t>(request.ByteSizeLong());
+    if (bytes > access.max_request_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "a ", access.rpc, " request of ", FormatBytes(bytes), " is over its limit of ",
+          FormatBytes(access.max_request_bytes), " (docs/limits.md)"));
     }
     return p;
   }
@@ -222,8 +245,9 @@ class MasterServer::Impl {
   // finishes the call with its result.
   template <typename Response, typename Fn>
   grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, const Access& access,
-                                  Response* response, Fn fn) {
-    auto principal = Authorize(ctx, access);
+                                  const google::protobuf::MessageLite& request, Response* response,
+                                  Fn fn) {
+    auto principal = Authorize(ctx, access, request);
     if (!principal.ok()) {
       grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
       reactor->Finish(ToGrpcStatus(principal.status()));
@@ -322,8 +346,15 @@ class MasterServer::Impl {
     // The loop is paced by real time; what it decides is on the clock, so a
     // test with a fake clock decides when long-polls expire and ticks run.
     absl::Time next_tick = clock_->Now();
+    absl::Time next_trim = absl::Now() + kTrimInterval;
     while (!stop_.WaitForNotificationWithTimeout(kTickInterval)) {
       ExpireWaiters();
+      // What a large request left in malloc's free lists goes back to the
+      // system: glibc would keep it, and a refused 60 MiB spec stay resident.
+      if (absl::Now() >= next_trim) {
+        ::malloc_trim(0);
+        next_trim = absl::Now() + kTrimInterval;
+      }
       if (clock_->Now() >= next_tick) {
         manager_->Tick();
         next_tick = clock_->Now() + absl::Seconds(1);
@@ -395,7 +426,7 @@ class MasterServer::Impl {
                                         v1::SubmitJobResponse* resp) override {
       // A client that gave up (a long list_file checked at submit) gets no
       // job behind its back.
-      return impl_->Serve(ctx, kSubmitJob, resp,
+      return impl_->Serve(ctx, kSubmitJob, *req, resp,
                           [m = impl_->manager_.get(), req, ctx](const Principal& p) {
                             return m->Submit(
                                 *req, [ctx] { return ctx->IsCancelled(); }, p.name);
@@ -403,7 +434,7 @@ class MasterServer::Impl {
     }
     grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx, const v1::GetJobRequest* req,
                                      v1::JobStatus* resp) override {
-      return impl_->Serve(ctx, kGetJob, resp, [impl = impl_, req](const Principal& p) {
+      return impl_->Serve(ctx, kGetJob, *req, resp, [impl = impl_, req](const Principal& p) {
         if (auto s = impl->CheckJob(p, req->job_id(), false); !s.ok()) {
           return absl::StatusOr<v1::JobStatus>(s);
         }
@@ -414,7 +445,7 @@ class MasterServer::Impl {
                                        const v1::ListJobsRequest* req,
                                        v1::ListJobsResponse* resp) override {
       return impl_->Serve(
-          ctx, kListJobs, resp, [m = impl_->manager_.get(), req](const Principal& p) {
+          ctx, kListJobs, *req, resp, [m = impl_->manager_.get(), req](const Principal& p) {
             v1::ListJobsResponse r;
             for (auto& j : m->ListJobs(
                      req->limit(), [&p](const std::string& owner) { return p.CanSee(owner); })) {
@@ -426,7 +457,7 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx,
                                         const v1::CancelJobRequest* req,
                                         v1::JobStatus* resp) override {
-      return impl_->Serve(ctx, kCancelJob, resp, [impl = impl_, req](const Principal& p) {
+      return impl_->Serve(ctx, kCancelJob, *req, resp, [impl = impl_, req](const Principal& p) {
         if (auto s = impl->CheckJob(p, req->job_id(), true); !s.ok()) {
           return absl::StatusOr<v1::JobStatus>(s);
         }
@@ -436,7 +467,7 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* ResumeJob(grpc::CallbackServerContext* ctx,
                                         const v1::ResumeJobRequest* req,
                                         v1::JobStatus* resp) override {
-      return impl_->Serve(ctx, kResumeJob, resp, [impl = impl_, req](const Principal& p) {
+      return impl_->Serve(ctx, kResumeJob, *req, resp, [impl = impl_, req](const Principal& p) {
         if (auto s = impl->CheckJob(p, req->job_id(), true); !s.ok()) {
           return absl::StatusOr<v1::JobStatus>(s);
         }
@@ -446,14 +477,15 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                          const v1::ListAgentsRequest* req,
                                          v1::ListAgentsResponse* resp) override {
-      return impl_->Serve(ctx, kListAgents, resp, [m = impl_->manager_.get()](const Principal&) {
-        return absl::StatusOr<v1::ListAgentsResponse>(m->ListAgents());
-      });
+      return impl_->Serve(ctx, kListAgents, *req, resp,
+                          [m = impl_->manager_.get()](const Principal&) {
+                            return absl::StatusOr<v1::ListAgentsResponse>(m->ListAgents());
+                          });
     }
     grpc::ServerUnaryReactor* ListLogs(grpc::CallbackServerContext* ctx,
                                        const v1::ListLogsRequest* req,
                                        v1::ListLogsResponse* resp) override {
-      return impl_->Serve(ctx, kListLogs, resp, [impl = impl_, req](const Principal& p) {
+      return impl_->Serve(ctx, kListLogs, *req, resp, [impl = impl_, req](const Principal& p) {
         if (auto s = impl->CheckJob(p, req->job_id(), false); !s.ok()) {
           return absl::StatusOr<v1::ListLogsResponse>(s);
         }
@@ -472,7 +504,7 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* ReadLog(grpc::CallbackServerContext* ctx,
                                       const v1::ReadLogRequest* req,
                                       v1::ReadLogResponse* resp) override {
-      return impl_->Serve(ctx, kReadLog, resp, [impl = impl_, req](const Principal& p) {
+      return impl_->Serve(ctx, kReadLog, *req, resp, [impl = impl_, req](const Principal& p) {
         if (auto s = impl->CheckJob(p, req->job_id(), false); !s.ok()) {
           return absl::StatusOr<v1::ReadLogResponse>(s);
         }
@@ -489,7 +521,7 @@ class MasterServer::Impl {
     }
     grpc::ServerWriteReactor<v1::JobStatus>* WatchJob(grpc::CallbackServerContext* ctx,
                                                       const v1::WatchJobRequest* req) override {
-      auto principal = impl_->Authorize(ctx, kWatchJob);
+      auto principal = impl_->Authorize(ctx, kWatchJob, *req);
       if (!principal.ok()) return new RefusedWatch(principal.status());
       // The owner never changes: checked once, before the first status.
       if (auto s = impl_->CheckJob(*principal, req->job_id(), false); !s.ok()) {
@@ -508,7 +540,7 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* RegisterAgent(grpc::CallbackServerContext* ctx,
                                             const v1::RegisterAgentRequest* req,
                                             v1::RegisterAgentResponse* resp) override {
-      return impl_->Serve(ctx, kAgentCall, resp,
+      return impl_->Serve(ctx, kRegisterAgent, *req, resp,
                           [m = impl_->manager_.get(), req](const Principal& p) {
                             return m->RegisterAgent(*req, p.name);
                           });
@@ -516,14 +548,15 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* UnregisterAgent(grpc::CallbackServerContext* ctx,
                                               const v1::UnregisterAgentRequest* req,
                                               v1::UnregisterAgentResponse* resp) override {
-      return impl_->Serve(ctx, kAgentCall, resp, [impl = impl_, req](const Principal& p) {
-        auto session = impl->CheckSession(p, req->agent_id());
-        if (!session.ok() && !absl::IsNotFound(session.status())) {
-          return absl::StatusOr<v1::UnregisterAgentResponse>(session.status());
-        }
-        if (session.ok()) impl->manager_->UnregisterAgent(req->agent_id());
-        return absl::StatusOr<v1::UnregisterAgentResponse>(v1::UnregisterAgentResponse());
-      });
+      return impl_->Serve(
+          ctx, kUnregisterAgent, *req, resp, [impl = impl_, req](const Principal& p) {
+            auto session = impl->CheckSession(p, req->agent_id());
+            if (!session.ok() && !absl::IsNotFound(session.status())) {
+              return absl::StatusOr<v1::UnregisterAgentResponse>(session.status());
+            }
+            if (session.ok()) impl->manager_->UnregisterAgent(req->agent_id());
+            return absl::StatusOr<v1::UnregisterAgentResponse>(v1::UnregisterAgentResponse());
+          });
     }
     grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx,
                                         const v1::HeartbeatRequest* req,
@@ -531,7 +564,7 @@ class MasterServer::Impl {
       // Liveness is cheap and must not queue behind slow work: answer inline.
       auto* reactor = ctx->DefaultReactor();
       auto result = [&]() -> absl::StatusOr<v1::HeartbeatResponse> {
-        auto p = impl_->Authorize(ctx, kAgentCall);
+        auto p = impl_->Authorize(ctx, kHeartbeat, *req);
         if (!p.ok()) return p.status();
         if (auto s = impl_->CheckSession(*p, req->agent_id()); !s.ok()) return s.status();
         return impl_->manager_->Heartbeat(*req);
@@ -544,7 +577,7 @@ class MasterServer::Impl {
                                         const v1::PullTasksRequest* req,
                                         v1::PullTasksResponse* resp) override {
       absl::Status allowed = [&] {
-        auto p = impl_->Authorize(ctx, kAgentCall);
+        auto p = impl_->Authorize(ctx, kPullTasks, *req);
         if (!p.ok()) return p.status();
         return impl_->CheckSession(*p, req->agent_id()).status();
       }();
@@ -558,7 +591,7 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* ReportResults(grpc::CallbackServerContext* ctx,
                                             const v1::ReportResultsRequest* req,
                                             v1::ReportResultsResponse* resp) override {
-      return impl_->Serve(ctx, kAgentCall, resp, [impl = impl_, req](const Principal& p) {
+      return impl_->Serve(ctx, kReportResults, *req, resp, [impl = impl_, req](const Principal& p) {
         if (auto s = impl->CheckSession(p, req->agent_id()); !s.ok()) {
           return absl::StatusOr<v1::ReportResultsResponse>(s.status());
         }
@@ -568,7 +601,7 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* ShipLogs(grpc::CallbackServerContext* ctx,
                                        const v1::ShipLogsRequest* req,
                                        v1::ShipLogsResponse* resp) override {
-      return impl_->Serve(ctx, kAgentCall, resp, [impl = impl_, req](const Principal& p) {
+      return impl_->Serve(ctx, kShipLogs, *req, resp, [impl = impl_, req](const Principal& p) {
         auto session = impl->CheckSession(p, req->agent_id());
         if (!session.ok()) return absl::StatusOr<v1::ShipLogsResponse>(session.status());
         // Every path and the size are checked before anything is written: an
@@ -602,7 +635,7 @@ class MasterServer::Impl {
     grpc::ServerUnaryReactor* GetJobBundle(grpc::CallbackServerContext* ctx,
                                            const v1::GetJobBundleRequest* req,
                                            v1::GetJobBundleResponse* resp) override {
-      return impl_->Serve(ctx, kAgentCall, resp, [impl = impl_, req](const Principal& p) {
+      return impl_->Serve(ctx, kGetJobBundle, *req, resp, [impl = impl_, req](const Principal& p) {
         if (auto s = impl->CheckSession(p, req->agent_id()); !s.ok()) {
           return absl::StatusOr<v1::GetJobBundleResponse>(s.status());
         }
