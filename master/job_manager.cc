@@ -144,7 +144,11 @@ absl::StatusOr<std::string> JobManager::PrepareOutput(const v1::JobSpec& spec) {
       absl::StrContains(spec.append_row_file_name(), "{job_id}")) {
     return std::string();
   }
-  return OutputFileOf(spec, "");
+  std::string path = OutputFileOf(spec, "");
+  // Refused now rather than at the first rows: what is at the path is not
+  // prs's to move aside (checked again when the file is made).
+  if (auto s = OutputFile::CheckPath(path, committer_.KnownOutputs()); !s.ok()) return s;
+  return path;
 }
 
 absl::StatusOr<std::unique_ptr<Job>> JobManager::MakeJob(const v1::SubmitJobRequest& request,

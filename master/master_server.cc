@@ -211,9 +211,15 @@ class MasterServer::Impl {
     // Within the server's one receive limit, but maybe over the method's.
     const int64_t bytes = static_cast<int64_t>(request.ByteSizeLong());
     if (bytes > access.max_request_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "a ", access.rpc, " request of ", FormatBytes(bytes), " is over its limit of ",
-          FormatBytes(access.max_request_bytes), " (docs/limits.md)"));
+      // In bytes when the rounded sizes would read the same.
+      std::string size = FormatBytes(bytes), limit = FormatBytes(access.max_request_bytes);
+      if (size == limit) {
+        size = absl::StrCat(bytes, " bytes");
+        limit = absl::StrCat(access.max_request_bytes, " bytes");
+      }
+      return absl::ResourceExhaustedError(absl::StrCat("a ", access.rpc, " request of ", size,
+                                                       " is over its limit of ", limit,
+                                                       " (docs/limits.md)"));
     }
     return p;
   }

@@ -9,14 +9,22 @@ namespace prs::master {
 
 void OutputCommitter::AddJob(int64_t seq, const std::string& path) {
   absl::MutexLock lock(&mu_);
-  outputs_[seq].file = std::make_unique<OutputFile>(path, state_dir_);
+  outputs_[seq].file = MakeFile(path);
+}
+
+std::unique_ptr<OutputFile> OutputCommitter::MakeFile(const std::string& path) const {
+  return std::make_unique<OutputFile>(path, state_dir_, KnownOutputs());
+}
+
+KnownOutput OutputCommitter::KnownOutputs() const {
+  return [store = store_](const std::string& id) { return store->IsJobOutput(id); };
 }
 
 absl::Status OutputCommitter::Reopen(int64_t seq, const std::string& path,
                                      const StoredJob& stored) {
   absl::MutexLock lock(&mu_);
   Output& out = outputs_[seq];
-  if (out.file == nullptr) out.file = std::make_unique<OutputFile>(path, state_dir_);
+  if (out.file == nullptr) out.file = MakeFile(path);
   out.length = stored.output_length;
   out.started = stored.output_started;
   if (!out.started) return absl::OkStatus();

@@ -73,6 +73,10 @@ class OutputCommitter {
   Result Commit(int64_t seq, const std::string& job_id, bool header,
                 std::vector<const Outcome*> outcomes) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The outputs this master's jobs made, by identity: a new job may move
+  // those aside, and no other file (OutputFile).
+  KnownOutput KnownOutputs() const;
+
  private:
   // A job's output as the commits see it.
   struct Output {
@@ -85,6 +89,7 @@ class OutputCommitter {
   // job has none yet. Fills `r.status`, `r.note`, `r.error`, `r.appended`.
   void AppendLocked(Output& out, const std::string& job_id, int64_t seq, const std::string& rows,
                     Result& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::unique_ptr<OutputFile> MakeFile(const std::string& path) const;
 
   Store* const store_;
   Clock* const clock_;

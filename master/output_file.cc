@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstdio>  // renameat2
@@ -53,7 +54,52 @@ bool Inside(const fs::path& path, const fs::path& root) {
   return end == root.end();
 }
 
+// Whether `name` in `dir` (whose stat is `st`) is a file prs made: it carries
+// prs's mark, or the store knows it.
+bool MadeByPrs(int dir, const std::string& name, const struct stat& st, const KnownOutput& known) {
+  if (known && known(absl::StrCat(st.st_dev, ":", st.st_ino))) return true;
+  const int fd = ::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool marked = ::fgetxattr(fd, kOutputMarkAttribute, nullptr, 0) >= 0;
+  ::close(fd);
+  return marked;
+}
+
+// OK when prs may move aside what is at `path` (`name` in `dir`, whose stat is
+// `st`) for a new output: only a regular file that prs made.
+absl::Status CheckExisting(const std::string& path, int dir, const std::string& name,
+                           const struct stat& st, const KnownOutput& known) {
+  if (S_ISLNK(st.st_mode)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the output file ", path,
+                     " is a symbolic link; prs writes only a file of its own there: remove it"));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the output path ", path,
+                     " is not a regular file (a folder, a pipe or a device); prs writes only a "
+                     "file of its own there: choose another output or append_row_file_name"));
+  }
+  if (MadeByPrs(dir, name, st, known)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the output file ", path,
+      " exists and prs did not make it; prs moves aside only outputs it wrote, and never "
+      "replaces another file: move or delete it, or choose another output or "
+      "append_row_file_name"));
+}
+
 }  // namespace
+
+absl::Status OutputFile::CheckPath(const std::string& path, const KnownOutput& known) {
+  const std::string folder = fs::path(path).parent_path().string();
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return absl::OkStatus();  // nothing there yet; Start checks again
+  absl::Cleanup close_dir = [dir] { ::close(dir); };
+  const std::string name = fs::path(path).filename().string();
+  struct stat st {};
+  if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return absl::OkStatus();
+  return CheckExisting(path, dir, name, st, known);
+}
 
 absl::StatusOr<int> OutputFile::OpenFolder() const {
   const std::string folder = fs::path(path_).parent_path().string();
@@ -83,10 +129,8 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
   std::string note;
   struct stat st {};
   const bool exists = ::fstatat(*dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-  if (exists && S_ISLNK(st.st_mode)) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("the output file ", path_,
-                     " is a symbolic link; prs writes only a file of its own there: remove it"));
+  if (exists) {
+    if (auto s = CheckExisting(path_, *dir, name, st, known_); !s.ok()) return s;
   }
   if (exists && st.st_size > 0) {
     // Never onto another file moved aside: job ids repeat across state
@@ -116,6 +160,10 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
     return absl::PermissionDeniedError(absl::StrCat(s.message(), " (", note, ")"));
   }
   if (auto s = Remember(); !s.ok()) return s;
+  // Marked as prs's, so that a later job may move it aside. A filesystem
+  // without user extended attributes (NFSv3, older tmpfs) keeps no mark: the
+  // store's record of this file's identity (SetOutputStarted) stands in.
+  ::fsetxattr(fd_, kOutputMarkAttribute, job_id.data(), job_id.size(), 0);
   return note;
 }
 

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -12,11 +13,22 @@
 
 namespace prs::master {
 
+// The extended attribute that marks a file prs made, its value the job id.
+inline constexpr char kOutputMarkAttribute[] = "user.prs.output";
+
+// Whether a file, by its identity ("device:inode"), is an output some job of
+// this master made (Store::IsJobOutput).
+using KnownOutput = std::function<bool(const std::string& id)>;
+
 // The append_row output file of one job, as the master writes it.
 //
 // A job makes its file when its first rows come (Start), so a job that never
 // starts leaves an earlier file where it is; an earlier non-empty file is
-// renamed aside, never overwritten. After a restart or a resume the file is
+// renamed aside, never overwritten, and only when prs made it: a file prs
+// made carries the attribute kOutputMarkAttribute, or is one the store
+// recorded (on a filesystem without user extended attributes). Any other
+// file at the path is refused, never moved or replaced. After a restart or a
+// resume the file is
 // reopened at its committed length (Reopen), which is refused when the file
 // is gone or shorter: rows would be lost, and the file is never padded.
 // Before each write the open file is checked to still be the one at the path
@@ -28,16 +40,26 @@ class OutputFile {
  public:
   // `forbidden_root`: a folder the output must never be in, however the path
   // leads there (the master's state folder); empty for none.
-  explicit OutputFile(std::string path, std::string forbidden_root = "")
-      : path_(std::move(path)), forbidden_root_(std::move(forbidden_root)) {}
+  // `known`: outputs this master's jobs made; null for none.
+  explicit OutputFile(std::string path, std::string forbidden_root = "",
+                      KnownOutput known = nullptr)
+      : path_(std::move(path)),
+        forbidden_root_(std::move(forbidden_root)),
+        known_(std::move(known)) {}
   ~OutputFile() { Close(); }
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
 
-  // Creates the file empty. A non-empty file at the path is first renamed to
-  // "<path>.<UTC time>.before-<job_id>"; the return value says so (empty when
-  // nothing was moved). PERMISSION_DENIED when the file cannot be made.
+  // Creates the file empty, marked as prs's. A non-empty file prs made at the
+  // path is first renamed to "<path>.<UTC time>.before-<job_id>"; the return
+  // value says so (empty when nothing was moved). FAILED_PRECONDITION when a
+  // file prs did not make, or something other than a regular file, is at the
+  // path; PERMISSION_DENIED when the file cannot be made.
   absl::StatusOr<std::string> Start(const std::string& job_id, absl::Time now);
+
+  // At submit: what Start would refuse at `path` now (a link, not a regular
+  // file, a file prs did not make), so that the user hears it at once.
+  static absl::Status CheckPath(const std::string& path, const KnownOutput& known);
 
   // Opens the file this job made, cut to `length` committed bytes (dropping
   // rows whose commit did not happen). `id` is the file's identity as id()
@@ -80,6 +102,7 @@ class OutputFile {
 
   std::string path_;
   std::string forbidden_root_;
+  KnownOutput known_;
   int fd_ = -1;
   dev_t dev_ = 0;
   ino_t ino_ = 0;

@@ -305,6 +305,13 @@ absl::Status Store::SetOutputStarted(int64_t seq, const std::string& output_id) 
   return s.Run();
 }
 
+bool Store::IsJobOutput(const std::string& output_id) {
+  absl::MutexLock lock(&mu_);
+  Stmt q(db_, "SELECT 1 FROM jobs WHERE output_started = 1 AND output_id = ? LIMIT 1");
+  q.Bind(1, output_id);
+  return q.Step();
+}
+
 absl::Status Store::SetInputFingerprint(int64_t seq, const std::string& fingerprint) {
   absl::MutexLock lock(&mu_);
   Stmt s(db_, "UPDATE jobs SET input_fingerprint = ? WHERE seq = ?");

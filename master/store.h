@@ -111,6 +111,9 @@ class Store {
   // which file it is ("device:inode"), so that a restart or a resume reopens
   // that file and no other.
   absl::Status SetOutputStarted(int64_t seq, const std::string& output_id);
+  // A job of this store made the file whose identity is `output_id`
+  // ("device:inode"): prs may move it aside for a new job's output.
+  bool IsJobOutput(const std::string& output_id);
   absl::Status SetInputFingerprint(int64_t seq, const std::string& fingerprint);
   // allow_reuse: job `seq` takes the counts, output length and fingerprint of
   // job `from_seq`, which has the id `from_job_id` (or took them from it).

@@ -8,10 +8,14 @@ fails its tries with the bound named, and the agent does not resend a report the
 refuse.
 """
 
+import os
+import subprocess
+
 import grpc
 import pytest
 
-from itest_helpers import load_protos, status_of, submit, wait_for, wait_state
+from itest_helpers import load_protos, submit, wait_for, wait_state
+from itest_helpers import make_job as write_job
 
 SLOW_SCRIPT = """\
 import os
@@ -178,3 +182,33 @@ def test_rows_over_the_bound_are_a_failed_try_naming_it(master, start_agent, prs
     # The agent replaced the rows by the error: no report was refused and resent.
     assert "report failed" not in agent.log(), agent.log()
     assert not job.output_file.exists() or job.output_file.read_text() == ""
+
+
+def test_an_output_prs_did_not_make_is_refused_and_left_as_it_is(bins, tmp_path):
+    """`prs run` twice moves the first run's output aside; a file of the user's at the output
+    path is refused at submit, with the reason, and stays as it was."""
+    script = "import os\ndef run(b):\n    return [os.path.basename(p) for p in b]\n"
+    job = write_job(tmp_path, 3, script, name="mine")
+
+    def prs_run(state):
+        return subprocess.run([str(bins.prs), "run", str(job.job_file), "--state-dir",
+                               str(tmp_path / state)], capture_output=True, text=True,
+                              timeout=120)
+
+    r = prs_run("s1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = prs_run("s2")  # another state folder: the mark on the file says it is prs's
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "the earlier output %s was moved to" % job.output_file in r.stderr, r.stderr
+    assert len(os.listdir(job.output_dir)) == 2
+
+    for p in job.output_dir.iterdir():
+        p.unlink()
+    job.output_file.write_text("my own results\n")
+    r = prs_run("s3")
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert ("the output file %s exists and prs did not make it; prs moves aside only outputs it "
+            "wrote, and never replaces another file: move or delete it, or choose another output "
+            "or append_row_file_name" % job.output_file) in r.stderr, r.stderr
+    assert job.output_file.read_text() == "my own results\n"
+    assert os.listdir(job.output_dir) == [job.output_file.name]

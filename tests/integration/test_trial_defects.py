@@ -135,6 +135,8 @@ def test_list_file_lists_paths_and_refuses_missing_ones_at_submit(bins, tmp_path
                     inputs=[{"name": "listed", "type": "file", "list_file": "./list.txt"}])
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "parallel_run_step.txt").write_text("an earlier row\n")
+    # As an earlier run left it: marked as prs's, so that a new run may move it aside.
+    os.setxattr(tmp_path / "out" / "parallel_run_step.txt", "user.prs.output", b"trial-1")
     (tmp_path / "list.txt").write_text("# two good, two gone\ndata/a.txt\ndata/gone1.txt\n"
                                        "%s\ndata/gone2.txt\n" % (tmp_path / "data" / "b.txt"))
     r = prs_run(bins, tmp_path, job, timeout=60)

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <sys/xattr.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
@@ -967,6 +969,9 @@ TEST_CASE("a job that never writes leaves an earlier output where it is") {
   Fixture f;
   f.Open();
   f.dir.Write("out/rows.txt", "an earlier job's row\n");
+  // As an earlier job of another state folder left it: marked as prs's.
+  REQUIRE(::setxattr(f.dir.Sub("out/rows.txt").c_str(), kOutputMarkAttribute, "earlier-1", 9, 0) ==
+          0);
   const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 2, 1));
   REQUIRE(f.manager->Cancel(job_id).ok());
   std::ifstream in(f.dir.Sub("out/rows.txt"));
@@ -976,6 +981,22 @@ TEST_CASE("a job that never writes leaves an earlier output where it is") {
   int files = 0;
   for (const auto& e : fs::directory_iterator(f.dir.Sub("out"))) files += e.is_regular_file();
   CHECK(files == 1);
+}
+
+TEST_CASE("a file prs did not make is refused at submit, and left as it is") {
+  Fixture f;
+  f.Open();
+  f.dir.Write("out/rows.txt", "someone's results\n");
+  auto refused = f.manager->Submit(MakeRequest(f.dir, 2, 1));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(refused.status().message()),
+             Catch::Contains(f.dir.Sub("out/rows.txt") + " exists and prs did not make it"));
+  std::ifstream in(f.dir.Sub("out/rows.txt"));
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "someone's results");
+  CHECK(f.manager->ListJobs(10, [](const std::string&) { return true; }).empty());
 }
 
 }  // namespace

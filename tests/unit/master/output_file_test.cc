@@ -1,6 +1,10 @@
 #include "master/output_file.h"
 
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -13,30 +17,94 @@ namespace {
 
 namespace fs = std::filesystem;
 
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::set<std::string> Names(const std::string& folder) {
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(folder)) names.insert(e.path().filename().string());
+  return names;
+}
+
 TEST_CASE("earlier outputs moved aside never overwrite one another") {
   prs::testing::TempDir dir;
   const std::string path = dir.Sub("out/rows.txt");
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
-  std::set<std::string> names;
-  for (int run = 0; run < 3; ++run) {
-    dir.Write("out/rows.txt", "rows of run " + std::to_string(run) + "\n");
+  for (int run = 0; run < 4; ++run) {
     OutputFile out(path);
     // The same job id and second each time: `prs run`s in their own state folders.
     auto note = out.Start("basic-1", now);
     REQUIRE(note.ok());
-    CHECK_THAT(*note, Catch::Contains("was moved to"));
+    if (run > 0) CHECK_THAT(*note, Catch::Contains("was moved to"));
+    REQUIRE(out.Append(0, "rows of run " + std::to_string(run) + "\n").ok());
   }
-  for (const auto& e : fs::directory_iterator(dir.Sub("out"))) {
-    names.insert(e.path().filename().string());
-  }
-  CHECK(names.size() == 4);  // three kept aside and the new, empty file
+  const std::set<std::string> names = Names(dir.Sub("out"));
+  CHECK(names.size() == 4);  // three kept aside and the last run's
   for (const auto& name : names) {
-    if (name == "rows.txt") continue;
-    std::ifstream in(dir.Sub("out/" + name));
-    std::string line;
-    std::getline(in, line);
-    CHECK_THAT(line, Catch::StartsWith("rows of run "));
+    CHECK_THAT(ReadAll(dir.Sub("out/" + name)), Catch::StartsWith("rows of run "));
   }
+  CHECK(ReadAll(path) == "rows of run 3\n");
+}
+
+TEST_CASE("a file prs did not make is refused, never moved or replaced", "[output_file]") {
+  prs::testing::TempDir dir;
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  dir.Write("out/rows.txt", "someone's results\n");
+  dir.Write("out/empty.txt", "");
+  for (const char* name : {"rows.txt", "empty.txt"}) {
+    const std::string path = dir.Sub(std::string("out/") + name);
+    const absl::Status checked = OutputFile::CheckPath(path, nullptr);
+    CHECK(checked.code() == absl::StatusCode::kFailedPrecondition);
+    CHECK_THAT(std::string(checked.message()),
+               Catch::Contains("exists and prs did not make it") &&
+                   Catch::Contains("move or delete it, or choose another output"));
+    OutputFile out(path);
+    auto started = out.Start("job-1", now);
+    REQUIRE_FALSE(started.ok());
+    CHECK(started.status() == checked);
+  }
+  CHECK(ReadAll(dir.Sub("out/rows.txt")) == "someone's results\n");
+  CHECK(Names(dir.Sub("out")) == std::set<std::string>{"empty.txt", "rows.txt"});
+}
+
+TEST_CASE("an output path that is not a regular file is refused", "[output_file]") {
+  prs::testing::TempDir dir;
+  fs::create_directories(dir.Sub("out/folder"));
+  REQUIRE(::mkfifo(dir.Sub("out/pipe").c_str(), 0600) == 0);
+  for (const char* name : {"folder", "pipe"}) {
+    const std::string path = dir.Sub(std::string("out/") + name);
+    CHECK_THAT(std::string(OutputFile::CheckPath(path, nullptr).message()),
+               Catch::Contains("is not a regular file"));
+    OutputFile out(path);
+    auto started = out.Start("job-1", absl::Now());  // never blocks on the pipe
+    REQUIRE_FALSE(started.ok());
+    CHECK(started.status().code() == absl::StatusCode::kFailedPrecondition);
+  }
+  CHECK(fs::is_directory(dir.Sub("out/folder")));
+}
+
+TEST_CASE("an output the store knows is prs's without the mark", "[output_file]") {
+  // A filesystem without user extended attributes (NFSv3) keeps no mark:
+  // the store's record of the file's identity stands in for it.
+  prs::testing::TempDir dir;
+  const std::string path = dir.Sub("out/rows.txt");
+  dir.Write("out/rows.txt", "rows of an earlier job\n");
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  const std::string id = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  KnownOutput known = [&id](const std::string& asked) { return asked == id; };
+  CHECK(OutputFile::CheckPath(path, known).ok());
+  OutputFile out(path, "", known);
+  auto note = out.Start("job-2", absl::FromUnixSeconds(1'800'000'000));
+  REQUIRE(note.ok());
+  CHECK_THAT(*note, Catch::Contains("was moved to"));
+  CHECK(Names(dir.Sub("out")).size() == 2);
+  // The new file carries the mark (this filesystem keeps user attributes).
+  char value[64] = {};
+  const ssize_t n = ::getxattr(path.c_str(), kOutputMarkAttribute, value, sizeof value);
+  if (n >= 0 || errno != ENOTSUP) CHECK(std::string(value, n > 0 ? n : 0) == "job-2");
 }
 
 TEST_CASE("a reopened output must be the file the job made") {
