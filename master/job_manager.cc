@@ -46,6 +46,20 @@ absl::Status CheckRequest(const v1::JobSpec& spec, const v1::SourceSnapshot& sna
       spec.source_directory(), "; the path is relative to source_directory"));
 }
 
+// The system folder `path` (absolute, without links) is or is in, or "": a
+// job's output never goes there (docs/limits.md).
+std::string SystemFolderOf(const fs::path& path) {
+  if (path == "/") return "/";
+  static const char* const kSystem[] = {"/bin",   "/boot", "/dev",  "/etc", "/lib", "/lib32",
+                                        "/lib64", "/proc", "/sbin", "/sys", "/usr"};
+  for (const char* root : kSystem) {
+    const fs::path r(root);
+    const auto [end, _] = std::mismatch(r.begin(), r.end(), path.begin(), path.end());
+    if (end == r.end()) return root;
+  }
+  return "";
+}
+
 // What the user should know about a spec that is accepted as it is.
 std::vector<std::string> SpecWarnings(const v1::JobSpec& spec) {
   std::vector<std::string> warnings;
@@ -133,6 +147,12 @@ absl::StatusOr<std::string> JobManager::PrepareOutput(const v1::JobSpec& spec) {
       return absl::InvalidArgumentError(
           absl::StrCat("output: ", spec.output(), " is inside the master's state folder ",
                        options_.state_dir, "; write outputs to a folder of their own"));
+    }
+    // Nor into the system's folders, whatever rights the master has there.
+    if (const std::string system = SystemFolderOf(out); !system.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("output: ", spec.output(),
+                                                     " is in the system folder ", system,
+                                                     "; write outputs to a folder of their own"));
     }
     // summary_only too: it is EntryScript().output_dir.
     if (auto s = MakeDirs(spec.output()); !s.ok()) {

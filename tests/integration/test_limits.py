@@ -157,13 +157,24 @@ def test_oversized_requests_are_refused_and_the_running_job_is_unaffected(
     assert st["state"] == "SUCCEEDED", st
     rows = job.output_file.read_text().splitlines()
     assert_each_input_once(rows, job)
-    # 300 MiB and 200 MiB messages, ten 30 MiB specs and a 65 MiB snapshot: the master never
-    # held more than about one request at its bound (66 MiB) at a time, twice over (as received
-    # and parsed), and gave it back.
-    assert peak < 320 * 1024, "peak RSS %d KiB" % peak
-    # And it gives the memory back (the master trims malloc's free lists every 5 s).
-    rss_after = wait_for(lambda: (lambda rss: rss if rss < rss_before + 64 * 1024 else None)(
-        memory_kib(master.pid)[0]), 20, message="the master's RSS to come back down")
+    # 300 MiB and 200 MiB messages, ten 30 MiB specs and a 65 MiB snapshot: gRPC's transport
+    # buffers at most its quota (192 MiB) before it cuts a stream, and a request within the
+    # server's limit (66 MiB) is held as received and as parsed. Before the bounds, the 300 MiB
+    # ShipLogs alone took the master to 699 MiB.
+    assert peak < 384 * 1024, "peak RSS %d KiB" % peak
+    # And it gives most of the memory back (the master trims malloc's free lists every 5 s; what
+    # stays is gRPC's and the heap's own): it does not keep what the requests made it hold.
+    seen = []
+
+    def came_down():
+        seen.append(memory_kib(master.pid)[0])
+        return seen[-1] if seen[-1] < rss_before + 128 * 1024 else None
+
+    try:
+        rss_after = wait_for(came_down, 20, interval=1)
+    except AssertionError:
+        raise AssertionError("the master's RSS stayed up: before %d KiB, peak %d KiB, then %s"
+                             % (rss_before, peak, seen))
     print("master memory: before %d KiB, peak %d KiB, after %d KiB"
           % (rss_before, peak, rss_after))
 

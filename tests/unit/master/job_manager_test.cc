@@ -265,7 +265,8 @@ TEST_CASE("a restarted master cuts uncommitted rows and finishes each row once")
   REQUIRE(t.size() == 3);
   CHECK(f.Done(a, t[0]));
   // Rows appended without their commit, as if the master died in between.
-  { std::ofstream(f.dir.Sub("out/rows.txt"), std::ios::app) << "torn row\n"; }
+  // The last of them torn: no line end.
+  { std::ofstream(f.dir.Sub("out/rows.txt"), std::ios::app) << "torn row\nhalf a r"; }
   f.Open();  // restart on the same state dir
   CHECK(f.OutputLines().size() == 2);
   auto st = *f.manager->GetJob(sub->job_id());
@@ -981,6 +982,22 @@ TEST_CASE("a job that never writes leaves an earlier output where it is") {
   int files = 0;
   for (const auto& e : fs::directory_iterator(f.dir.Sub("out"))) files += e.is_regular_file();
   CHECK(files == 1);
+}
+
+TEST_CASE("an output in a system folder is refused at submit") {
+  Fixture f;
+  f.Open();
+  for (const auto& [output, folder] : std::vector<std::pair<std::string, std::string>>{
+           {"/etc", "/etc"}, {"/usr/share/prs-out", "/usr"}, {"/", "/"}, {"/proc/self", "/proc"}}) {
+    auto req = MakeRequest(f.dir, 1, 1);
+    req.mutable_spec()->set_output(output);
+    auto refused = f.manager->Submit(req);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(refused.status().message()),
+               Catch::Contains("output: " + output + " is in the system folder " + folder));
+  }
+  CHECK_FALSE(fs::exists("/usr/share/prs-out"));
 }
 
 TEST_CASE("a file prs did not make is refused at submit, and left as it is") {
