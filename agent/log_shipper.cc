@@ -158,15 +158,18 @@ bool LogShipper::ShipFile(const std::string& path, const std::string& rel, Shipp
   if (!in) return true;
   int64_t offset = rewritten ? 0 : f.offset;
   in.seekg(offset);
-  // A rewritten file is sent whole (such files are small listings).
-  const int64_t limit =
-      rewritten ? st.st_size : std::min<int64_t>(st.st_size, offset + kBatchBytes);
+  // A rewritten file starts over: its first chunk replaces the master's copy,
+  // and the rest follow as appends, so no request outgrows ShipLogs' bound
+  // however large the file.
+  bool replace = rewritten;
+  const int64_t limit = std::min<int64_t>(st.st_size, offset + kBatchBytes);
   while (offset < limit) {
-    const int64_t n = rewritten ? limit : std::min<int64_t>(kChunkBytes, limit - offset);
+    const int64_t n = std::min<int64_t>(kChunkBytes, limit - offset);
     v1::LogChunk c;
     c.set_path(rel);
     c.set_offset(offset);
-    c.set_replace(rewritten);
+    c.set_replace(replace);
+    replace = false;
     std::string data(static_cast<size_t>(n), '\0');
     in.read(data.data(), n);
     data.resize(static_cast<size_t>(in.gcount()));
@@ -176,7 +179,6 @@ bool LogShipper::ShipFile(const std::string& path, const std::string& rel, Shipp
     c.set_data(std::move(data));
     batch.push_back(std::move(c));
     if (batch_bytes >= kBatchBytes && !flush()) return false;
-    if (rewritten) break;
   }
   return true;
 }

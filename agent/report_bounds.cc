@@ -11,18 +11,6 @@
 namespace prs {
 namespace {
 
-// `text` as valid UTF-8 of at most `max_bytes`, cut before a character that
-// would not fit whole.
-std::string BoundText(const std::string& text, int64_t max_bytes) {
-  std::string out = SanitizeUtf8(text);
-  if (static_cast<int64_t>(out.size()) <= max_bytes) return out;
-  size_t end = static_cast<size_t>(max_bytes);
-  // Back to the first byte of a character (not a 10xxxxxx continuation byte).
-  while (end > 0 && (static_cast<unsigned char>(out[end]) & 0xC0) == 0x80) --end;
-  out.resize(end);
-  return out;
-}
-
 // Bytes a result adds to a ReportResultsRequest: the result and its tag and
 // length prefix.
 int64_t ReportBytes(const v1::TaskResult& result) {
@@ -33,23 +21,29 @@ int64_t ReportBytes(const v1::TaskResult& result) {
 
 void BoundResult(v1::TaskResult& result) {
   // kMaxErrorChars is in characters; four bytes each at most.
-  result.set_error(BoundText(result.error(), 4 * kMaxErrorChars));
-  result.set_error_detail(BoundText(result.error_detail(), kMaxErrorDetailBytes));
+  result.set_error(BoundedUtf8(result.error(), 4 * kMaxErrorChars));
+  result.set_error_detail(BoundedUtf8(result.error_detail(), kMaxErrorDetailBytes));
   const int64_t rows = static_cast<int64_t>(result.rows().size());
   const int64_t header = static_cast<int64_t>(result.header().size());
   if (rows <= kMaxResultRowsBytes && header <= kMaxHeaderBytes) return;
-  result.set_status(v1::RUN_EXCEPTION);
-  result.set_error(
-      rows > kMaxResultRowsBytes
-          ? absl::StrCat("the result's rows are ", FormatBytes(rows), ", over the limit of ",
-                         FormatBytes(kMaxResultRowsBytes),
-                         " per mini-batch (docs/limits.md); use a smaller mini_batch_size")
-          : absl::StrCat("the result's header is ", FormatBytes(header), ", over the limit of ",
-                         FormatBytes(kMaxHeaderBytes), " (docs/limits.md)"));
-  result.set_error_detail("");
+  const bool done = result.status() == v1::RUN_DONE;
   result.clear_rows();
   result.set_row_count(0);
   result.clear_header();
+  // Rows only count when run() returned; another failure keeps its status
+  // and its own error.
+  if (!done) return;
+  const auto [size, limit] = rows > kMaxResultRowsBytes
+                                 ? FormatSizeAndLimit(rows, kMaxResultRowsBytes)
+                                 : FormatSizeAndLimit(header, kMaxHeaderBytes);
+  result.set_status(v1::RUN_EXCEPTION);
+  result.set_error(rows > kMaxResultRowsBytes
+                       ? absl::StrCat("the result's rows are ", size, ", over the limit of ", limit,
+                                      " per mini-batch (docs/limits.md); use a smaller "
+                                      "mini_batch_size")
+                       : absl::StrCat("the result's header is ", size, ", over the limit of ",
+                                      limit, " (docs/limits.md)"));
+  result.set_error_detail("");
   result.set_items_succeeded(0);
 }
 

@@ -192,6 +192,8 @@ absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
   }
   auto snapshot = PackDirectory(spec->source_directory(), kMaxSnapshotBytes);
   if (!snapshot.ok()) return snapshot.status();
+  // As the master will (paths counted, at most 10,000 files), before sending.
+  if (auto s = CheckSnapshot(*snapshot, kMaxSnapshotBytes); !s.ok()) return s;
   v1::SubmitJobRequest req;
   *req.mutable_spec() = *std::move(spec);
   *req.mutable_snapshot() = *std::move(snapshot);

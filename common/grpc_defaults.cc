@@ -26,8 +26,9 @@ void ApplyServerDefaults(grpc::ServerBuilder& builder) {
   builder.SetMaxSendMessageSize(kMaxReplyBytes);
   // gRPC 1.51 checks the receive limit only once a message has arrived whole
   // (grpc/grpc#43012): a client that declares 4 GiB is read to the end. The
-  // memory quota bounds what the transport buffers: over it, gRPC cancels the
-  // streams holding the most ("Buffers full", RESOURCE_EXHAUSTED).
+  // memory quota bounds what the transport buffers: over it, gRPC cancels a
+  // stream of the transport it reclaims from, picked at random (possibly
+  // another caller's, which retries): RESOURCE_EXHAUSTED, ENHANCE_YOUR_CALM.
   grpc::ResourceQuota quota("prs-master");
   quota.Resize(static_cast<size_t>(kServerMemoryQuotaBytes));
   builder.SetResourceQuota(quota);

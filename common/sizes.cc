@@ -205,4 +205,13 @@ std::string FormatBytes(int64_t bytes) {
   return absl::StrCat(formatted, " ", kUnits[unit]);
 }
 
+std::pair<std::string, std::string> FormatSizeAndLimit(int64_t size, int64_t limit) {
+  std::string a = FormatBytes(size), b = FormatBytes(limit);
+  if (a == b) {
+    a = absl::StrCat(size, " bytes");
+    b = absl::StrCat(limit, " bytes");
+  }
+  return {a, b};
+}
+
 }  // namespace prs

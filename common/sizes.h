@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -53,6 +54,10 @@ absl::Status ValidateFileName(absl::string_view name);
 // Formats a byte count for messages with 1024-based units: "512 B",
 // "1.5 KB", "64 MB", "2.3 GB". Negative counts are formatted as "0 B".
 std::string FormatBytes(int64_t bytes);
+
+// `size` and `limit` for "X is over its limit of Y": as FormatBytes, or in
+// bytes when the two would read the same ("17 MB is over 17 MB").
+std::pair<std::string, std::string> FormatSizeAndLimit(int64_t size, int64_t limit);
 
 }  // namespace prs
 

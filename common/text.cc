@@ -103,4 +103,16 @@ std::string PrintableText(absl::string_view text) {
   return Escape(text, /*controls=*/true, std::string::npos, /*keep_lines=*/true);
 }
 
+std::string BoundedUtf8(absl::string_view text, size_t max_bytes) {
+  // Sanitizing never shortens: a prefix a character longer than the bound
+  // gives the same cut.
+  std::string out = SanitizeUtf8(text.substr(0, max_bytes + 4));
+  if (out.size() <= max_bytes) return out;
+  size_t end = max_bytes;
+  // Back to the first byte of a character (not a 10xxxxxx continuation byte).
+  while (end > 0 && (static_cast<unsigned char>(out[end]) & 0xC0) == 0x80) --end;
+  out.resize(end);
+  return out;
+}
+
 }  // namespace prs

@@ -33,6 +33,10 @@ std::string Printable(absl::string_view text, size_t max_chars = 200);
 // tabs are kept, and nothing is cut.
 std::string PrintableText(absl::string_view text);
 
+// `text` as valid UTF-8 (as SanitizeUtf8) of at most `max_bytes`, cut before
+// a character that would not fit whole. Reads no more of `text` than it needs.
+std::string BoundedUtf8(absl::string_view text, size_t max_bytes);
+
 // The length of the well-formed UTF-8 character at the start of `text`, or 0
 // when `text` does not start with one.
 size_t Utf8CharLength(absl::string_view text);

@@ -111,7 +111,7 @@ Outcome DecideOutcome(const OutcomeContext& context, int64_t task_id, const Leas
   result.set_error(Printable(result.error(), kMaxErrorChars));
   // The full traceback is in the node's user/error file; the attempt keeps a bounded copy.
   if (static_cast<int64_t>(result.error_detail().size()) > kMaxErrorDetailBytes) {
-    result.mutable_error_detail()->resize(kMaxErrorDetailBytes);
+    result.set_error_detail(BoundedUtf8(result.error_detail(), kMaxErrorDetailBytes));
   }
   o.commit.attempt.task_id = task_id;
   o.commit.attempt.attempt = lease.attempt;

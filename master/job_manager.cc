@@ -46,20 +46,6 @@ absl::Status CheckRequest(const v1::JobSpec& spec, const v1::SourceSnapshot& sna
       spec.source_directory(), "; the path is relative to source_directory"));
 }
 
-// The system folder `path` (absolute, without links) is or is in, or "": a
-// job's output never goes there (docs/limits.md).
-std::string SystemFolderOf(const fs::path& path) {
-  if (path == "/") return "/";
-  static const char* const kSystem[] = {"/bin",   "/boot", "/dev",  "/etc", "/lib", "/lib32",
-                                        "/lib64", "/proc", "/sbin", "/sys", "/usr"};
-  for (const char* root : kSystem) {
-    const fs::path r(root);
-    const auto [end, _] = std::mismatch(r.begin(), r.end(), path.begin(), path.end());
-    if (end == r.end()) return root;
-  }
-  return "";
-}
-
 // What the user should know about a spec that is accepted as it is.
 std::vector<std::string> SpecWarnings(const v1::JobSpec& spec) {
   std::vector<std::string> warnings;

@@ -211,12 +211,7 @@ class MasterServer::Impl {
     // Within the server's one receive limit, but maybe over the method's.
     const int64_t bytes = static_cast<int64_t>(request.ByteSizeLong());
     if (bytes > access.max_request_bytes) {
-      // In bytes when the rounded sizes would read the same.
-      std::string size = FormatBytes(bytes), limit = FormatBytes(access.max_request_bytes);
-      if (size == limit) {
-        size = absl::StrCat(bytes, " bytes");
-        limit = absl::StrCat(access.max_request_bytes, " bytes");
-      }
+      const auto [size, limit] = FormatSizeAndLimit(bytes, access.max_request_bytes);
       return absl::ResourceExhaustedError(absl::StrCat("a ", access.rpc, " request of ", size,
                                                        " is over its limit of ", limit,
                                                        " (docs/limits.md)"));

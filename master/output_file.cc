@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_io.h"
 
@@ -54,15 +55,55 @@ bool Inside(const fs::path& path, const fs::path& root) {
   return end == root.end();
 }
 
+// Lists in `dir` the file `name` (inode `ino`) as one prs made, where the
+// filesystem keeps no extended attributes to mark it with.
+void ListUnmarked(int dir, const std::string& name, ino_t ino) {
+  const int fd =
+      ::openat(dir, kUnmarkedOutputsFile,
+               O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) return;  // then a later job refuses the file: safe
+  const std::string line = absl::StrCat(ino, "\t", name, "\n");
+  if (::write(fd, line.data(), line.size()) < 0) {
+    // As above: the file is not recognized later, and refused.
+  }
+  ::close(fd);
+}
+
+// `name` (inode `ino`) is in `dir`'s list of unmarked outputs.
+bool ListedUnmarked(int dir, const std::string& name, ino_t ino) {
+  const int fd =
+      ::openat(dir, kUnmarkedOutputsFile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  absl::Cleanup close_fd = [fd] { ::close(fd); };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  // The last MiB: a list longer than that is of outputs long moved aside.
+  const off_t from = std::max<off_t>(0, st.st_size - (1 << 20));
+  std::string text(static_cast<size_t>(st.st_size - from), '\0');
+  const ssize_t n = ::pread(fd, text.data(), text.size(), from);
+  if (n <= 0) return false;
+  text.resize(static_cast<size_t>(n));
+  const std::string line = absl::StrCat(ino, "\t", name, "\n");
+  return absl::StartsWith(text, line) || text.find("\n" + line) != std::string::npos;
+}
+
 // Whether `name` in `dir` (whose stat is `st`) is a file prs made: it carries
-// prs's mark, or the store knows it.
+// prs's mark, the folder's list of unmarked outputs names it, or the store
+// knows it. Looked at through an O_PATH descriptor checked to be that file:
+// nothing is opened for reading (no atime, no FUSE or HSM open).
 bool MadeByPrs(int dir, const std::string& name, const struct stat& st, const KnownOutput& known) {
   if (known && known(absl::StrCat(st.st_dev, ":", st.st_ino))) return true;
-  const int fd = ::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  const int fd = ::openat(dir, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return false;
-  const bool marked = ::fgetxattr(fd, kOutputMarkAttribute, nullptr, 0) >= 0;
-  ::close(fd);
-  return marked;
+  absl::Cleanup close_fd = [fd] { ::close(fd); };
+  struct stat now {};
+  if (::fstat(fd, &now) != 0 || !S_ISREG(now.st_mode) || now.st_dev != st.st_dev ||
+      now.st_ino != st.st_ino) {
+    return false;
+  }
+  const std::string at = absl::StrCat("/proc/self/fd/", fd);
+  if (::getxattr(at.c_str(), kOutputMarkAttribute, nullptr, 0) >= 0) return true;
+  return ListedUnmarked(dir, name, st.st_ino);
 }
 
 // OK when prs may move aside what is at `path` (`name` in `dir`, whose stat is
@@ -90,6 +131,16 @@ absl::Status CheckExisting(const std::string& path, int dir, const std::string& 
 
 }  // namespace
 
+std::string SystemFolderOf(const std::filesystem::path& path) {
+  if (path == "/") return "/";
+  static const char* const kSystem[] = {"/bin",   "/boot", "/dev",  "/etc", "/lib", "/lib32",
+                                        "/lib64", "/proc", "/sbin", "/sys", "/usr"};
+  for (const char* root : kSystem) {
+    if (Inside(path, root)) return root;
+  }
+  return "";
+}
+
 absl::Status OutputFile::CheckPath(const std::string& path, const KnownOutput& known) {
   const std::string folder = fs::path(path).parent_path().string();
   const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -109,12 +160,20 @@ absl::StatusOr<int> OutputFile::OpenFolder() const {
   }
   if (dir < 0) return Errno("open the folder of the", path_);
   // Checked on the folder as opened, not on its name: a folder swapped for a
-  // link after submit cannot lead the master into its own state.
-  if (!forbidden_root_.empty() && Inside(RealPathOf(dir), forbidden_root_)) {
+  // link after submit cannot lead the master into its own state, or the
+  // system's.
+  const std::string real = RealPathOf(dir);
+  if (!forbidden_root_.empty() && Inside(real, forbidden_root_)) {
     ::close(dir);
     return absl::PermissionDeniedError(
         absl::StrCat("the output folder ", folder, " leads into the master's state folder ",
                      forbidden_root_, "; prs writes no output there"));
+  }
+  if (const std::string system = SystemFolderOf(real); !system.empty()) {
+    ::close(dir);
+    return absl::PermissionDeniedError(absl::StrCat("the output folder ", folder,
+                                                    " leads into the system folder ", system,
+                                                    "; prs writes no output there"));
   }
   return dir;
 }
@@ -132,7 +191,7 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
   if (exists) {
     if (auto s = CheckExisting(path_, *dir, name, st, known_); !s.ok()) return s;
   }
-  if (exists && st.st_size > 0) {
+  if (exists) {
     // Never onto another file moved aside: job ids repeat across state
     // folders (each `prs run` has its own), and so may the second.
     const std::string stem =
@@ -152,18 +211,28 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
     }
     note = absl::StrCat("the earlier output ", path_, " was moved to ", aside);
   }
+  // O_EXCL: a file that appeared since the check is someone's, never emptied.
   fd_ = ::openat(*dir, name.c_str(),
-                 O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+                 O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd_ < 0) {
-    absl::Status s = Errno("create", path_);
+    absl::Status s =
+        errno == EEXIST
+            ? absl::FailedPreconditionError(absl::StrCat(
+                  "a file appeared at ", path_,
+                  " while prs made the job's output there; it is left as it is: move or delete "
+                  "it, then submit the job again"))
+            : Errno("create", path_);
     if (note.empty()) return s;
-    return absl::PermissionDeniedError(absl::StrCat(s.message(), " (", note, ")"));
+    return absl::Status(s.code(), absl::StrCat(s.message(), " (", note, ")"));
   }
   if (auto s = Remember(); !s.ok()) return s;
   // Marked as prs's, so that a later job may move it aside. A filesystem
-  // without user extended attributes (NFSv3, older tmpfs) keeps no mark: the
-  // store's record of this file's identity (SetOutputStarted) stands in.
-  ::fsetxattr(fd_, kOutputMarkAttribute, job_id.data(), job_id.size(), 0);
+  // without user extended attributes (NFSv3, tmpfs before Linux 6.6) keeps
+  // no mark: the folder's list of unmarked outputs stands in (and, for this
+  // master, the store's record of the file's identity).
+  if (::fsetxattr(fd_, kOutputMarkAttribute, job_id.data(), job_id.size(), 0) != 0) {
+    ListUnmarked(*dir, name, ino_);
+  }
   return note;
 }
 

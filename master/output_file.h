@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -15,6 +16,14 @@ namespace prs::master {
 
 // The extended attribute that marks a file prs made, its value the job id.
 inline constexpr char kOutputMarkAttribute[] = "user.prs.output";
+// Where a filesystem keeps no user extended attributes, the outputs prs made
+// in a folder are listed in this file of the folder instead, one
+// "<inode>\t<name>" line each.
+inline constexpr char kUnmarkedOutputsFile[] = ".prs-outputs";
+
+// The system folder `path` (absolute, without links) is or is in ("/etc",
+// "/usr", ..., or "/" itself), or "": no job's output goes there.
+std::string SystemFolderOf(const std::filesystem::path& path);
 
 // Whether a file, by its identity ("device:inode"), is an output some job of
 // this master made (Store::IsJobOutput).
@@ -25,9 +34,10 @@ using KnownOutput = std::function<bool(const std::string& id)>;
 // A job makes its file when its first rows come (Start), so a job that never
 // starts leaves an earlier file where it is; an earlier non-empty file is
 // renamed aside, never overwritten, and only when prs made it: a file prs
-// made carries the attribute kOutputMarkAttribute, or is one the store
-// recorded (on a filesystem without user extended attributes). Any other
-// file at the path is refused, never moved or replaced. After a restart or a
+// made carries the attribute kOutputMarkAttribute, or is listed in its
+// folder's kUnmarkedOutputsFile, or is one the store recorded (on a
+// filesystem without user extended attributes). Any other file at the path
+// is refused, never moved or replaced. After a restart or a
 // resume the file is
 // reopened at its committed length (Reopen), which is refused when the file
 // is gone or shorter: rows would be lost, and the file is never padded.
@@ -50,8 +60,8 @@ class OutputFile {
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
 
-  // Creates the file empty, marked as prs's. A non-empty file prs made at the
-  // path is first renamed to "<path>.<UTC time>.before-<job_id>"; the return
+  // Creates the file empty, marked as prs's. A file prs made at the path is
+  // first renamed to "<path>.<UTC time>.before-<job_id>"; the return
   // value says so (empty when nothing was moved). FAILED_PRECONDITION when a
   // file prs did not make, or something other than a regular file, is at the
   // path; PERMISSION_DENIED when the file cannot be made.

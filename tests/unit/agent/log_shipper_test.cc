@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -142,6 +143,37 @@ TEST_CASE("LogShipper::Run ships at once when asked, and ends after Finish", "[l
   auto shipped = f.TakeShipped();
   CHECK(shipped.data["user/stdout/node-a/process000.stdout.txt"] == "out\n");
   CHECK(shipped.completes == 1);
+}
+
+TEST_CASE("A rewritten file larger than a request starts over in bounded pieces", "[log_shipper]") {
+  ShipperFixture f;
+  const std::string rel = "sys/node/node-a/listing.txt";
+  f.dir.Write("logs/" + rel, "old\n");
+  f.SetCurrent("j1");
+  f.shipper->Add("j1", f.dir.Sub("logs"));
+  f.shipper->ShipOnce(/*last=*/false);
+  f.TakeShipped();
+  // Rewritten (a new file in its place), and far larger than one request.
+  std::string big;
+  for (int i = 0; big.size() < (3u << 20); ++i) big += "line " + std::to_string(i) + "\n";
+  f.dir.Write("logs/" + rel + ".new", big);
+  std::filesystem::rename(f.dir.Sub("logs/" + rel + ".new"), f.dir.Sub("logs/" + rel));
+  for (int i = 0; i < 10; ++i) f.shipper->ShipOnce(/*last=*/false);
+  absl::MutexLock lock(&f.transport->mu());
+  std::string shipped;
+  int replaces = 0;
+  for (const auto& req : f.transport->ships) {
+    int64_t bytes = 0;
+    for (const auto& c : req.chunks()) {
+      bytes += static_cast<int64_t>(c.data().size());
+      replaces += c.replace();
+      if (c.replace()) CHECK(c.offset() == 0);
+      shipped += c.data();
+    }
+    CHECK(bytes <= LogShipper::kBatchBytes + LogShipper::kChunkBytes);
+  }
+  CHECK(replaces == 1);
+  CHECK(shipped == big);
 }
 
 }  // namespace

@@ -39,9 +39,19 @@ TEST_CASE("BoundResult makes rows over the bound a failed try naming it", "[repo
   CHECK(r.row_count() == 0);
   CHECK(r.items_succeeded() == 0);
   CHECK(r.error() ==
-        "the result's rows are 64 MB, over the limit of 64 MB per mini-batch "
+        "the result's rows are 67108865 bytes, over the limit of 67108864 bytes per mini-batch "
         "(docs/limits.md); use a smaller mini_batch_size");
   CHECK(static_cast<int64_t>(r.ByteSizeLong()) < kMaxResultBytes);
+}
+
+TEST_CASE("BoundResult keeps another failure's status and error", "[report_bounds]") {
+  v1::TaskResult r = Done(1, std::string(kMaxResultRowsBytes + 1, 'x'), 1);
+  r.set_status(v1::LOAD_FAILED);
+  r.set_error("no run() in score.py");
+  BoundResult(r);
+  CHECK(r.status() == v1::LOAD_FAILED);
+  CHECK(r.error() == "no run() in score.py");
+  CHECK(r.rows().empty());
 }
 
 TEST_CASE("BoundResult drops a header over the bound", "[report_bounds]") {

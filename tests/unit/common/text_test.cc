@@ -30,3 +30,34 @@ TEST_CASE("Printable shows whole characters and escapes controls, and cuts long 
 
 }  // namespace
 }  // namespace prs
+
+namespace prs {
+namespace {
+
+TEST_CASE("BoundedUtf8 cuts on a character boundary, and only what is over") {
+  CHECK(BoundedUtf8("abc", 3) == "abc");
+  CHECK(BoundedUtf8("abcd", 3) == "abc");
+  CHECK(BoundedUtf8("", 0).empty());
+  // "é" is two bytes: a bound in its middle leaves it out whole.
+  CHECK(BoundedUtf8("a\xC3\xA9", 2) == "a");
+  CHECK(BoundedUtf8("a\xC3\xA9", 3) == "a\xC3\xA9");
+  // Four-byte characters, the bound at each byte of one.
+  const std::string smile = "\xF0\x9F\x98\x80";
+  for (size_t bound = 4; bound < 8; ++bound) CHECK(BoundedUtf8(smile + smile, bound) == smile);
+  // Stray bytes become \xNN, and count as written.
+  CHECK(BoundedUtf8("a\xFF", 10) == "a\\xff");
+  CHECK(BoundedUtf8("a\xFF", 3) == "a\\x");
+  // A long text: the result is the same as sanitizing it all first.
+  std::string long_text;
+  for (int i = 0; i < 1000; ++i) long_text += "\xC3\xA9\xFF";
+  for (size_t bound : {0u, 1u, 2u, 3u, 100u, 1001u, 4000u}) {
+    std::string all = SanitizeUtf8(long_text);
+    std::string got = BoundedUtf8(long_text, bound);
+    CHECK(got.size() <= bound);
+    CHECK(IsValidUtf8(got));
+    CHECK(all.compare(0, got.size(), got) == 0);
+  }
+}
+
+}  // namespace
+}  // namespace prs

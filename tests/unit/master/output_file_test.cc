@@ -157,5 +157,40 @@ TEST_CASE("the master never writes its output through a link into its state fold
   CHECK(text == "the database");
 }
 
+TEST_CASE("where no mark can be kept, the folder's list says which files prs made",
+          "[output_file]") {
+  prs::testing::TempDir dir;
+  const std::string path = dir.Sub("out/rows.txt");
+  dir.Write("out/rows.txt", "an unmarked earlier output\n");
+  dir.Write("out/theirs.txt", "someone's\n");
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  // As prs writes it on NFSv3: "<inode>\t<name>".
+  dir.Write(std::string("out/") + kUnmarkedOutputsFile,
+            "1\tother.txt\n" + std::to_string(st.st_ino) + "\trows.txt\n");
+  CHECK(OutputFile::CheckPath(path, nullptr).ok());
+  CHECK_FALSE(OutputFile::CheckPath(dir.Sub("out/theirs.txt"), nullptr).ok());
+  OutputFile out(path);
+  auto note = out.Start("job-2", absl::FromUnixSeconds(1'800'000'000));
+  REQUIRE(note.ok());
+  CHECK_THAT(*note, Catch::Contains("was moved to"));
+}
+
+TEST_CASE("an output folder swapped for a link into a system folder is refused", "[output_file]") {
+  prs::testing::TempDir dir;
+  fs::create_symlink("/etc", dir.Sub("out"));
+  const std::string name = "prs-unit-test-never-written.txt";
+  OutputFile out(dir.Sub("out/" + name));
+  auto started = out.Start("job-1", absl::Now());
+  REQUIRE_FALSE(started.ok());
+  CHECK_THAT(std::string(started.status().message()),
+             Catch::Contains("leads into the system folder /etc"));
+  CHECK_FALSE(fs::exists("/etc/" + name));
+  CHECK(SystemFolderOf("/usr/local/share") == "/usr");
+  CHECK(SystemFolderOf("/") == "/");
+  CHECK(SystemFolderOf("/etcetera/out").empty());
+  CHECK(SystemFolderOf("/tmp/out").empty());
+}
+
 }  // namespace
 }  // namespace prs::master
