@@ -1,6 +1,7 @@
 #include "common/job_yaml.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -262,15 +264,63 @@ absl::StatusOr<fs::path> AbsoluteBase(const std::string& base_dir) {
   return base.lexically_normal();
 }
 
+namespace {
+
+// Notes where each document starts, and nothing else.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  YAML::Mark start = YAML::Mark::null_mark();
+};
+
+// The number of documents in `text`; throws YAML::Exception as YAML::LoadAll
+// does. Not LoadAll itself: on a token the parser cannot consume (a job file
+// holding just ",") yaml-cpp 0.7 reports an empty document there forever, and
+// LoadAll collects them until the process runs out of memory (yaml-cpp issue
+// #1040, fixed after 0.8.0). A document that starts where the one before it
+// did is that case, a syntax error.
+size_t CountDocuments(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts handler;
+  size_t documents = 0;
+  YAML::Mark previous = YAML::Mark::null_mark();
+  while (parser.HandleNextDocument(handler)) {
+    if (documents > 0 && handler.start.pos == previous.pos) {
+      const auto at = static_cast<size_t>(handler.start.pos);
+      const absl::string_view token = at < text.size() ? absl::string_view(text).substr(at, 1) : "";
+      throw YAML::ParserException(handler.start,
+                                  absl::StrCat("unexpected '", Printable(token), "'"));
+    }
+    previous = handler.start;
+    ++documents;
+  }
+  return documents;
+}
+
+}  // namespace
+
 absl::StatusOr<YAML::Node> ParseYamlValue(const std::string& text, absl::string_view what) {
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1) {
-      return InvalidArgument(absl::StrCat(what, " holds ", documents.size(),
-                                          " YAML documents (separated by ---); keep one"));
+    const size_t documents = CountDocuments(text);
+    if (documents > 1) {
+      return InvalidArgument(
+          absl::StrCat(what, " holds ", documents, " YAML documents (separated by ---); keep one"));
     }
-    if (documents.empty()) return YAML::Node();
-    return documents.front();
+    if (documents == 0) return YAML::Node();
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
     return YamlError(what, e);
   }

@@ -107,7 +107,9 @@ std::string EncodeDescriptor(const TabularDescriptor& descriptor) {
     arg = p.keys_json;
   } else {
     arg = absl::StrCat(p.size);
-    if (p.begin.offset != 0) absl::StrAppend(&arg, "@", PositionField(p.begin));
+    // Left out only when decoding "SIZE" gives it back: {0, 0}. A begin at
+    // offset 0 with another record count ("SIZE@0", unknown) is kept.
+    if (p.begin != TabularPosition{0, 0}) absl::StrAppend(&arg, "@", PositionField(p.begin));
   }
   return absl::StrCat("plan\t", p.unit, "\t", FormatField(p.format, p.stamp), "\t", arg, "\t",
                       p.path);

@@ -21,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
 
 using prs::testing::TempDir;
 
@@ -142,6 +143,15 @@ TEST_CASE("YAML syntax errors give the line and column", "[job_config]") {
 TEST_CASE("Several YAML documents in one job file are refused", "[job_config]") {
   CHECK_THAT(ErrorOf(absl::StrCat(kMinimal, "---\nname: other\n")),
              Contains("job file holds 2 YAML documents"));
+}
+
+// Found by fuzz/job_file_fuzzer: yaml-cpp 0.7's LoadAll() never returned on
+// these, filling memory with empty documents.
+TEST_CASE("A token the YAML parser cannot get past is a syntax error instead of a hang",
+          "[job_config]") {
+  CHECK_THAT(ErrorOf(","), StartsWith("job file line 1, column 1: unexpected ','"));
+  CHECK_THAT(ErrorOf(absl::StrCat(kMinimal, "---\n,\n")),
+             StartsWith("job file line 8, column 1: unexpected ','"));
 }
 
 TEST_CASE("The top level must be a map", "[job_config]") {

@@ -131,5 +131,24 @@ TEST_CASE("a plan's record count before its begin is unknown when unreadable, no
   CHECK_FALSE(DecodeDescriptor("plan\tbytes\tcsv\t100@x\t/d/a.csv").ok());
 }
 
+// Found by fuzz/tabular_descriptor_fuzzer: "SIZE@0" decoded to begin {0, -1}
+// and was encoded as "SIZE", which decodes to {0, 0}.
+TEST_CASE("a plan beginning at offset 0 keeps its record count through the codec") {
+  for (const char* item :
+       {"plan\trows\tjsonl\t569@0\t/d/a.jsonl", "plan\tbytes\tcsv\t100@0@5\t/d/a.csv"}) {
+    INFO(item);
+    auto decoded = DecodeDescriptor(item);
+    REQUIRE(decoded.ok());
+    CHECK(EncodeDescriptor(*decoded) == item);
+    auto again = DecodeDescriptor(EncodeDescriptor(*decoded));
+    REQUIRE(again.ok());
+    CHECK(*again == *decoded);
+  }
+  CHECK(std::get<PlanDescriptor>(*DecodeDescriptor("plan\tbytes\tcsv\t100@0@x\t/d/a.csv")).begin ==
+        TabularPosition{0, -1});
+  CHECK(EncodeDescriptor(*DecodeDescriptor("plan\tbytes\tcsv\t100@0@0\t/d/a.csv")) ==
+        "plan\tbytes\tcsv\t100\t/d/a.csv");
+}
+
 }  // namespace
 }  // namespace prs
