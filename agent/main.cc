@@ -1,5 +1,9 @@
 // prs-agent: runs a node's workers for the master.
 
+#include <pthread.h>
+
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <thread>
 
@@ -58,12 +62,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "prs-agent: %s\n", std::string(agent.status().message()).c_str());
     return 1;
   }
+  std::atomic<bool> ran{false};
   std::thread waiter([&] {
     const int sig = prs::WaitForTerminationSignal();
+    if (ran.load()) return;  // woken below: the agent has stopped
     spdlog::info("signal={} stopping", sig);
     (*agent)->Stop();
   });
   (*agent)->Run();
-  waiter.detach();
+  // The waiter may still be inside Stop(), which made Run() return: the agent
+  // lives until it is out. Woken if no signal came (it is blocked for all
+  // threads, so this one is left pending for the waiter alone).
+  ran.store(true);
+  ::pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
   return 0;
 }

@@ -1,6 +1,9 @@
 // prs-master: holds the job queue, leases and progress; serves JobService and
 // AgentService over gRPC.
 
+#include <pthread.h>
+
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -82,9 +85,11 @@ int main(int argc, char** argv) {
     std::ofstream(tmp) << (*server)->port() << "\n";
     std::rename(tmp.c_str(), port_file.c_str());
   }
+  std::atomic<bool> served{false};
   std::thread waiter([&] {
     for (;;) {
       const int sig = prs::WaitForTerminationOrHangup();
+      if (served.load()) return;  // woken below: the server has stopped
       if (sig == SIGHUP) {
         // A bad file leaves the tokens as they were: never lock everyone out.
         if (auto s = (*server)->ReloadTokens(); !s.ok()) {
@@ -98,6 +103,10 @@ int main(int argc, char** argv) {
     }
   });
   (*server)->Wait();
-  waiter.detach();
+  // The waiter may still be inside Shutdown(), which made Wait() return: the
+  // server lives until it is out. Woken if no signal came.
+  served.store(true);
+  ::pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
   return 0;
 }

@@ -10,6 +10,7 @@ Daemon output goes to files in the test's tmp_path; their tails are printed when
 """
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -43,6 +44,10 @@ def pytest_configure(config):
 # --- fixtures ------------------------------------------------------------------------------
 
 
+# What AddressSanitizer, LeakSanitizer and UBSan print (UBSan: "file.cc:12:3: runtime error:").
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|\.(cc|h):\d+:\d+: runtime error:")
+
+
 @pytest.fixture(scope="session")
 def bins():
     b = SimpleNamespace(dir=BIN_DIR, prs=BIN_DIR / "prs", master=BIN_DIR / "prs-master",
@@ -69,6 +74,12 @@ def daemons(request):
                 d.name, " ".join(map(str, d.argv)), d.log_path, tail(d.log_path)))
     if stuck:
         pytest.fail("did not exit within %d s of SIGTERM (killed): %s" % (STOP_GRACE, stuck))
+    # Under PRS_SANITIZE, a daemon's report fails the test that ran it.
+    reports = [d.name for d in started if SANITIZER_REPORT.search(d.log())]
+    if reports:
+        for d in started:
+            print("\n----- %s: %s -----\n%s" % (d.name, d.log_path, d.log()[-20000:]))
+        pytest.fail("sanitizer reports in the logs of: %s" % reports)
 
 
 def start_master(bins, daemons, tmp_path, state_dir=None, extra=(), listen="127.0.0.1:0"):
