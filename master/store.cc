@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -72,13 +74,38 @@ CREATE TABLE IF NOT EXISTS attempts(
 CREATE INDEX IF NOT EXISTS attempts_by_job ON attempts(job_seq);
 )sql";
 
+using StatementCache = std::unordered_map<std::string, sqlite3_stmt*>;
+
 // RAII prepared statement. Methods return false/NOT OK on SQLite errors.
+// With a cache, the statement is prepared once per store and kept there: it
+// is taken out while in use (a nested use of the same SQL prepares its own)
+// and put back reset.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  Stmt(sqlite3* db, const char* sql, StatementCache* cache = nullptr) : db_(db), cache_(cache) {
+    if (cache_ != nullptr) {
+      key_ = sql;
+      auto it = cache_->find(key_);
+      if (it != cache_->end() && it->second != nullptr) {
+        stmt_ = std::exchange(it->second, nullptr);
+        return;
+      }
+    }
+    rc_ = sqlite3_prepare_v3(db, sql, -1, cache_ != nullptr ? SQLITE_PREPARE_PERSISTENT : 0, &stmt_,
+                             nullptr);
   }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  ~Stmt() {
+    if (cache_ != nullptr && stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+      sqlite3_stmt*& slot = (*cache_)[key_];
+      if (slot == nullptr) {
+        slot = stmt_;
+        return;
+      }
+    }
+    sqlite3_finalize(stmt_);
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -125,6 +152,8 @@ class Stmt {
     return absl::InternalError(absl::StrCat("state database: ", sqlite3_errmsg(db_)));
   }
   sqlite3* db_;
+  StatementCache* cache_;
+  std::string key_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_ = SQLITE_OK;
 };
@@ -228,7 +257,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, Dura
   // covered. FULL: the WAL is synced at each commit, so it survives that too.
   const char* synchronous =
       durability == Durability::kMachine ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
-  for (const char* sql : {"PRAGMA journal_mode=WAL", synchronous, kSchema}) {
+  // One master per state folder, and nothing else writes it: the database is
+  // locked once, for the master's life, not around every transaction (no
+  // fcntl lock and unlock per commit; WAL without shared memory). A second
+  // master on the folder is refused (SQLITE_BUSY).
+  for (const char* sql :
+       {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", synchronous, kSchema}) {
     if (auto s = store->Exec(sql); !s.ok()) return s;
   }
   // An older database gets the new columns, in one transaction.
@@ -246,14 +280,17 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, Dura
 
 Store::~Store() {
   absl::MutexLock lock(&mu_);
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
   sqlite3_close(db_);
 }
 
 absl::Status Store::Migrate() {
   const auto has_column = [&](const char* table, const char* column) -> absl::StatusOr<bool> {
-    Stmt q(db_, absl::StrCat("SELECT COUNT(*) FROM pragma_table_info('", table, "') WHERE name = '",
-                             column, "'")
-                    .c_str());
+    Stmt q(db_,
+           absl::StrCat("SELECT COUNT(*) FROM pragma_table_info('", table, "') WHERE name = '",
+                        column, "'")
+               .c_str(),
+           &statements_);
     bool found = q.Step() && q.Int(0) > 0;
     if (auto s = q.status(); !s.ok()) return s;
     return found;
@@ -300,21 +337,22 @@ absl::Status Store::Migrate() {
 
 absl::Status Store::SetOutputStarted(int64_t seq, const std::string& output_id) {
   absl::MutexLock lock(&mu_);
-  Stmt s(db_, "UPDATE jobs SET output_started = 1, output_id = ? WHERE seq = ?");
+  Stmt s(db_, "UPDATE jobs SET output_started = 1, output_id = ? WHERE seq = ?", &statements_);
   s.Bind(1, output_id).Bind(2, seq);
   return s.Run();
 }
 
 bool Store::IsJobOutput(const std::string& output_id) {
   absl::MutexLock lock(&mu_);
-  Stmt q(db_, "SELECT 1 FROM jobs WHERE output_started = 1 AND output_id = ? LIMIT 1");
+  Stmt q(db_, "SELECT 1 FROM jobs WHERE output_started = 1 AND output_id = ? LIMIT 1",
+         &statements_);
   q.Bind(1, output_id);
   return q.Step();
 }
 
 absl::Status Store::SetInputFingerprint(int64_t seq, const std::string& fingerprint) {
   absl::MutexLock lock(&mu_);
-  Stmt s(db_, "UPDATE jobs SET input_fingerprint = ? WHERE seq = ?");
+  Stmt s(db_, "UPDATE jobs SET input_fingerprint = ? WHERE seq = ?", &statements_);
   s.Bind(1, fingerprint).Bind(2, seq);
   return s.Run();
 }
@@ -327,7 +365,8 @@ absl::Status Store::CopyResult(int64_t seq, int64_t from_seq, const std::string&
          "mb_listed, output_id) = (SELECT mb_created, listing_done, items_total, mb_processed, "
          "mb_failed, items_succeeded, items_failed, rows_written, retries, output_length, "
          "input_fingerprint, mb_listed, output_id FROM jobs WHERE seq = ?), reused_from = ? "
-         "WHERE seq = ?");
+         "WHERE seq = ?",
+         &statements_);
   s.Bind(1, from_seq).Bind(2, from_job_id).Bind(3, seq);
   return s.Run();
 }
@@ -347,7 +386,8 @@ absl::StatusOr<StoredJob> Store::CreateJob(const v1::JobSpec& spec,
                                            const std::string& owner) {
   absl::MutexLock lock(&mu_);
   Transaction tx(db_);
-  Stmt ins(db_, "INSERT INTO jobs(spec, snapshot, state, submit_ms, owner) VALUES(?, ?, ?, ?, ?)");
+  Stmt ins(db_, "INSERT INTO jobs(spec, snapshot, state, submit_ms, owner) VALUES(?, ?, ?, ?, ?)",
+           &statements_);
   ins.BindBlob(1, spec.SerializeAsString())
       .BindBlob(2, snapshot.SerializeAsString())
       .Bind(3, int64_t{v1::QUEUED})
@@ -356,7 +396,7 @@ absl::StatusOr<StoredJob> Store::CreateJob(const v1::JobSpec& spec,
   if (auto s = ins.Run(); !s.ok()) return s;
   const int64_t seq = sqlite3_last_insert_rowid(db_);
   const std::string job_id = absl::StrCat(spec.name(), "-", seq);
-  Stmt upd(db_, "UPDATE jobs SET job_id = ? WHERE seq = ?");
+  Stmt upd(db_, "UPDATE jobs SET job_id = ? WHERE seq = ?", &statements_);
   upd.Bind(1, job_id).Bind(2, seq);
   if (auto s = upd.Run(); !s.ok()) return s;
   if (auto s = tx.Commit(); !s.ok()) return s;
@@ -373,7 +413,8 @@ absl::Status Store::UpdateJobState(int64_t seq, const JobStateRow& row) {
   absl::MutexLock lock(&mu_);
   Stmt s(db_,
          "UPDATE jobs SET state = ?, reason = ?, first_error = ?, first_error_log = ?, "
-         "start_ms = ?, end_ms = ? WHERE seq = ?");
+         "start_ms = ?, end_ms = ? WHERE seq = ?",
+         &statements_);
   s.Bind(1, int64_t{row.state}).Bind(2, row.reason).Bind(3, row.first_error);
   s.Bind(4, row.first_error_log).Bind(5, row.start_ms).Bind(6, row.end_ms).Bind(7, seq);
   return s.Run();
@@ -382,7 +423,8 @@ absl::Status Store::UpdateJobState(int64_t seq, const JobStateRow& row) {
 absl::Status Store::InsertTasksLocked(int64_t seq, const std::vector<NewTask>& tasks) {
   Stmt ins(db_,
            "INSERT INTO tasks(job_seq, task_id, items, item_count, state, kind) "
-           "VALUES(?, ?, ?, ?, " PRS_SQL_PENDING ", ?)");
+           "VALUES(?, ?, ?, ?, " PRS_SQL_PENDING ", ?)",
+           &statements_);
   int64_t items = 0;
   for (const auto& t : tasks) {
     ins.Reset();
@@ -396,7 +438,8 @@ absl::Status Store::InsertTasksLocked(int64_t seq, const std::vector<NewTask>& t
   }
   Stmt upd(db_,
            "UPDATE jobs SET mb_created = mb_created + ?, items_total = items_total + ? "
-           "WHERE seq = ?");
+           "WHERE seq = ?",
+           &statements_);
   upd.Bind(1, static_cast<int64_t>(tasks.size())).Bind(2, items).Bind(3, seq);
   return upd.Run();
 }
@@ -409,11 +452,12 @@ absl::Status Store::InsertTasks(int64_t seq, const std::vector<NewTask>& tasks, 
   if (source == TaskSource::kLister) {
     Stmt upd(db_,
              "UPDATE jobs SET mb_listed = mb_listed + ?, listing_done = MAX(listing_done, ?) "
-             "WHERE seq = ?");
+             "WHERE seq = ?",
+             &statements_);
     upd.Bind(1, static_cast<int64_t>(tasks.size())).Bind(2, done ? 1 : 0).Bind(3, seq);
     if (auto s = upd.Run(); !s.ok()) return s;
   } else {
-    Stmt upd(db_, "UPDATE jobs SET groups_done = MAX(groups_done, ?) WHERE seq = ?");
+    Stmt upd(db_, "UPDATE jobs SET groups_done = MAX(groups_done, ?) WHERE seq = ?", &statements_);
     upd.Bind(1, done ? 1 : 0).Bind(2, seq);
     if (auto s = upd.Run(); !s.ok()) return s;
   }
@@ -422,7 +466,8 @@ absl::Status Store::InsertTasks(int64_t seq, const std::vector<NewTask>& tasks, 
 
 absl::StatusOr<StoredTask> Store::GetTask(int64_t seq, int64_t task_id) {
   absl::MutexLock lock(&mu_);
-  Stmt q(db_, "SELECT items, item_count, kind FROM tasks WHERE job_seq = ? AND task_id = ?");
+  Stmt q(db_, "SELECT items, item_count, kind FROM tasks WHERE job_seq = ? AND task_id = ?",
+         &statements_);
   q.Bind(1, seq).Bind(2, task_id);
   if (!q.Step()) {
     if (auto s = q.status(); !s.ok()) return s;
@@ -439,10 +484,12 @@ absl::StatusOr<StoredTask> Store::GetTask(int64_t seq, int64_t task_id) {
 
 absl::StatusOr<std::vector<StoredPlan>> Store::KeyPlans(int64_t seq) {
   absl::MutexLock lock(&mu_);
-  Stmt q(db_, "SELECT task_id, items, plan FROM tasks WHERE job_seq = ? AND kind = " PRS_SQL_PLAN
-              " AND state = " PRS_SQL_SUCCEEDED
-              " "
-              "ORDER BY task_id");
+  Stmt q(db_,
+         "SELECT task_id, items, plan FROM tasks WHERE job_seq = ? AND kind = " PRS_SQL_PLAN
+         " AND state = " PRS_SQL_SUCCEEDED
+         " "
+         "ORDER BY task_id",
+         &statements_);
   q.Bind(1, seq);
   std::vector<StoredPlan> out;
   while (q.Step()) out.push_back(StoredPlan{q.Int(0), q.Text(1), q.Text(2)});
@@ -457,10 +504,12 @@ absl::Status Store::CommitAttempts(int64_t seq, const std::vector<TaskCommit>& c
   if (auto s = InsertTasksLocked(seq, new_tasks); !s.ok()) return s;
   Stmt att(db_,
            "INSERT INTO attempts(job_seq, task_id, attempt, agent_id, node_id, result) "
-           "VALUES(?, ?, ?, ?, ?, ?)");
+           "VALUES(?, ?, ?, ?, ?, ?)",
+           &statements_);
   Stmt task(db_,
             "UPDATE tasks SET state = ?, tries = ?, item_count = ?, plan = ? "
-            "WHERE job_seq = ? AND task_id = ?");
+            "WHERE job_seq = ? AND task_id = ?",
+            &statements_);
   for (const auto& c : commits) {
     v1::TaskResult r = c.attempt.result;
     r.clear_rows();
@@ -485,7 +534,8 @@ absl::Status Store::CommitAttempts(int64_t seq, const std::vector<TaskCommit>& c
            "UPDATE jobs SET mb_processed = mb_processed + ?, mb_failed = mb_failed + ?, "
            "items_succeeded = items_succeeded + ?, items_failed = items_failed + ?, "
            "rows_written = rows_written + ?, retries = retries + ?, "
-           "output_length = output_length + ?, items_total = items_total + ? WHERE seq = ?");
+           "output_length = output_length + ?, items_total = items_total + ? WHERE seq = ?",
+           &statements_);
   upd.Bind(1, d.processed)
       .Bind(2, d.failed)
       .Bind(3, d.items_succeeded)
@@ -507,23 +557,27 @@ absl::StatusOr<int64_t> Store::ResetFailedTasks(int64_t seq) {
   Stmt sum(
       db_,
       "SELECT COUNT(*), COALESCE(SUM(MAX(item_count, 0)), 0), "
-      "COALESCE(SUM(item_count < 0), 0) FROM tasks WHERE job_seq = ? AND state = " PRS_SQL_FAILED);
+      "COALESCE(SUM(item_count < 0), 0) FROM tasks WHERE job_seq = ? AND state = " PRS_SQL_FAILED,
+      &statements_);
   sum.Bind(1, seq);
   sum.Step();
   if (auto s = sum.status(); !s.ok()) return s;
   const int64_t n = sum.Int(0), unknown = sum.Int(2);
   const int64_t items = sum.Int(1) + unknown;
-  Stmt reset(db_, "UPDATE tasks SET state = " PRS_SQL_PENDING
-                  ", tries = 0, "
-                  "item_count = CASE WHEN kind = " PRS_SQL_PLAN
-                  " THEN 0 ELSE item_count END "
-                  "WHERE job_seq = ? AND state = " PRS_SQL_FAILED);
+  Stmt reset(db_,
+             "UPDATE tasks SET state = " PRS_SQL_PENDING
+             ", tries = 0, "
+             "item_count = CASE WHEN kind = " PRS_SQL_PLAN
+             " THEN 0 ELSE item_count END "
+             "WHERE job_seq = ? AND state = " PRS_SQL_FAILED,
+             &statements_);
   reset.Bind(1, seq);
   if (auto s = reset.Run(); !s.ok()) return s;
   Stmt upd(db_,
            "UPDATE jobs SET mb_processed = mb_processed - ?, mb_failed = mb_failed - ?, "
            "items_failed = MAX(0, items_failed - ?), items_total = MAX(0, items_total - ?) "
-           "WHERE seq = ?");
+           "WHERE seq = ?",
+           &statements_);
   upd.Bind(1, n).Bind(2, n).Bind(3, items).Bind(4, unknown).Bind(5, seq);
   if (auto s = upd.Run(); !s.ok()) return s;
   if (auto s = tx.Commit(); !s.ok()) return s;
@@ -534,7 +588,8 @@ absl::StatusOr<std::vector<StoredJob>> Store::LoadJobs() {
   absl::MutexLock lock(&mu_);
   Stmt q(db_,
          absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE job_id IS NOT NULL ORDER BY seq")
-             .c_str());
+             .c_str(),
+         &statements_);
   std::vector<StoredJob> jobs;
   while (q.Step()) jobs.push_back(ReadJob(q));
   if (auto s = q.status(); !s.ok()) return s;
@@ -543,7 +598,8 @@ absl::StatusOr<std::vector<StoredJob>> Store::LoadJobs() {
 
 absl::StatusOr<StoredJob> Store::LoadJob(int64_t seq) {
   absl::MutexLock lock(&mu_);
-  Stmt q(db_, absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE seq = ?").c_str());
+  Stmt q(db_, absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE seq = ?").c_str(),
+         &statements_);
   q.Bind(1, seq);
   if (!q.Step()) {
     if (auto s = q.status(); !s.ok()) return s;
@@ -554,7 +610,7 @@ absl::StatusOr<StoredJob> Store::LoadJob(int64_t seq) {
 
 absl::StatusOr<v1::SourceSnapshot> Store::GetSnapshot(int64_t seq) {
   absl::MutexLock lock(&mu_);
-  Stmt q(db_, "SELECT snapshot FROM jobs WHERE seq = ?");
+  Stmt q(db_, "SELECT snapshot FROM jobs WHERE seq = ?", &statements_);
   q.Bind(1, seq);
   if (!q.Step()) {
     if (auto s = q.status(); !s.ok()) return s;
@@ -568,9 +624,11 @@ absl::StatusOr<v1::SourceSnapshot> Store::GetSnapshot(int64_t seq) {
 absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> Store::PendingTasks(int64_t seq) {
   absl::MutexLock lock(&mu_);
   // Plans first: they make the mini-batches the workers will need next.
-  Stmt q(db_, "SELECT task_id, tries FROM tasks WHERE job_seq = ? AND state = " PRS_SQL_PENDING
-              " "
-              "ORDER BY kind DESC, task_id");
+  Stmt q(db_,
+         "SELECT task_id, tries FROM tasks WHERE job_seq = ? AND state = " PRS_SQL_PENDING
+         " "
+         "ORDER BY kind DESC, task_id",
+         &statements_);
   q.Bind(1, seq);
   std::vector<std::pair<int64_t, int32_t>> out;
   while (q.Step()) out.emplace_back(q.Int(0), static_cast<int32_t>(q.Int(1)));
@@ -582,7 +640,8 @@ absl::StatusOr<std::vector<AttemptRecord>> Store::ListAttempts(int64_t seq) {
   absl::MutexLock lock(&mu_);
   Stmt q(db_,
          "SELECT task_id, attempt, agent_id, node_id, result FROM attempts WHERE job_seq = ? "
-         "ORDER BY rowid");
+         "ORDER BY rowid",
+         &statements_);
   q.Bind(1, seq);
   std::vector<AttemptRecord> out;
   while (q.Step()) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -14,6 +15,7 @@
 #include "prs/v1/job.pb.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace prs::master {
 
@@ -155,6 +157,9 @@ class Store {
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  // Statements prepared once and kept, by their SQL: parsing and planning a
+  // statement cost more than running it (docs/benchmarks.md).
+  std::unordered_map<std::string, sqlite3_stmt*> statements_ ABSL_GUARDED_BY(mu_);
   int64_t epoch_ = 0;
 };
 
