@@ -263,7 +263,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, Dura
   // master on the folder is refused (SQLITE_BUSY).
   for (const char* sql :
        {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", synchronous, kSchema}) {
-    if (auto s = store->Exec(sql); !s.ok()) return s;
+    if (auto s = store->Exec(sql); !s.ok()) {
+      if (sqlite3_errcode(db) != SQLITE_BUSY) return s;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the state database ", path,
+          " is in use by another prs-master (or prs run) on this state folder; give each "
+          "master a --state-dir of its own"));
+    }
   }
   // An older database gets the new columns, in one transaction.
   if (auto s = store->Migrate(); !s.ok()) return s;

@@ -82,5 +82,39 @@ TEST_CASE("a task id used twice is an error, not a silent skip") {
   CHECK(loaded->listed == 1);
 }
 
+TEST_CASE("a second store on one database is refused while the first is open") {
+  prs::testing::TempDir dir;
+  const std::string path = dir.Sub("state.db");
+  auto first = Store::Open(path);
+  REQUIRE(first.ok());
+  auto second = Store::Open(path);  // waits out the 5 s busy timeout
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(second.status().message()),
+             Catch::Contains("is in use by another prs-master (or prs run)"));
+  first->reset();
+  CHECK(Store::Open(path).ok());  // the first closed: free again
+}
+
+TEST_CASE("kept statements give the same answers at each use") {
+  prs::testing::TempDir dir;
+  auto store = Store::Open(dir.Sub("state.db"));
+  REQUIRE(store.ok());
+  v1::JobSpec spec;
+  spec.set_name("kept");
+  for (int i = 0; i < 3; ++i) {
+    auto job = (*store)->CreateJob(spec, v1::SourceSnapshot(), 1000 + i, "local");
+    REQUIRE(job.ok());
+    CHECK(job->job_id == "kept-" + std::to_string(i + 1));
+  }
+  auto jobs = (*store)->LoadJobs();
+  REQUIRE(jobs.ok());
+  CHECK(jobs->size() == 3);
+  CHECK_FALSE((*store)->IsJobOutput("1:2"));
+  REQUIRE((*store)->SetOutputStarted(jobs->at(1).seq, "1:2").ok());
+  CHECK((*store)->IsJobOutput("1:2"));
+  CHECK((*store)->IsJobOutput("1:2"));  // the kept statement, reset after its last use
+}
+
 }  // namespace
 }  // namespace prs::master
