@@ -13,6 +13,10 @@ times, --repeat times each:
         script, calls init() once, then run() on the same mini-batches in the
         same order, and writes the returned lines to a file; checked the same
         way. Its wall time includes interpreter start-up, like prs's.
+  pool  the same in a fresh process with multiprocessing.Pool(--processes):
+        each worker imports the script and calls init() once (the pool's
+        initializer), then imap() runs the same mini-batches, in order, one
+        per task; the lines are written and checked the same way.
 
 Prints a table with the median of each figure. The overhead per mini-batch is
 (prs_wall - loop_wall / processes) / mini_batches: what prs adds per
@@ -167,6 +171,56 @@ def time_loop(args, root, run_no, width):
     return wall, inner
 
 
+def time_pool(args, root, run_no, width):
+    out = os.path.join(root, "out-pool-%d.txt" % run_no)
+    cmd = ["/usr/bin/python3", os.path.abspath(__file__), "--pool-child",
+           "--mini-batch-size", str(args.mini_batch_size), "--processes", str(args.processes),
+           "--root", root, "--out", out]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit("pool failed (exit %d)" % p.returncode)
+    check_rows(out, args.files, width)
+    if not args.keep:
+        os.remove(out)
+    return wall
+
+
+def load_entry(root):
+    spec = importlib.util.spec_from_file_location("entry", os.path.join(root, "src", "entry.py"))
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    return entry
+
+
+_pool_entry = None
+
+
+def _pool_init(root):
+    global _pool_entry
+    _pool_entry = load_entry(root)
+    _pool_entry.init()
+
+
+def _pool_run(batch):
+    return "".join(line + "\n" for line in _pool_entry.run(batch))
+
+
+def pool_child(args):
+    """multiprocessing.Pool over the same mini-batches: init once per worker, imap in order."""
+    import multiprocessing
+    data = os.path.join(args.root, "data")
+    with os.scandir(data) as it:
+        paths = sorted(e.path for e in it if e.is_file())
+    n = args.mini_batch_size
+    batches = [paths[i:i + n] for i in range(0, len(paths), n)]
+    with multiprocessing.Pool(args.processes, initializer=_pool_init,
+                              initargs=(args.root,)) as pool, open(args.out, "w") as f:
+        for text in pool.imap(_pool_run, batches):
+            f.write(text)
+
+
 def loop_child(args):
     """The baseline, in its own process: list, import, init once, run per batch."""
     t0 = time.perf_counter()
@@ -199,11 +253,14 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temp folder and outputs")
     ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
     ap.add_argument("--loop-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--pool-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--root", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.loop_child:
         return loop_child(args)
+    if args.pool_child:
+        return pool_child(args)
 
     root = tempfile.mkdtemp(prefix="prs-bench-", dir=args.tmp)
     try:
@@ -212,14 +269,17 @@ def main():
         sys.stderr.write("made %d files in %s (%.1f s)\n"
                          % (args.files, root, time.perf_counter() - t0))
         mini_batches = -(-args.files // args.mini_batch_size)
-        prs_walls, loop_walls, loop_inner = [], [], []
+        prs_walls, loop_walls, loop_inner, pool_walls = [], [], [], []
         for r in range(args.repeat):
-            # alternate the order so neither side always runs on a warm cache
-            order = ("prs", "loop") if r % 2 == 0 else ("loop", "prs")
+            # rotate the order so no side always runs on a warm cache
+            order = ("prs", "pool", "loop")[r % 3:] + ("prs", "pool", "loop")[:r % 3]
             for which in order:
                 if which == "prs":
                     wall, cmd = time_prs(args, root, r, width)
                     prs_walls.append(wall)
+                elif which == "pool":
+                    wall = time_pool(args, root, r, width)
+                    pool_walls.append(wall)
                 else:
                     wall, inner = time_loop(args, root, r, width)
                     loop_walls.append(wall)
@@ -229,6 +289,7 @@ def main():
         prs = statistics.median(prs_walls)
         loop = statistics.median(loop_walls)
         inner = statistics.median(loop_inner)
+        pool = statistics.median(pool_walls)
         overhead_ms = (prs - loop / args.processes) / mini_batches * 1000.0
         rows = [
             ("files", "%d" % args.files),
@@ -239,23 +300,27 @@ def main():
             ("prs wall s", "%.2f" % prs),
             ("loop wall s", "%.2f" % loop),
             ("loop in-process s", "%.2f" % inner),
+            ("Pool(%d) wall s" % args.processes, "%.2f" % pool),
             ("prs / loop", "%.1fx" % (prs / loop)),
+            ("prs / Pool(%d)" % args.processes, "%.2fx" % (prs / pool)),
             ("prs items/s", "%.0f" % (args.files / prs)),
             ("loop items/s", "%.0f" % (args.files / loop)),
             ("prs overhead ms/mini-batch", "%.2f" % overhead_ms),
         ]
         w = max(len(k) for k, _ in rows)
-        print("prs run vs plain loop  (%s)" % " ".join(cmd))
+        print("prs run vs multiprocessing.Pool vs plain loop  (%s)" % " ".join(cmd))
         for k, v in rows:
             print("  %-*s  %s" % (w, k, v))
         if args.repeat > 1:
             print("  prs walls:  " + ", ".join("%.2f" % x for x in prs_walls))
             print("  loop walls: " + ", ".join("%.2f" % x for x in loop_walls))
+            print("  pool walls: " + ", ".join("%.2f" % x for x in pool_walls))
         if args.json:
             print(json.dumps({"files": args.files, "mini_batch_size": args.mini_batch_size,
                               "mini_batches": mini_batches, "processes": args.processes,
                               "prs_walls": prs_walls, "loop_walls": loop_walls,
-                              "loop_in_process": loop_inner, "prs_median": prs,
+                              "loop_in_process": loop_inner, "pool_walls": pool_walls,
+                              "pool_median": pool, "prs_median": prs,
                               "loop_median": loop, "overhead_ms_per_mini_batch": overhead_ms}))
     finally:
         if args.keep:
