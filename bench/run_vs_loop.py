@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""prs run versus a plain Python loop over the same tiny files.
+"""prs run versus multiprocessing.Pool and a plain Python loop over the same tiny files.
 
 Creates --files tiny files and a trivial entry script in a temp folder, then
 times, --repeat times each:
