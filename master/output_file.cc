@@ -190,8 +190,6 @@ absl::StatusOr<std::string> OutputFile::Start(const std::string& job_id, absl::T
   const bool exists = ::fstatat(*dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (exists) {
     if (auto s = CheckExisting(path_, *dir, name, st, known_); !s.ok()) return s;
-  }
-  if (exists) {
     // Never onto another file moved aside: job ids repeat across state
     // folders (each `prs run` has its own), and so may the second.
     const std::string stem =
