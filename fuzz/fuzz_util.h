@@ -1,5 +1,6 @@
-// What the fuzz targets share: the libFuzzer entry point's declaration, a
-// check that stays on in release builds, and a scratch folder.
+// What the fuzz targets share: the libFuzzer entry point's declaration and a
+// check that stays on in release builds. A scratch folder is the unit tests'
+// prs::testing::TempDir (tests/unit/test_util.h).
 //
 // The targets are built two ways (fuzz/CMakeLists.txt): with clang and
 // libFuzzer when PRS_FUZZ is ON, and with any compiler and
@@ -8,14 +9,10 @@
 #ifndef PRS_FUZZ_FUZZ_UTIL_H_
 #define PRS_FUZZ_FUZZ_UTIL_H_
 
-#include <stdlib.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
-#include <string>
-#include <system_error>
+#include <cstdlib>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
@@ -32,31 +29,6 @@ namespace prs::fuzz {
   do {                                                                          \
     if (!(condition)) ::prs::fuzz::CheckFailed(#condition, __FILE__, __LINE__); \
   } while (0)
-
-// A fresh folder under the system temp folder, made once per process and
-// removed with everything in it at exit. A crash leaves it behind.
-class ScratchDir {
- public:
-  explicit ScratchDir(const char* name) {
-    std::string pattern = (std::filesystem::temp_directory_path() / name).string() + "-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      std::perror("mkdtemp");
-      std::abort();
-    }
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace prs::fuzz
 

@@ -26,6 +26,7 @@
 #include "common/job_config.h"
 #include "fuzz/fuzz_util.h"
 #include "prs/v1/job.pb.h"
+#include "tests/unit/test_util.h"
 
 namespace {
 
@@ -57,7 +58,7 @@ void CheckPaths(const prs::v1::JobSpec& spec) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const prs::fuzz::ScratchDir base("prs-job-file-fuzzer");
+  static const prs::testing::TempDir base;
 
   absl::string_view text(reinterpret_cast<const char*>(data), size);
   std::vector<std::string> overrides;

@@ -22,6 +22,7 @@
 #include "common/snapshot.h"
 #include "fuzz/fuzz_util.h"
 #include "prs/v1/job.pb.h"
+#include "tests/unit/test_util.h"
 
 namespace {
 
@@ -53,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   prs::v1::SourceSnapshot snapshot;
   if (!snapshot.ParseFromArray(data, static_cast<int>(size))) return 0;
 
-  static const prs::fuzz::ScratchDir scratch("prs-snapshot-fuzzer");
+  static const prs::testing::TempDir scratch;
   const fs::path& root = scratch.path();
   const fs::path dest = root / "dest";
   PRS_FUZZ_CHECK(IsEmptyDir(root));

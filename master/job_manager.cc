@@ -243,22 +243,16 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
 
 absl::StatusOr<v1::JobStatus> JobManager::GetJob(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
-  Job* job = FindJobLocked(job_id);
-  if (job == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("job '", job_id, "' not found; `prs list` shows the jobs"));
-  }
-  return StatusLocked(*job);
+  auto job = JobLocked(job_id);
+  if (!job.ok()) return job.status();
+  return StatusLocked(**job);
 }
 
 absl::StatusOr<std::string> JobManager::Owner(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
-  Job* job = FindJobLocked(job_id);
-  if (job == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("job '", job_id, "' not found; `prs list` shows the jobs"));
-  }
-  return job->owner;
+  auto job = JobLocked(job_id);
+  if (!job.ok()) return job.status();
+  return (*job)->owner;
 }
 
 std::vector<v1::JobStatus> JobManager::ListJobs(
@@ -277,8 +271,9 @@ absl::StatusOr<v1::JobStatus> JobManager::Cancel(const std::string& job_id) {
   Job* job;
   {
     absl::MutexLock lock(&mu_);
-    job = FindJobLocked(job_id);
-    if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
+    auto found = JobLocked(job_id);
+    if (!found.ok()) return found.status();
+    job = *found;
     if (!job->active()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "job ", job_id, " already ended as ", JobStateName(job->state), "; nothing to cancel"));
@@ -293,12 +288,9 @@ absl::StatusOr<v1::JobStatus> JobManager::Cancel(const std::string& job_id) {
 
 absl::StatusOr<std::string> JobManager::LogDir(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
-  Job* job = FindJobLocked(job_id);
-  if (job == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("job '", job_id, "' not found; `prs list` shows the jobs"));
-  }
-  return job->log_dir;
+  auto job = JobLocked(job_id);
+  if (!job.ok()) return job.status();
+  return (*job)->log_dir;
 }
 
 absl::Status JobManager::OutputInUseLocked(const std::string& output_file, const std::string& key,
@@ -323,6 +315,15 @@ absl::Status JobManager::OutputInUseLocked(const std::string& output_file, const
 Job* JobManager::FindJobLocked(const std::string& job_id) {
   auto it = jobs_.find(job_id);
   return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<Job*> JobManager::JobLocked(const std::string& job_id) {
+  Job* job = FindJobLocked(job_id);
+  if (job == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("job '", job_id, "' not found; `prs list` shows the jobs"));
+  }
+  return job;
 }
 
 // --- A job's state ----------------------------------------------------------

@@ -283,6 +283,8 @@ class JobManager {
 
   // --- job_manager.cc: the job's state --------------------------------------
   Job* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job, or NOT_FOUND naming it (the one wording every RPC answers with).
+  absl::StatusOr<Job*> JobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job's output file for a submit ("" for summary_only, or while its name
   // holds {job_id}); the folder is made.
   absl::StatusOr<std::string> PrepareOutput(const v1::JobSpec& spec);

@@ -203,8 +203,9 @@ absl::StatusOr<v1::JobStatus> JobManager::Resume(const std::string& job_id) {
   Job* job;
   {
     absl::MutexLock lock(&mu_);
-    job = FindJobLocked(job_id);
-    if (job == nullptr) return absl::NotFoundError(absl::StrCat("job '", job_id, "' not found"));
+    auto found = JobLocked(job_id);
+    if (!found.ok()) return found.status();
+    job = *found;
     if (auto s = ClaimForResumeLocked(*job); !s.ok()) return s;
   }
   absl::Cleanup unclaim = [this, job] {

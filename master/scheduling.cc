@@ -276,10 +276,9 @@ absl::StatusOr<v1::GetJobBundleResponse> JobManager::GetBundle(
     absl::MutexLock lock(&mu_);
     auto found = agents_.Touch(request.agent_id(), clock_->Now());
     if (!found.ok()) return found.status();
-    Job* job = FindJobLocked(request.job_id());
-    if (job == nullptr) {
-      return absl::NotFoundError(absl::StrCat("job '", request.job_id(), "' not found"));
-    }
+    auto job_found = JobLocked(request.job_id());
+    if (!job_found.ok()) return job_found.status();
+    Job* job = *job_found;
     // A job's code goes only to the sessions it was given to.
     if (job->served_by.count(request.agent_id()) == 0) {
       return absl::PermissionDeniedError(
