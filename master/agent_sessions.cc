@@ -163,14 +163,17 @@ absl::StatusOr<JobManager::SessionInfo> JobManager::Session(const std::string& a
 }
 
 void JobManager::LogsComplete(const std::string& agent_id, const std::string& job_id) {
-  absl::MutexLock lock(&mu_);
-  Job* job = FindJobLocked(job_id);
-  if (job == nullptr) return;
-  // An agent assigned the job again afterwards is waited for again
-  // (AssignJobLocked erases its mark); a `complete` from its earlier stint
-  // that arrives after that would wrongly count, a window of one RPC.
-  job->logs_done.insert(agent_id);
-  ++job->version;
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindJobLocked(job_id);
+    if (job == nullptr) return;
+    // An agent assigned the job again afterwards is waited for again
+    // (AssignJobLocked erases its mark); a `complete` from its earlier stint
+    // that arrives after that would wrongly count, a window of one RPC.
+    job->logs_done.insert(agent_id);
+    ++job->version;
+  }
+  NotifyEnd(job_id);
 }
 
 }  // namespace prs::master

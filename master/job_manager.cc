@@ -101,6 +101,7 @@ JobManager::JobManager(const JobManagerOptions& options, Clock* clock, std::uniq
 
 void JobManager::Stop() {
   SetWorkListener(nullptr);
+  SetEndListener(nullptr);
   std::vector<Job*> jobs;
   {
     absl::MutexLock lock(&mu_);
@@ -463,6 +464,15 @@ void JobManager::PersistState(Job* job) {
   FlushFiles();
 }
 
+void JobManager::NotifyEnd(const std::string& job_id) {
+  std::function<void(const std::string&)> listener;
+  {
+    absl::MutexLock lock(&listener_mu_);
+    listener = end_listener_;
+  }
+  if (listener) listener(job_id);
+}
+
 void JobManager::NotifyWork() {
   std::function<void()> listener;
   {
@@ -521,8 +531,15 @@ void JobManager::FlushFiles() {
     }
   }
   for (auto& u : updates) Write(u);
-  absl::MutexLock lock(&mu_);
-  for (auto& u : updates) Restore(u);
+  std::vector<std::string> ended;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& u : updates) {
+      Restore(u);
+      if (u.finished && !u.result_failed) ended.push_back(u.job->job_id);
+    }
+  }
+  for (const auto& job_id : ended) NotifyEnd(job_id);
 }
 
 }  // namespace prs::master

@@ -153,6 +153,14 @@ class JobManager {
     work_listener_ = std::move(listener);
   }
 
+  // Called (outside any lock) with a job's id when its end may have become
+  // visible (its result file written, an agent's last logs in): WatchJob
+  // streams answer then instead of at their next poll. Set before serving.
+  void SetEndListener(std::function<void(const std::string& job_id)> listener) {
+    absl::MutexLock lock(&listener_mu_);
+    end_listener_ = std::move(listener);
+  }
+
   // Liveness, progress files and master_role events. Called about once a
   // second by the server's ticker thread.
   void Tick();
@@ -316,6 +324,7 @@ class JobManager {
   void PersistState(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
   void FlushFiles() ABSL_LOCKS_EXCLUDED(mu_);
   void NotifyWork();
+  void NotifyEnd(const std::string& job_id);
   int64_t NowMs() const { return absl::ToUnixMillis(clock_->Now()); }
 
   const JobManagerOptions options_;
@@ -325,6 +334,7 @@ class JobManager {
   // The order the mutexes are taken in: master/lock_order.h.
   absl::Mutex listener_mu_;
   std::function<void()> work_listener_ ABSL_GUARDED_BY(listener_mu_);
+  std::function<void(const std::string&)> end_listener_ ABSL_GUARDED_BY(listener_mu_);
 
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);

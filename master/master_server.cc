@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <list>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -150,6 +151,7 @@ class MasterServer::Impl {
           options.listen);
     }
     manager_->SetWorkListener([this] { OnWork(); });
+    manager_->SetEndListener([this](const std::string& job_id) { WakeWatchers(job_id); });
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
@@ -316,6 +318,23 @@ class MasterServer::Impl {
     }
   }
 
+  class Watcher;
+  void AddWatcher(Watcher* w) {
+    absl::MutexLock lock(&watchers_mu_);
+    watchers_.insert(w);
+  }
+  void RemoveWatcher(Watcher* w) {
+    absl::MutexLock lock(&watchers_mu_);
+    watchers_.erase(w);
+  }
+  // Held while waking, so that no watcher is deleted under it (OnDone waits).
+  void WakeWatchers(const std::string& job_id) {
+    absl::MutexLock lock(&watchers_mu_);
+    for (Watcher* w : watchers_) {
+      if (w->job_id() == job_id) w->Wake();
+    }
+  }
+
   void ExpireWaiters() {
     std::list<Waiter> expired;
     const absl::Time now = clock_->Now();
@@ -365,10 +384,29 @@ class MasterServer::Impl {
 
   // --- WatchJob -------------------------------------------------------------
   // Writes the job's status whenever it changes, polling every 250 ms with a
-  // gRPC alarm, until the job ends or the client goes away.
+  // gRPC alarm, until the job ends or the client goes away. The end of the job
+  // wakes it at once (WakeWatchers): `prs run` and `prs submit --wait` return
+  // when the job does, not up to a poll later.
   class Watcher final : public grpc::ServerWriteReactor<v1::JobStatus> {
    public:
-    Watcher(Impl* impl, std::string job_id) : impl_(impl), job_id_(std::move(job_id)) { Poll(); }
+    Watcher(Impl* impl, std::string job_id) : impl_(impl), job_id_(std::move(job_id)) {
+      impl_->AddWatcher(this);
+      Poll();
+    }
+    const std::string& job_id() const { return job_id_; }
+
+    // Polls now rather than at the alarm. The alarm's callback runs on a gRPC
+    // thread, never inside Cancel(); a wake while a poll runs makes the next
+    // alarm immediate.
+    void Wake() {
+      bool armed;
+      {
+        absl::MutexLock lock(&mu_);
+        woken_ = true;
+        armed = armed_;
+      }
+      if (armed) alarm_.Cancel();
+    }
 
     void OnWriteDone(bool ok) override {
       if (!ok) {
@@ -382,11 +420,24 @@ class MasterServer::Impl {
       Arm();
     }
     void OnCancel() override { cancelled_ = true; }
-    void OnDone() override { delete this; }
+    void OnDone() override {
+      impl_->RemoveWatcher(this);  // no Wake() runs past this
+      delete this;
+    }
 
    private:
     void Arm() {
-      alarm_.Set(RpcDeadline(kWatchPollInterval), [this](bool) { Poll(); });
+      absl::MutexLock lock(&mu_);
+      armed_ = true;
+      const absl::Duration wait = woken_ ? absl::ZeroDuration() : kWatchPollInterval;
+      woken_ = false;
+      alarm_.Set(RpcDeadline(wait), [this](bool) {
+        {
+          absl::MutexLock lock(&mu_);
+          armed_ = false;
+        }
+        Poll();
+      });
     }
     void Poll() {
       if (cancelled_ || impl_->shut_down_.load()) {
@@ -412,6 +463,9 @@ class MasterServer::Impl {
     Impl* const impl_;
     const std::string job_id_;
     grpc::Alarm alarm_;
+    absl::Mutex mu_;
+    bool armed_ ABSL_GUARDED_BY(mu_) = false;
+    bool woken_ ABSL_GUARDED_BY(mu_) = false;
     v1::JobStatus current_;
     std::string last_sent_;
     bool last_was_terminal_ = false;
@@ -666,6 +720,8 @@ class MasterServer::Impl {
   absl::Mutex waiters_mu_;
   std::list<Waiter> waiters_ ABSL_GUARDED_BY(waiters_mu_);
   bool waiters_closed_ ABSL_GUARDED_BY(waiters_mu_) = false;
+  absl::Mutex watchers_mu_;
+  std::set<Watcher*> watchers_ ABSL_GUARDED_BY(watchers_mu_);
 };
 
 absl::StatusOr<std::unique_ptr<MasterServer>> MasterServer::Create(const MasterOptions& options,
