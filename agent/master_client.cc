@@ -118,9 +118,10 @@ class GrpcTransport final : public MasterTransport {
 }  // namespace
 
 absl::Duration Backoff::Next() {
+  if (!rng_) rng_.emplace(seed_ ? *seed_ : std::random_device{}());
   const double cap = std::min(5.0, 0.1 * (1 << std::min(attempt_++, 6)));
   std::uniform_real_distribution<double> dist(cap / 2, cap);
-  return absl::Seconds(dist(rng_));
+  return absl::Seconds(dist(*rng_));
 }
 
 absl::StatusOr<std::unique_ptr<MasterTransport>> MakeGrpcTransport(const std::string& address,

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -23,16 +24,20 @@ namespace prs::agent {
 
 // Exponential backoff with full jitter: the n-th delay is uniform in
 // [cap/2, cap] with cap = min(5 s, 100 ms * 2^n), n counting from 0 and
-// capped at 6. Not thread-safe: one per retry loop.
+// capped at 6. Not thread-safe: one per retry loop. Seeded at the first
+// delay, from the seed given or std::random_device: a loop made per call
+// (one per report) costs nothing while no call fails.
 class Backoff {
  public:
-  explicit Backoff(uint32_t seed = std::random_device{}()) : rng_(seed) {}
+  Backoff() = default;
+  explicit Backoff(uint32_t seed) : seed_(seed) {}
   absl::Duration Next();
   void Reset() { attempt_ = 0; }
 
  private:
   int attempt_ = 0;
-  std::mt19937 rng_;
+  std::optional<uint32_t> seed_;
+  std::optional<std::mt19937> rng_;
 };
 
 // The AgentService calls, with their status already an absl::Status. The

@@ -27,6 +27,10 @@ namespace fs = std::filesystem;
 
 constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
 constexpr absl::Duration kKillGrace = absl::Seconds(3);
+// The prefetch of short mini-batches: about this much work queued per worker,
+// and no more than this many mini-batches.
+constexpr double kPrefetchWorkSeconds = 0.1;
+constexpr int kMaxPrefetchPerWorker = 32;
 
 }  // namespace
 
@@ -155,6 +159,7 @@ absl::Status WorkerPool::StartJob(JobWorkspace workspace) {
     absl::MutexLock lock(&mu_);
     job_ = job;
     slots_ = std::move(slots);
+    task_seconds_.reset();  // another job's mini-batches say nothing of this one's
   }
   spdlog::info("started job={} workers={} python={}", job_id, spec.process_count_per_node(),
                job->ws.python());
@@ -243,6 +248,7 @@ bool WorkerPool::StopJob(bool kill_running, const std::string& job_id) {
   if (job->monitor) job->monitor->Stop();
   job->log.Node("agent.txt", LogLevel::kInfo,
                 absl::StrCat("job ", job->ws.job_id(), " stopped on this node"));
+  if (options_.log_appender != nullptr) options_.log_appender->CloseFiles();
   absl::MutexLock lock(&mu_);
   if (job_ == job) job_.reset();
   if (closing_ == job) closing_.reset();
@@ -261,16 +267,36 @@ std::string WorkerPool::CurrentJob() const {
 
 // --- The queue -----------------------------------------------------------------
 
+int WorkerPool::PrefetchLocked(int prefetch_per_worker) const {
+  const int least = std::max(0, prefetch_per_worker);
+  if (!task_seconds_) return least;
+  const double fits = kPrefetchWorkSeconds / std::max(*task_seconds_, 1e-6);
+  return std::clamp(static_cast<int>(fits), least, std::max(least, kMaxPrefetchPerWorker));
+}
+
+int WorkerPool::PrefetchPerWorker(int prefetch_per_worker) const {
+  absl::MutexLock lock(&mu_);
+  return PrefetchLocked(prefetch_per_worker);
+}
+
 int WorkerPool::WaitForRoom(int prefetch_per_worker) {
   absl::MutexLock lock(&mu_);
-  const int procs = job_ ? job_->ws.spec().process_count_per_node() : 1;
-  const int target = procs * (1 + prefetch_per_worker);
-  auto room = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return stopping_ || static_cast<int>(queue_.size()) + busy_ < target;
+  // How many to ask for now, and the least worth a pull: a deep queue is
+  // refilled by halves, a shallow one as soon as one has room.
+  auto room = [&](int* least) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const int procs = job_ ? job_->ws.spec().process_count_per_node() : 1;
+    const int prefetch = PrefetchLocked(prefetch_per_worker);
+    *least = prefetch > 1 ? procs * prefetch / 2 : 1;
+    return procs * (1 + prefetch) - static_cast<int>(queue_.size()) - busy_;
   };
-  mu_.Await(absl::Condition(&room));
+  auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    int least = 0;
+    return stopping_ || room(&least) >= least;
+  };
+  mu_.Await(absl::Condition(&ready));
   if (stopping_) return 0;
-  return target - static_cast<int>(queue_.size()) - busy_;
+  int least = 0;
+  return room(&least);
 }
 
 std::vector<v1::Task> WorkerPool::Enqueue(const std::string& job_id, std::vector<v1::Task> tasks) {
@@ -329,6 +355,7 @@ std::optional<v1::Task> WorkerPool::PopTask(const std::shared_ptr<Job>& job) {
 void WorkerPool::SlotLoop(std::shared_ptr<Job> job) {
   SlotWorker w;
   while (auto task = PopTask(job)) {
+    const bool started = w.proc != nullptr;  // else the time includes init()
     v1::TaskResult r = RunTask(*job, *task, w);
     if (!r.error().empty() && r.status() != v1::RELEASED) job->log.Error(*task, r);
     const std::string lease_id = r.lease_id();
@@ -336,10 +363,15 @@ void WorkerPool::SlotLoop(std::shared_ptr<Job> job) {
     // reads the pool before the results, always counts it as held.
     std::vector<v1::TaskResult> done;
     done.push_back(std::move(r));
+    const double seconds = done.back().elapsed_seconds();
+    const bool timed = started && done.back().status() == v1::RUN_DONE;
     Report(std::move(done));
     absl::MutexLock lock(&mu_);
     running_.erase(lease_id);
     --busy_;
+    if (timed && job_ == job) {
+      task_seconds_ = task_seconds_ ? 0.8 * *task_seconds_ + 0.2 * seconds : seconds;
+    }
   }
   // A worker left here is idle (an aborted attempt kills its worker): let it
   // run shutdown().

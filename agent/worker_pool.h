@@ -100,9 +100,15 @@ class WorkerPool {
   std::string CurrentJob() const;
 
   // Waits until the queue has room for more mini-batches: every worker busy
-  // and `prefetch_per_worker` more each. Returns how many to ask for; 0 once
-  // Stop() was called.
+  // and at least `prefetch_per_worker` more each. Returns how many to ask
+  // for; 0 once Stop() was called. When the job's mini-batches are short the
+  // queue is deeper (about kPrefetchWork of work per worker, at most
+  // kMaxPrefetchPerWorker each) and it waits until half of the prefetch can
+  // be asked for at once: one pull per mini-batch would cap the rate at one
+  // round trip to the master per mini-batch.
   int WaitForRoom(int prefetch_per_worker);
+  // How many mini-batches each worker has queued beyond the one it runs.
+  int PrefetchPerWorker(int prefetch_per_worker) const;
   // Queues the tasks of `job_id` while it runs; returns the others, which the
   // caller gives back.
   std::vector<v1::Task> Enqueue(const std::string& job_id, std::vector<v1::Task> tasks);
@@ -145,6 +151,7 @@ class WorkerPool {
   v1::TaskResult Finish(Job& job, v1::TaskResult& r, absl::Time start, v1::AttemptStatus status,
                         std::string error, std::string detail = "");
   void Report(std::vector<v1::TaskResult> results);
+  int PrefetchLocked(int prefetch_per_worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const WorkerPoolOptions options_;
 
@@ -156,6 +163,9 @@ class WorkerPool {
   std::vector<std::thread> slots_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::Task> queue_ ABSL_GUARDED_BY(mu_);
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
+  // A mini-batch's time on a started worker, averaged (EWMA) over the
+  // current job; unset until the first one.
+  std::optional<double> task_seconds_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> running_ ABSL_GUARDED_BY(mu_);  // leases being run
 };
 

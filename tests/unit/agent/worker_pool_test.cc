@@ -249,5 +249,30 @@ TEST_CASE("A real worker runs a mini-batch", "[worker_pool][python]") {
   CHECK(f.pool->StopJob(/*kill_running=*/false));
 }
 
+TEST_CASE("Short mini-batches deepen the prefetch; each job starts shallow",
+          "[worker_pool][python]") {
+  FakeClock clock;  // stands still: every mini-batch takes no time at all
+  PoolFixture f(&clock);
+  REQUIRE(f.pool->StartJob(f.Workspace("j1", "/usr/bin/python3", 2)).ok());
+  // Nothing timed yet: one queued per worker beyond the one it runs.
+  CHECK(f.pool->PrefetchPerWorker(1) == 1);
+  CHECK(f.pool->WaitForRoom(1) == 4);
+  std::vector<v1::Task> tasks;
+  for (int i = 1; i <= 6; ++i) tasks.push_back(MakeTask("j1", i, {"/data/a.txt"}));
+  CHECK(f.pool->Enqueue("j1", std::move(tasks)).empty());
+  const auto results = f.WaitForResults(6);
+  REQUIRE(results.size() == 6);
+  for (const auto& r : results) CHECK(r.status() == v1::RUN_DONE);
+  f.WaitIdle();
+  // Timed on started workers only (the first of each slot waited for init()).
+  CHECK(f.pool->PrefetchPerWorker(1) == 32);
+  // Room for 2 x (1 + 32), asked for at once.
+  CHECK(f.pool->WaitForRoom(1) == 66);
+  CHECK(f.pool->StopJob(/*kill_running=*/false));
+  REQUIRE(f.pool->StartJob(f.Workspace("j2", "/usr/bin/python3", 2)).ok());
+  CHECK(f.pool->PrefetchPerWorker(1) == 1);
+  CHECK(f.pool->StopJob(/*kill_running=*/false));
+}
+
 }  // namespace
 }  // namespace prs::agent
