@@ -1,5 +1,6 @@
 #include "master/partitioner.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/stat.h>
@@ -376,45 +377,66 @@ class Lister {
   }
 
  private:
+  // Reads a folder with readdir: the entry's type comes with its name, so a
+  // folder of plain files costs no stat() per file (a million-file folder is
+  // listed in a fraction of a second). Sorted by name unless `first_only_`.
   absl::StatusOr<Walk> WalkFolder(const fs::path& dir) {
-    std::error_code ec;
-    fs::directory_iterator it(dir, ec), end;
-    if (first_only_) {
-      // Any file will do: no need to read and sort the whole folder first.
-      for (; !ec && it != end; it.increment(ec)) {
-        auto r = Visit(*it);
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return CannotList(dir, errno);
+    std::unique_ptr<DIR, int (*)(DIR*)> closer(d, ::closedir);
+    std::string base = dir.string();
+    if (base.empty() || base.back() != '/') base.push_back('/');
+    std::vector<std::pair<std::string, unsigned char>> entries;
+    for (;;) {
+      errno = 0;
+      const struct dirent* e = ::readdir(d);
+      if (e == nullptr) break;
+      const absl::string_view name(e->d_name);
+      if (name == "." || name == "..") continue;
+      if (first_only_) {
+        // Any file will do: no need to read and sort the whole folder first.
+        auto r = Visit(absl::StrCat(base, name), e->d_type);
         if (!r.ok() || *r == Walk::kStopped) return r;
+        continue;
       }
-    } else {
-      std::vector<fs::directory_entry> entries;
-      for (; !ec && it != end; it.increment(ec)) entries.push_back(*it);
-      if (!ec) {
-        std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-          return a.path().filename() < b.path().filename();
-        });
-        for (const auto& e : entries) {
-          auto r = Visit(e);
-          if (!r.ok() || *r == Walk::kStopped) return r;
-        }
-      }
+      entries.emplace_back(std::string(name), e->d_type);
     }
-    if (ec) {
-      return absl::PermissionDeniedError(absl::StrCat("input '", input_.name(),
-                                                      "': cannot list folder ",
-                                                      Printable(dir.string()), ": ", ec.message()));
+    if (errno != 0) return CannotList(dir, errno);
+    std::sort(entries.begin(), entries.end());
+    for (auto& [name, type] : entries) {
+      auto r = Visit(base + name, type);
+      if (!r.ok() || *r == Walk::kStopped) return r;
     }
     return Walk::kGoOn;
   }
 
-  // One entry of a folder: a file goes to the sink, a folder is walked, the
-  // rest is noted.
-  absl::StatusOr<Walk> Visit(const fs::directory_entry& e) {
+  absl::Status CannotList(const fs::path& dir, int err) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("input '", input_.name(), "': cannot list folder ", Printable(dir.string()),
+                     ": ", std::strerror(err)));
+  }
+
+  // One entry of a folder, with its type as readdir gave it: a file goes to
+  // the sink, a folder is walked, the rest is noted. A link, or a filesystem
+  // that gives no type, is looked at with stat().
+  absl::StatusOr<Walk> Visit(std::string path, unsigned char type) {
     if (stop_.load(std::memory_order_relaxed)) return Walk::kStopped;
-    const std::string path = e.path().string();
+    if (type == DT_REG) {
+      auto go_on = sink_.Add(std::move(path));
+      if (!go_on.ok()) return go_on.status();
+      return *go_on ? Walk::kGoOn : Walk::kStopped;
+    }
+    if (type == DT_DIR) return SubFolder(path, /*link=*/false);
+    if (type != DT_LNK && type != DT_UNKNOWN) {
+      Note(absl::StrCat("skipped ", Printable(path),
+                        ": not a regular file or folder (a socket, pipe or device)"));
+      return Walk::kGoOn;
+    }
     std::error_code sec;
+    const fs::directory_entry e(path, sec);
     const bool link = e.is_symlink(sec);
     if (e.is_regular_file(sec)) {  // follows a link
-      auto go_on = sink_.Add(path);
+      auto go_on = sink_.Add(std::move(path));
       if (!go_on.ok()) return go_on.status();
       return *go_on ? Walk::kGoOn : Walk::kStopped;
     }
