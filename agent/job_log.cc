@@ -14,6 +14,14 @@ namespace prs::agent {
 
 namespace fs = std::filesystem;
 
+namespace {
+// This process's id, asked once (a record per mini-batch names it).
+pid_t Pid() {
+  static const pid_t pid = ::getpid();
+  return pid;
+}
+}  // namespace
+
 LogLevel ParseLogLevel(const std::string& logging_level) {
   if (logging_level == "DEBUG") return LogLevel::kDebug;
   if (logging_level == "WARNING") return LogLevel::kWarning;
@@ -33,7 +41,7 @@ void JobLog::Node(const std::string& file, LogLevel level, const std::string& me
   static const char* kNames[] = {"DEBUG", "INFO", "WARNING"};
   const std::string line =
       absl::StrCat(absl::FormatTime("%Y-%m-%d %H:%M:%E3S", clock_->Now(), absl::UTCTimeZone()), "|",
-                   kNames[static_cast<int>(level)], "|", ::getpid(), "|", message, "\n");
+                   kNames[static_cast<int>(level)], "|", Pid(), "|", message, "\n");
   Append((fs::path(log_dir_) / "sys/node" / node_id_ / file).string(), line);
 }
 

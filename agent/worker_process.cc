@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -273,11 +274,24 @@ void WorkerProcess::ReapGroup() {
 
 bool WorkerProcess::WaitExit(absl::Duration wait) {
   const absl::Time deadline = clock_->Now() + wait;
+  // A pidfd becomes readable when the process exits (Linux 5.3+): the wait
+  // ends then, not up to a poll later. Without one, a bounded poll.
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+  bool exited = true;
   while (!HasExited()) {
-    if (clock_->Now() >= deadline) return false;
-    ::usleep(20'000);  // no fd tells when a process exits; this is a bounded poll
+    if (clock_->Now() >= deadline) {
+      exited = false;
+      break;
+    }
+    if (pidfd >= 0) {
+      struct pollfd p = {pidfd, POLLIN, 0};
+      ::poll(&p, 1, 20);
+    } else {
+      ::usleep(20'000);
+    }
   }
-  return true;
+  if (pidfd >= 0) ::close(pidfd);
+  return exited;
 }
 
 void WorkerProcess::Shutdown(absl::Duration grace) {

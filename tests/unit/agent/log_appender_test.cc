@@ -45,5 +45,37 @@ TEST_CASE("past its bound the appender drops records and counts them") {
   CHECK(Read(path) == "12345678\n");
 }
 
+TEST_CASE("a file held open that was removed is made again with the next record") {
+  prs::testing::TempDir dir;
+  const std::string path = dir.Sub("sys/node/n/process000.txt");
+  LogAppender appender;
+  CHECK(appender.Append(path, "one\n"));
+  CHECK(appender.Append(path, "two\n"));
+  CHECK(Read(path) == "one\ntwo\n");
+  std::filesystem::remove_all(dir.Sub("sys"));
+  CHECK(appender.Append(path, "three\n"));
+  CHECK(Read(path) == "three\n");
+  appender.CloseFiles();
+  CHECK(appender.Append(path, "four\n"));
+  CHECK(Read(path) == "three\nfour\n");
+}
+
+TEST_CASE("the appender holds at most kMaxOpenFiles files open") {
+  prs::testing::TempDir dir;
+  LogAppender appender;
+  for (size_t i = 0; i < 3 * LogAppender::kMaxOpenFiles; ++i) {
+    CHECK(appender.Append(dir.Sub("f" + std::to_string(i)), "x\n"));
+  }
+  size_t open = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const auto target = std::filesystem::read_symlink(e.path(), ec);
+    if (!ec && target.string().rfind(dir.path().string(), 0) == 0) ++open;
+  }
+  CHECK(open <= LogAppender::kMaxOpenFiles);
+  CHECK(open > 0);
+  appender.CloseFiles();
+}
+
 }  // namespace
 }  // namespace prs::agent
