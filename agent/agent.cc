@@ -172,6 +172,15 @@ class Agent::Impl {
           client_.SleepUnlessStopping(backoff.Next());
           continue;
         }
+        // Pulled while another job's workers ran: keep what this job's
+        // queue takes, and give the rest back unrun for other nodes.
+        const size_t room =
+            static_cast<size_t>(std::max(1, pool_.RoomNow(options_.prefetch_per_worker)));
+        if (tasks.size() > room) {
+          GiveBack(std::vector<v1::Task>(std::make_move_iterator(tasks.begin() + room),
+                                         std::make_move_iterator(tasks.end())));
+          tasks.resize(room);
+        }
       }
       GiveBack(pool_.Enqueue(job_id, std::move(tasks)));
     }

@@ -61,7 +61,10 @@ bool LogAppender::WriteLocked(const std::string& path, const std::string& text) 
     }
   }
   if (it == open_.end()) {
-    if (open_.size() >= kMaxOpenFiles) CloseFilesLocked();
+    if (open_.size() >= kMaxOpenFiles) {  // one goes: more workers than files held
+      ::close(open_.begin()->second);
+      open_.erase(open_.begin());
+    }
     int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 && errno == ENOENT &&
         MakeDirs(std::filesystem::path(path).parent_path().string()).ok()) {

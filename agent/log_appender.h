@@ -13,12 +13,14 @@ namespace prs::agent {
 // written now (no space, no file descriptor left) and writing them, in order,
 // before the next record of the same file or at the next Retry(). A record is
 // dropped only past `max_kept_bytes` in all, and the drop is counted.
-// The last kMaxOpenFiles files written stay open (two records per mini-batch
-// would otherwise cost an open and a close each); CloseFiles() closes them.
+// Up to kMaxOpenFiles files written stay open (two records per mini-batch
+// would otherwise cost an open and a close each); CloseFiles() closes them,
+// and a file removed meanwhile is made again. A file renamed meanwhile keeps
+// its records: the agent's log files are its own, nobody rotates them.
 // Thread-safe.
 class LogAppender {
  public:
-  static constexpr size_t kMaxOpenFiles = 32;
+  static constexpr size_t kMaxOpenFiles = 64;
 
   explicit LogAppender(int64_t max_kept_bytes = 64 << 20) : max_kept_bytes_(max_kept_bytes) {}
   ~LogAppender();

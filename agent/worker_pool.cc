@@ -252,6 +252,7 @@ bool WorkerPool::StopJob(bool kill_running, const std::string& job_id) {
   absl::MutexLock lock(&mu_);
   if (job_ == job) job_.reset();
   if (closing_ == job) closing_.reset();
+  task_seconds_.reset();
   return true;
 }
 
@@ -269,7 +270,8 @@ std::string WorkerPool::CurrentJob() const {
 
 int WorkerPool::PrefetchLocked(int prefetch_per_worker) const {
   const int least = std::max(0, prefetch_per_worker);
-  if (!task_seconds_) return least;
+  // Timed only while a job runs: a pull between jobs is for the next one.
+  if (!job_ || !task_seconds_) return least;
   const double fits = kPrefetchWorkSeconds / std::max(*task_seconds_, 1e-6);
   return std::clamp(static_cast<int>(fits), least, std::max(least, kMaxPrefetchPerWorker));
 }
@@ -279,24 +281,31 @@ int WorkerPool::PrefetchPerWorker(int prefetch_per_worker) const {
   return PrefetchLocked(prefetch_per_worker);
 }
 
+// How many to ask for now, and the least worth a pull: a deep queue is
+// refilled by halves, a shallow one as soon as one has room.
+int WorkerPool::RoomLocked(int prefetch_per_worker, int* least) const {
+  const int procs = job_ ? job_->ws.spec().process_count_per_node() : 1;
+  const int prefetch = PrefetchLocked(prefetch_per_worker);
+  *least = prefetch > 1 ? procs * prefetch / 2 : 1;
+  return procs * (1 + prefetch) - static_cast<int>(queue_.size()) - busy_;
+}
+
+int WorkerPool::RoomNow(int prefetch_per_worker) const {
+  absl::MutexLock lock(&mu_);
+  int least = 0;
+  return RoomLocked(prefetch_per_worker, &least);
+}
+
 int WorkerPool::WaitForRoom(int prefetch_per_worker) {
   absl::MutexLock lock(&mu_);
-  // How many to ask for now, and the least worth a pull: a deep queue is
-  // refilled by halves, a shallow one as soon as one has room.
-  auto room = [&](int* least) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    const int procs = job_ ? job_->ws.spec().process_count_per_node() : 1;
-    const int prefetch = PrefetchLocked(prefetch_per_worker);
-    *least = prefetch > 1 ? procs * prefetch / 2 : 1;
-    return procs * (1 + prefetch) - static_cast<int>(queue_.size()) - busy_;
-  };
   auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     int least = 0;
-    return stopping_ || room(&least) >= least;
+    return stopping_ || RoomLocked(prefetch_per_worker, &least) >= least;
   };
   mu_.Await(absl::Condition(&ready));
   if (stopping_) return 0;
   int least = 0;
-  return room(&least);
+  return RoomLocked(prefetch_per_worker, &least);
 }
 
 std::vector<v1::Task> WorkerPool::Enqueue(const std::string& job_id, std::vector<v1::Task> tasks) {

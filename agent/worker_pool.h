@@ -101,12 +101,16 @@ class WorkerPool {
 
   // Waits until the queue has room for more mini-batches: every worker busy
   // and at least `prefetch_per_worker` more each. Returns how many to ask
-  // for; 0 once Stop() was called. When the job's mini-batches are short the
-  // queue is deeper (about kPrefetchWork of work per worker, at most
-  // kMaxPrefetchPerWorker each) and it waits until half of the prefetch can
-  // be asked for at once: one pull per mini-batch would cap the rate at one
-  // round trip to the master per mini-batch.
+  // for; 0 once Stop() was called. When the running job's mini-batches are
+  // short the queue is deeper (about kPrefetchWorkSeconds of work per
+  // worker, at most kMaxPrefetchPerWorker each) and it waits until half of
+  // the prefetch can be asked for at once: one pull per mini-batch would cap
+  // the rate at one round trip to the master per mini-batch. Without a
+  // running job (a pull for the next job) the queue is shallow.
   int WaitForRoom(int prefetch_per_worker);
+  // The room now, without waiting; for the tasks of a job just started,
+  // which were pulled for the one before.
+  int RoomNow(int prefetch_per_worker) const;
   // How many mini-batches each worker has queued beyond the one it runs.
   int PrefetchPerWorker(int prefetch_per_worker) const;
   // Queues the tasks of `job_id` while it runs; returns the others, which the
@@ -151,7 +155,8 @@ class WorkerPool {
   v1::TaskResult Finish(Job& job, v1::TaskResult& r, absl::Time start, v1::AttemptStatus status,
                         std::string error, std::string detail = "");
   void Report(std::vector<v1::TaskResult> results);
-  int PrefetchLocked(int prefetch_per_worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int PrefetchLocked(int prefetch_per_worker) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  int RoomLocked(int prefetch_per_worker, int* least) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const WorkerPoolOptions options_;
 

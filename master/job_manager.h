@@ -153,9 +153,11 @@ class JobManager {
     work_listener_ = std::move(listener);
   }
 
-  // Called (outside any lock) with a job's id when its end may have become
-  // visible (its result file written, an agent's last logs in): WatchJob
-  // streams answer then instead of at their next poll. Set before serving.
+  // Called with a job's id when its end may have become visible (its result
+  // file written, an agent's last logs in): WatchJob streams answer then
+  // instead of at their next poll. Called under files_mu_ (and persist_mu_):
+  // it must only hand the id on, taking no lock but a leaf. Set before
+  // serving.
   void SetEndListener(std::function<void(const std::string& job_id)> listener) {
     absl::MutexLock lock(&listener_mu_);
     end_listener_ = std::move(listener);

@@ -17,8 +17,14 @@
 //   4. JobManager::mu_          The in-memory state: jobs, their lease tables,
 //                               the agent registry. No I/O under it: no
 //                               SQLite, no file, no RPC.
-//   5. JobManager::listener_mu_ The work listener (a leaf; the listener itself
-//                               is called with no lock held).
+//   5. JobManager::listener_mu_ The work and end listeners (a leaf). The work
+//                               listener is called with no lock held; the end
+//                               listener under 1 or 3, and it only queues
+//                               the wake on the server's executor (a leaf).
+//
+// The server's own: MasterServer::Impl::watchers_mu_ (the WatchJob streams)
+// and, under it, each stream's Watcher::mu_ (its alarm); taken by a queued
+// wake with nothing else held, never with 1-5.
 //
 // Store::mu_ (master/store.h) is a leaf inside the store: taken under 1 and 2,
 // never under 4. The parts without a mutex of their own (LeaseTable,

@@ -151,7 +151,10 @@ class MasterServer::Impl {
           options.listen);
     }
     manager_->SetWorkListener([this] { OnWork(); });
-    manager_->SetEndListener([this](const std::string& job_id) { WakeWatchers(job_id); });
+    // Called under the manager's file locks: only queues the wake.
+    manager_->SetEndListener([this](const std::string& job_id) {
+      executor_.Run([this, job_id] { WakeWatchers(job_id); });
+    });
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
@@ -395,17 +398,13 @@ class MasterServer::Impl {
     }
     const std::string& job_id() const { return job_id_; }
 
-    // Polls now rather than at the alarm. The alarm's callback runs on a gRPC
-    // thread, never inside Cancel(); a wake while a poll runs makes the next
-    // alarm immediate.
+    // Polls now rather than at the alarm; a wake while a poll runs makes the
+    // next alarm immediate. Cancel() under mu_, so that it never races Set();
+    // the alarm's callback runs on gRPC's executor, never inside Cancel().
     void Wake() {
-      bool armed;
-      {
-        absl::MutexLock lock(&mu_);
-        woken_ = true;
-        armed = armed_;
-      }
-      if (armed) alarm_.Cancel();
+      absl::MutexLock lock(&mu_);
+      woken_ = true;
+      if (armed_) alarm_.Cancel();
     }
 
     void OnWriteDone(bool ok) override {

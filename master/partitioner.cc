@@ -402,6 +402,7 @@ class Lister {
       entries.emplace_back(std::string(name), e->d_type);
     }
     if (errno != 0) return CannotList(dir, errno);
+    closer.reset();  // one open folder at a time, however deep the walk
     std::sort(entries.begin(), entries.end());
     for (auto& [name, type] : entries) {
       auto r = Visit(base + name, type);

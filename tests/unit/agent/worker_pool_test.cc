@@ -268,9 +268,14 @@ TEST_CASE("Short mini-batches deepen the prefetch; each job starts shallow",
   CHECK(f.pool->PrefetchPerWorker(1) == 32);
   // Room for 2 x (1 + 32), asked for at once.
   CHECK(f.pool->WaitForRoom(1) == 66);
+  CHECK(f.pool->RoomNow(1) == 66);
   CHECK(f.pool->StopJob(/*kill_running=*/false));
+  // A pull between jobs is for the next one, whose mini-batches may be long.
+  CHECK(f.pool->PrefetchPerWorker(1) == 1);
+  CHECK(f.pool->WaitForRoom(1) == 2);
   REQUIRE(f.pool->StartJob(f.Workspace("j2", "/usr/bin/python3", 2)).ok());
   CHECK(f.pool->PrefetchPerWorker(1) == 1);
+  CHECK(f.pool->RoomNow(1) == 4);
   CHECK(f.pool->StopJob(/*kill_running=*/false));
 }
 
