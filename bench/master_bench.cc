@@ -10,10 +10,16 @@
 // log tree. When the job ends, the output file must hold each input exactly
 // once.
 //
+// With --list-repeat N the job's input is a list file naming every file N
+// times (N x --files inputs; each name must then be in the output N times):
+// the master's memory at ten million inputs without ten million files.
+//
 // Printed (medians over --repeat runs, each on a new master and state
-// folder): wall time from submit to the end, mini-batches per second, and
-// the master's CPU time (user + system, from /proc) per mini-batch. Listing
-// the inputs is part of it. docs/benchmarks.md has the figures.
+// folder): wall time from submit to the end, mini-batches per second, the
+// master's CPU time (user + system, from /proc) per mini-batch, the time
+// from submit to the first mini-batch an agent got, and the master's peak
+// RSS (VmHWM). Listing the inputs is part of it. docs/benchmarks.md has the
+// figures.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -27,12 +33,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -56,6 +64,7 @@ struct Options {
   int pull = 16;
   std::string durability = "process";
   int repeat = 1;
+  int list_repeat = 0;
   bool keep = false;
 };
 
@@ -64,6 +73,8 @@ struct Run {
   int64_t batches = 0;
   double wall_s = 0;
   double cpu_s = 0;
+  double first_s = 0;  // submit to the first mini-batch pulled
+  double peak_mb = 0;  // the master's VmHWM
 };
 
 [[noreturn]] void Die(const std::string& message) {
@@ -86,6 +97,15 @@ double CpuSeconds(pid_t pid) {
     if (i == 15) stime = std::stod(f);
   }
   return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// Peak resident memory of process `pid` in MB (VmHWM of /proc/PID/status).
+double PeakRssMb(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
 }
 
 // The master, a child process serving on a port it chose.
@@ -151,6 +171,9 @@ class SimAgent {
         pull_(o.pull),
         done_(done) {}
 
+  // When this agent first got a mini-batch; InfiniteFuture() before.
+  absl::Time first_task() const { return absl::FromUnixNanos(first_task_ns_.load()); }
+
   void Run() {
     Register();
     std::thread heartbeat([this] { HeartbeatLoop(); });
@@ -164,6 +187,7 @@ class SimAgent {
       ctx.set_deadline(prs::RpcDeadline(absl::Seconds(30)));
       if (!stub_->PullTasks(&ctx, req, &resp).ok()) Die("PullTasks failed");
       if (resp.tasks_size() == 0) continue;
+      if (first_task_ns_.load() == kNever) first_task_ns_ = absl::ToUnixNanos(absl::Now());
       Report(resp);
     }
     stop_ = true;
@@ -245,6 +269,8 @@ class SimAgent {
   std::string agent_id_;
   absl::Duration heartbeat_ = absl::Seconds(1);
   std::atomic<bool> stop_{false};
+  static constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+  std::atomic<int64_t> first_task_ns_{kNever};
   std::mutex mu_;
   std::set<std::string> held_;
   int64_t reported_ = 0;
@@ -272,7 +298,11 @@ prs::v1::SubmitJobRequest JobRequest(const Options& o, const std::string& root,
   prs::v1::Input* in = s.add_inputs();
   in->set_name("files");
   in->set_type("file");
-  in->set_path(root + "/data");
+  if (o.list_repeat > 0) {
+    in->set_list_file(root + "/inputs.txt");
+  } else {
+    in->set_path(root + "/data");
+  }
   s.set_output(out);
   s.set_output_action("append_row");
   s.set_append_row_file_name("rows.txt");
@@ -293,23 +323,23 @@ prs::v1::SubmitJobRequest JobRequest(const Options& o, const std::string& root,
   return req;
 }
 
-// Each input's name exactly once, and nothing else.
-void CheckOutput(const std::string& path, int files) {
+// Each input's name `times` times (once per listing of it), and nothing else.
+void CheckOutput(const std::string& path, int files, int times) {
   std::ifstream in(path);
-  std::map<std::string, int> seen;
+  std::unordered_map<std::string, int> seen;
   for (std::string line; std::getline(in, line);) ++seen[line];
-  int once = 0;
+  int found = 0;
   for (int i = 0; i < files; ++i) {
     char name[32];
     std::snprintf(name, sizeof name, "f%07d.txt", i);
     auto it = seen.find(name);
-    if (it == seen.end() || it->second != 1) {
+    if (it == seen.end() || it->second != times) {
       Die(absl::StrCat("output ", path, ": ", name, " appears ", it == seen.end() ? 0 : it->second,
-                       " times"));
+                       " times, not ", times));
     }
-    ++once;
+    ++found;
   }
-  if (static_cast<int>(seen.size()) != once) Die("output " + path + " has rows that are no input");
+  if (static_cast<int>(seen.size()) != found) Die("output " + path + " has rows that are no input");
 }
 
 // Starts a master on a new state folder, submits the job, runs the agents
@@ -348,13 +378,17 @@ Run RunOnce(const Options& o, const std::string& root, int r) {
   Run run;
   run.wall_s = absl::ToDoubleSeconds(absl::Now() - start);
   run.cpu_s = CpuSeconds(master.pid) - cpu_before;
+  run.peak_mb = PeakRssMb(master.pid);
+  absl::Time first = absl::InfiniteFuture();
+  for (const auto& a : agents) first = std::min(first, a->first_task());
+  run.first_s = absl::ToDoubleSeconds(first - start);
   done = true;
   for (auto& t : threads) t.join();
   master.Stop();
   if (status.state() != prs::v1::SUCCEEDED) {
     Die(absl::StrCat("job ended ", prs::v1::JobState_Name(status.state()), ": ", status.reason()));
   }
-  CheckOutput(status.output_file(), o.files);
+  CheckOutput(status.output_file(), o.files, std::max(1, o.list_repeat));
   run.batches = status.counts().mini_batches_created();
   return run;
 }
@@ -373,6 +407,9 @@ int main(int argc, char** argv) {
   app.add_option("--pull", o.pull, "mini-batches per PullTasks at most")->capture_default_str();
   app.add_option("--durability", o.durability, "process or machine")->capture_default_str();
   app.add_option("--repeat", o.repeat, "runs; medians are printed")->capture_default_str();
+  app.add_option("--list-repeat", o.list_repeat,
+                 "input: a list file naming each file this many times (0: the folder)")
+      ->capture_default_str();
   app.add_flag("--keep", o.keep, "keep the scratch folder");
   CLI11_PARSE(app, argc, argv);
   if (o.master_bin.empty()) {
@@ -387,6 +424,16 @@ int main(int argc, char** argv) {
   const std::string root = o.tmp;
   const absl::Time made_start = absl::Now();
   MakeInputs(root + "/data", o.files);
+  if (o.list_repeat > 0) {
+    std::ofstream list(root + "/inputs.txt");
+    for (int k = 0; k < o.list_repeat; ++k) {
+      for (int i = 0; i < o.files; ++i) {
+        char name[32];
+        std::snprintf(name, sizeof name, "data/f%07d.txt\n", i);
+        list << name;
+      }
+    }
+  }
   fs::create_directories(root + "/src");
   std::ofstream(root + "/src/score.py") << "def run(mini_batch):\n    return mini_batch\n";
   std::fprintf(stderr, "made %d inputs in %.1f s\n", o.files,
@@ -396,26 +443,30 @@ int main(int argc, char** argv) {
   for (int r = 0; r < o.repeat; ++r) {
     runs.push_back(RunOnce(o, root, r));
     const Run& run = runs.back();
-    std::fprintf(stderr, "run %d: %.3f s, master CPU %.3f s\n", r + 1, run.wall_s, run.cpu_s);
+    std::fprintf(
+        stderr,
+        "run %d: %.3f s, master CPU %.3f s, first mini-batch after %.3f s, peak RSS %.0f MB\n",
+        r + 1, run.wall_s, run.cpu_s, run.first_s, run.peak_mb);
   }
   // Medians over the runs.
-  std::vector<double> walls, cpus;
-  for (const Run& run : runs) {
-    walls.push_back(run.wall_s);
-    cpus.push_back(run.cpu_s);
-  }
-  std::sort(walls.begin(), walls.end());
-  std::sort(cpus.begin(), cpus.end());
-  const double wall = walls[walls.size() / 2];
-  const double cpu = cpus[cpus.size() / 2];
+  auto median = [&runs](double Run::*field) {
+    std::vector<double> v;
+    for (const Run& run : runs) v.push_back(run.*field);
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double wall = median(&Run::wall_s);
+  const double cpu = median(&Run::cpu_s);
   const int64_t batches = runs.front().batches;
   std::printf(
       "files=%d mini_batch_size=%d agents=%d pull=%d durability=%s repeat=%d: %lld mini-batches "
-      "in %.2f s = %.0f mini-batches/s; master CPU %.2f s = %.1f us per mini-batch (medians); "
-      "output checked each run: each input once\n",
+      "in %.2f s = %.0f mini-batches/s; master CPU %.2f s = %.1f us per mini-batch; first "
+      "mini-batch pulled after %.3f s; master peak RSS %.0f MB (medians); output checked each "
+      "run: each input %s\n",
       o.files, o.mini_batch_size, o.agents, o.pull, o.durability.c_str(), o.repeat,
       static_cast<long long>(batches), wall, static_cast<double>(batches) / wall, cpu,
-      cpu * 1e6 / static_cast<double>(batches));
+      cpu * 1e6 / static_cast<double>(batches), median(&Run::first_s), median(&Run::peak_mb),
+      o.list_repeat > 1 ? absl::StrCat(o.list_repeat, " times (list file)").c_str() : "once");
   if (!o.keep) fs::remove_all(root);
   return 0;
 }
