@@ -138,7 +138,12 @@ void JobManager::ApplyAttemptsLocked(Job& job, const OutputCommitter::Result& re
     const auto& a = o->commit.attempt;
     const auto& r = a.result;
     if (o->commit.new_state != TaskState::kPending) job.leases.ForgetUndelivered(a.task_id);
-    if (r.status() == v1::RELEASED) continue;  // never ran: nothing to report
+    if (r.status() == v1::RELEASED) {
+      // Given back unrun (an agent stopping, or switching jobs with more
+      // than the new job's queue takes): leased again, nothing to report.
+      if (job.active()) job.leases.Enqueue(a.task_id, o->commit.tries);
+      continue;
+    }
     job.report_rows.push_back(ReportRow(a, o->item_count));
     if (!r.error().empty()) NoteError(job, a, clock_->Now());
     if (!r.error().empty() && job.first_error.empty()) {

@@ -143,6 +143,32 @@ TEST_CASE("a job runs to SUCCEEDED with each row written once") {
   CHECK(unique.size() == 10);
 }
 
+TEST_CASE("mini-batches given back unrun are leased again, no try counted") {
+  Fixture f;
+  f.Open();
+  auto sub = f.manager->Submit(MakeRequest(f.dir, 6, 1));
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  auto tasks = f.Pull(a, 10);
+  REQUIRE(tasks.size() == 6);
+  // The agent keeps two and gives the rest back (it switched to this job
+  // with more than its queue takes).
+  for (size_t i = 2; i < tasks.size(); ++i) CHECK(f.Fail(a, tasks[i], v1::RELEASED));
+  for (size_t i = 0; i < 2; ++i) CHECK(f.Done(a, tasks[i]));
+  auto again = f.Pull(a, 10);
+  REQUIRE(again.size() == 4);
+  for (const auto& t : again) {
+    CHECK(t.task_id() >= 2);
+    CHECK(t.attempt() == 1);  // RELEASED is no try
+    CHECK(f.Done(a, t));
+  }
+  auto st = *f.manager->GetJob(sub->job_id());
+  CHECK(st.state() == v1::SUCCEEDED);
+  CHECK(st.counts().retries() == 0);
+  CHECK(f.OutputLines().size() == 6);
+}
+
 TEST_CASE("a report with a stale or foreign lease is rejected and writes nothing") {
   Fixture f;
   f.Open();
