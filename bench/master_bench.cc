@@ -276,12 +276,15 @@ class SimAgent {
   int64_t reported_ = 0;
 };
 
-// Empty files data/f000000.txt ... in a new folder.
+// Empty files data/f0000000.txt ...; those there already (a --tmp kept with
+// --keep) are kept.
 void MakeInputs(const std::string& dir, int n) {
   fs::create_directories(dir);
   for (int i = 0; i < n; ++i) {
     char name[32];
     std::snprintf(name, sizeof name, "/f%07d.txt", i);
+    struct stat st {};
+    if (::stat((dir + name).c_str(), &st) == 0) continue;
     const int fd = ::open((dir + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) Die("cannot create the inputs in " + dir);
     ::close(fd);

@@ -17,13 +17,22 @@ times, --repeat times each:
         each worker imports the script and calls init() once (the pool's
         initializer), then imap() runs the same mini-batches, in order, one
         per task; the lines are written and checked the same way.
+  dask  with --dask: the same in a fresh process with Dask's LocalCluster
+        (--processes single-threaded worker processes; Debian's
+        python3-distributed): init() once per worker at its first
+        mini-batch, client.map() over the same mini-batches, results written
+        in order; its wall time includes starting the cluster, as prs's
+        includes starting its master.
 
-Prints a table with the median of each figure. The overhead per mini-batch is
+Prints a table with the median of each figure, and the time to the first
+row in the output file for prs, Pool and Dask (polled every millisecond; the
+Pool and Dask children flush after their first mini-batch). The overhead per mini-batch is
 (prs_wall - loop_wall / processes) / mini_batches: what prs adds per
 mini-batch over an ideal split of the loop's work across the processes.
 
     /usr/bin/python3 bench/run_vs_loop.py                  # 20,000 files, 1 repeat
     /usr/bin/python3 bench/run_vs_loop.py --files 2000 --repeat 3
+    /usr/bin/python3 bench/run_vs_loop.py --files 20000 --dask   # Dask too
 """
 
 import argparse
@@ -35,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -129,6 +139,36 @@ def output_path(proc, expected):
     return expected
 
 
+class FirstRow:
+    """Times when `path` first holds a byte, polling every millisecond from start()."""
+
+    def __init__(self, path):
+        self.path = path
+        self.seconds = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self):
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.is_set():
+            try:
+                if os.stat(self.path).st_size > 0:
+                    self.seconds = time.perf_counter() - self._t0
+                    return
+            except OSError:
+                pass
+            time.sleep(0.001)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.seconds
+
+
 def time_prs(args, root, run_no, width):
     state = os.path.join(root, "state-%d" % run_no)
     out = os.path.join(root, "out-prs-%d" % run_no)
@@ -141,9 +181,11 @@ def time_prs(args, root, run_no, width):
            "--state-dir", state]
     if args.durability:
         cmd += ["--durability", args.durability]
+    first = FirstRow(os.path.join(out, "rows.txt")).start()
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
+    first_row = first.stop()
     if p.returncode != 0:
         sys.stderr.write(p.stderr)
         raise SystemExit("prs run failed (exit %d): %s" % (p.returncode, " ".join(cmd)))
@@ -152,7 +194,7 @@ def time_prs(args, root, run_no, width):
     if not args.keep:
         shutil.rmtree(state, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
-    return wall, cmd
+    return wall, first_row, cmd
 
 
 def time_loop(args, root, run_no, width):
@@ -176,15 +218,69 @@ def time_pool(args, root, run_no, width):
     cmd = ["/usr/bin/python3", os.path.abspath(__file__), "--pool-child",
            "--mini-batch-size", str(args.mini_batch_size), "--processes", str(args.processes),
            "--root", root, "--out", out]
+    first = FirstRow(out).start()
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
+    first_row = first.stop()
     if p.returncode != 0:
         raise SystemExit("pool failed (exit %d)" % p.returncode)
     check_rows(out, args.files, width)
     if not args.keep:
         os.remove(out)
-    return wall
+    return wall, first_row
+
+
+def time_dask(args, root, run_no, width):
+    out = os.path.join(root, "out-dask-%d.txt" % run_no)
+    cmd = ["/usr/bin/python3", os.path.abspath(__file__), "--dask-child",
+           "--mini-batch-size", str(args.mini_batch_size), "--processes", str(args.processes),
+           "--root", root, "--out", out]
+    first = FirstRow(out).start()
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    first_row = first.stop()
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr)
+        raise SystemExit("dask failed (exit %d)" % p.returncode)
+    check_rows(out, args.files, width)
+    if not args.keep:
+        os.remove(out)
+    return wall, first_row
+
+
+def _dask_run(batch, root):
+    """One mini-batch on a Dask worker; the entry script is loaded and init() called once per
+    worker process, at its first mini-batch."""
+    entry = sys.modules.get("prs_bench_entry")
+    if entry is None:
+        spec = importlib.util.spec_from_file_location("prs_bench_entry",
+                                                      os.path.join(root, "src", "entry.py"))
+        entry = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(entry)
+        sys.modules["prs_bench_entry"] = entry
+        entry.init()
+    return "".join(line + "\n" for line in entry.run(batch))
+
+
+def dask_child(args):
+    """Dask's LocalCluster (one single-threaded worker process per --processes), the same
+    mini-batches mapped in order, results written in order."""
+    from dask.distributed import Client, LocalCluster
+    data = os.path.join(args.root, "data")
+    with os.scandir(data) as it:
+        paths = sorted(e.path for e in it if e.is_file())
+    n = args.mini_batch_size
+    batches = [paths[i:i + n] for i in range(0, len(paths), n)]
+    with LocalCluster(n_workers=args.processes, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client, \
+            open(args.out, "w") as f:
+        futures = client.map(_dask_run, batches, root=args.root, pure=False)
+        for i, fut in enumerate(futures):
+            f.write(fut.result())
+            if i == 0:
+                f.flush()  # the first row is timed
 
 
 def load_entry(root):
@@ -217,8 +313,10 @@ def pool_child(args):
     batches = [paths[i:i + n] for i in range(0, len(paths), n)]
     with multiprocessing.Pool(args.processes, initializer=_pool_init,
                               initargs=(args.root,)) as pool, open(args.out, "w") as f:
-        for text in pool.imap(_pool_run, batches):
+        for i, text in enumerate(pool.imap(_pool_run, batches)):
             f.write(text)
+            if i == 0:
+                f.flush()  # the first row is timed
 
 
 def loop_child(args):
@@ -251,9 +349,15 @@ def main():
                     help="prs run --durability (default: prs's own default, process)")
     ap.add_argument("--tmp", default=None, help="parent of the temp folder (default $TMPDIR)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder and outputs")
+    ap.add_argument("--reuse", default=None,
+                    help="a folder an earlier --keep run made with the same --files: its data "
+                         "is used as it is (a million files take minutes to make)")
     ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
     ap.add_argument("--loop-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--pool-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--dask-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--dask", action="store_true",
+                    help="also time Dask's LocalCluster (Debian python3-distributed)")
     ap.add_argument("--root", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -261,25 +365,43 @@ def main():
         return loop_child(args)
     if args.pool_child:
         return pool_child(args)
+    if args.dask_child:
+        return dask_child(args)
 
-    root = tempfile.mkdtemp(prefix="prs-bench-", dir=args.tmp)
+    if args.reuse:
+        root = os.path.abspath(args.reuse)
+        width = max(6, len(str(args.files - 1)))
+        if not os.path.isfile(os.path.join(root, "data", "f%0*d.txt" % (width, args.files - 1))):
+            raise SystemExit("--reuse %s: no data/ of %d files there" % (root, args.files))
+    else:
+        root = tempfile.mkdtemp(prefix="prs-bench-", dir=args.tmp)
     try:
         t0 = time.perf_counter()
-        _, width = make_dataset(root, args.files)
-        sys.stderr.write("made %d files in %s (%.1f s)\n"
-                         % (args.files, root, time.perf_counter() - t0))
+        if not args.reuse:
+            _, width = make_dataset(root, args.files)
+            sys.stderr.write("made %d files in %s (%.1f s)\n"
+                             % (args.files, root, time.perf_counter() - t0))
         mini_batches = -(-args.files // args.mini_batch_size)
         prs_walls, loop_walls, loop_inner, pool_walls = [], [], [], []
+        prs_firsts, pool_firsts = [], []
+        dask_walls, dask_firsts = [], []
+        sides = ("prs", "pool", "loop") + (("dask",) if args.dask else ())
         for r in range(args.repeat):
             # rotate the order so no side always runs on a warm cache
-            order = ("prs", "pool", "loop")[r % 3:] + ("prs", "pool", "loop")[:r % 3]
+            order = sides[r % len(sides):] + sides[:r % len(sides)]
             for which in order:
                 if which == "prs":
-                    wall, cmd = time_prs(args, root, r, width)
+                    wall, first_row, cmd = time_prs(args, root, r, width)
                     prs_walls.append(wall)
+                    prs_firsts.append(first_row)
+                elif which == "dask":
+                    wall, first_row = time_dask(args, root, r, width)
+                    dask_walls.append(wall)
+                    dask_firsts.append(first_row)
                 elif which == "pool":
-                    wall = time_pool(args, root, r, width)
+                    wall, first_row = time_pool(args, root, r, width)
                     pool_walls.append(wall)
+                    pool_firsts.append(first_row)
                 else:
                     wall, inner = time_loop(args, root, r, width)
                     loop_walls.append(wall)
@@ -303,10 +425,19 @@ def main():
             ("Pool(%d) wall s" % args.processes, "%.2f" % pool),
             ("prs / loop", "%.1fx" % (prs / loop)),
             ("prs / Pool(%d)" % args.processes, "%.2fx" % (prs / pool)),
+            ("prs first row s", "%.2f" % statistics.median(prs_firsts)),
+            ("Pool(%d) first row s" % args.processes, "%.2f" % statistics.median(pool_firsts)),
             ("prs items/s", "%.0f" % (args.files / prs)),
             ("loop items/s", "%.0f" % (args.files / loop)),
             ("prs overhead ms/mini-batch", "%.2f" % overhead_ms),
         ]
+        if args.dask:
+            dask = statistics.median(dask_walls)
+            rows += [
+                ("Dask wall s", "%.2f" % dask),
+                ("Dask first row s", "%.2f" % statistics.median(dask_firsts)),
+                ("Dask / prs", "%.1fx" % (dask / prs)),
+            ]
         w = max(len(k) for k, _ in rows)
         print("prs run vs multiprocessing.Pool vs plain loop  (%s)" % " ".join(cmd))
         for k, v in rows:
@@ -315,15 +446,19 @@ def main():
             print("  prs walls:  " + ", ".join("%.2f" % x for x in prs_walls))
             print("  loop walls: " + ", ".join("%.2f" % x for x in loop_walls))
             print("  pool walls: " + ", ".join("%.2f" % x for x in pool_walls))
+            if args.dask:
+                print("  dask walls: " + ", ".join("%.2f" % x for x in dask_walls))
         if args.json:
             print(json.dumps({"files": args.files, "mini_batch_size": args.mini_batch_size,
                               "mini_batches": mini_batches, "processes": args.processes,
                               "prs_walls": prs_walls, "loop_walls": loop_walls,
                               "loop_in_process": loop_inner, "pool_walls": pool_walls,
                               "pool_median": pool, "prs_median": prs,
-                              "loop_median": loop, "overhead_ms_per_mini_batch": overhead_ms}))
+                              "loop_median": loop, "overhead_ms_per_mini_batch": overhead_ms,
+                              "prs_first_rows": prs_firsts, "pool_first_rows": pool_firsts,
+                              "dask_walls": dask_walls, "dask_first_rows": dask_firsts}))
     finally:
-        if args.keep:
+        if args.keep or args.reuse:  # never delete what was reused
             sys.stderr.write("kept %s\n" % root)
         else:
             shutil.rmtree(root, ignore_errors=True)
