@@ -146,6 +146,7 @@ class Agent::Impl {
       v1::PullTasksRequest req;
       req.set_agent_id(agent_id);
       req.set_max_tasks(want);
+      req.set_job_id(pool_.CurrentJob());
       req.set_wait_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(options_.pull_wait)));
       absl::StatusOr<v1::PullTasksResponse> resp = client_.PullTasks(req);
       if (client_.stopping()) {
@@ -161,6 +162,11 @@ class Agent::Impl {
         continue;
       }
       backoff.Reset();
+      // The job ended: its workers stop now, not at the next heartbeat.
+      for (const auto& stop : resp->stop_job_ids()) {
+        spdlog::info("master says stop job={}", stop);
+        StopJob(/*kill_running=*/true, stop);
+      }
       // No tasks: no work for us; idle workers of a finished job may go.
       if (resp->tasks_size() == 0) continue;
       const std::string job_id = resp->tasks(0).job_id();

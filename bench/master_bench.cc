@@ -77,8 +77,12 @@ struct Run {
   double peak_mb = 0;  // the master's VmHWM
 };
 
+// The running master, stopped if the bench dies.
+pid_t g_master_pid = -1;
+
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "prs_master_bench: %s\n", message.c_str());
+  if (g_master_pid > 0) ::kill(g_master_pid, SIGTERM);
   std::exit(1);
 }
 
@@ -115,6 +119,9 @@ struct Master {
 
   void Start(const Options& o, const std::string& state_dir) {
     const std::string port_file = state_dir + ".port";
+    // A --tmp kept from an earlier bench: a new state, and no stale port.
+    fs::remove_all(state_dir);
+    fs::remove(port_file);
     pid = ::fork();
     if (pid < 0) Die("fork failed");
     if (pid == 0) {
@@ -129,6 +136,7 @@ struct Master {
               o.durability.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
       std::_Exit(127);
     }
+    g_master_pid = pid;
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (absl::Now() < deadline) {
       std::ifstream in(port_file);
@@ -151,6 +159,7 @@ struct Master {
     int status = 0;
     ::waitpid(pid, &status, 0);
     pid = -1;
+    g_master_pid = -1;
   }
 };
 

@@ -24,6 +24,11 @@ times, --repeat times each:
         in order; its wall time includes starting the cluster, as prs's
         includes starting its master.
 
+  cluster with --cluster N: a prs-master and N prs-agents (processes / N
+        workers each) started first, untimed; then `prs submit --wait` of
+        the same job (node_count N) is timed: the real gRPC path between
+        master and agents. Daemons are stopped after each run.
+
 Prints a table with the median of each figure, and the time to the first
 row in the output file for prs, Pool and Dask (polled every millisecond; the
 Pool and Dask children flush after their first mini-batch). The overhead per mini-batch is
@@ -172,6 +177,8 @@ class FirstRow:
 def time_prs(args, root, run_no, width):
     state = os.path.join(root, "state-%d" % run_no)
     out = os.path.join(root, "out-prs-%d" % run_no)
+    for old in (state, out):  # left by a --keep run of a --reuse'd folder
+        shutil.rmtree(old, ignore_errors=True)
     cmd = [args.prs, "run", os.path.join(root, "job.yaml"),
            "--set", "process_count_per_node=%d" % args.processes,
            "--set", "mini_batch_size=%d" % args.mini_batch_size,
@@ -195,6 +202,68 @@ def time_prs(args, root, run_no, width):
         shutil.rmtree(state, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
     return wall, first_row, cmd
+
+
+def wait_for(what, predicate, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise SystemExit("timed out waiting for " + what)
+
+
+def time_cluster(args, root, run_no, width):
+    """prs-master and --cluster prs-agents started (not timed), then `prs submit --wait` timed."""
+    base = os.path.join(root, "cluster-%d" % run_no)
+    shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(base)
+    bins = os.path.dirname(args.prs)
+    procs = []
+    try:
+        port_file = os.path.join(base, "master.port")
+        procs.append(subprocess.Popen(
+            [os.path.join(bins, "prs-master"), "--listen", "127.0.0.1:0", "--port-file", port_file,
+             "--state-dir", os.path.join(base, "master-state"), "--log-level", "warn"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(base, "master.log"), "w")))
+        wait_for("the master's port", lambda: os.path.exists(port_file)
+                 and open(port_file).read().strip().isdigit())
+        address = "127.0.0.1:" + open(port_file).read().strip()
+        logs = []
+        for i in range(args.cluster):
+            log = os.path.join(base, "agent-%d.log" % i)
+            logs.append(log)
+            procs.append(subprocess.Popen(
+                [os.path.join(bins, "prs-agent"), "--master", address, "--work-dir",
+                 os.path.join(base, "agent-%d" % i), "--node-id", "node-%d" % i],
+                stdout=subprocess.DEVNULL, stderr=open(log, "w")))
+        wait_for("the agents to register",
+                 lambda: all("registered agent=" in open(log).read() for log in logs))
+        out = os.path.join(base, "out")
+        cmd = [args.prs, "submit", os.path.join(root, "job.yaml"), "--wait",
+               "--set", "node_count=%d" % args.cluster,
+               "--set", "process_count_per_node=%d" % max(1, args.processes // args.cluster),
+               "--set", "mini_batch_size=%d" % args.mini_batch_size,
+               "--set", "environment.python=/usr/bin/python3",
+               "--set", "output_action=append_row", "--set", "output=%s" % out]
+        first = FirstRow(os.path.join(out, "rows.txt")).start()
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=dict(os.environ, PRS_MASTER=address))
+        wall = time.perf_counter() - t0
+        first_row = first.stop()
+        if p.returncode != 0:
+            sys.stderr.write(p.stderr)
+            raise SystemExit("prs submit --wait failed (exit %d)" % p.returncode)
+        check_rows(os.path.join(out, "rows.txt"), args.files, width)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait()
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return wall, first_row
 
 
 def time_loop(args, root, run_no, width):
@@ -358,6 +427,9 @@ def main():
     ap.add_argument("--dask-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--dask", action="store_true",
                     help="also time Dask's LocalCluster (Debian python3-distributed)")
+    ap.add_argument("--cluster", type=int, default=0,
+                    help="also time `prs submit --wait` on a prs-master with this many "
+                         "prs-agents of processes/N workers each (daemons started untimed)")
     ap.add_argument("--root", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -385,7 +457,9 @@ def main():
         prs_walls, loop_walls, loop_inner, pool_walls = [], [], [], []
         prs_firsts, pool_firsts = [], []
         dask_walls, dask_firsts = [], []
-        sides = ("prs", "pool", "loop") + (("dask",) if args.dask else ())
+        cluster_walls, cluster_firsts = [], []
+        sides = (("prs", "pool", "loop") + (("dask",) if args.dask else ())
+                 + (("cluster",) if args.cluster else ()))
         for r in range(args.repeat):
             # rotate the order so no side always runs on a warm cache
             order = sides[r % len(sides):] + sides[:r % len(sides)]
@@ -394,6 +468,10 @@ def main():
                     wall, first_row, cmd = time_prs(args, root, r, width)
                     prs_walls.append(wall)
                     prs_firsts.append(first_row)
+                elif which == "cluster":
+                    wall, first_row = time_cluster(args, root, r, width)
+                    cluster_walls.append(wall)
+                    cluster_firsts.append(first_row)
                 elif which == "dask":
                     wall, first_row = time_dask(args, root, r, width)
                     dask_walls.append(wall)
@@ -438,6 +516,13 @@ def main():
                 ("Dask first row s", "%.2f" % statistics.median(dask_firsts)),
                 ("Dask / prs", "%.1fx" % (dask / prs)),
             ]
+        if args.cluster:
+            cl = statistics.median(cluster_walls)
+            rows += [
+                ("cluster (%d agents) wall s" % args.cluster, "%.2f" % cl),
+                ("cluster first row s", "%.2f" % statistics.median(cluster_firsts)),
+                ("cluster / Pool(%d)" % args.processes, "%.2fx" % (cl / pool)),
+            ]
         w = max(len(k) for k, _ in rows)
         print("prs run vs multiprocessing.Pool vs plain loop  (%s)" % " ".join(cmd))
         for k, v in rows:
@@ -448,6 +533,8 @@ def main():
             print("  pool walls: " + ", ".join("%.2f" % x for x in pool_walls))
             if args.dask:
                 print("  dask walls: " + ", ".join("%.2f" % x for x in dask_walls))
+            if args.cluster:
+                print("  cluster walls: " + ", ".join("%.2f" % x for x in cluster_walls))
         if args.json:
             print(json.dumps({"files": args.files, "mini_batch_size": args.mini_batch_size,
                               "mini_batches": mini_batches, "processes": args.processes,
@@ -456,7 +543,9 @@ def main():
                               "pool_median": pool, "prs_median": prs,
                               "loop_median": loop, "overhead_ms_per_mini_batch": overhead_ms,
                               "prs_first_rows": prs_firsts, "pool_first_rows": pool_firsts,
-                              "dask_walls": dask_walls, "dask_first_rows": dask_firsts}))
+                              "dask_walls": dask_walls, "dask_first_rows": dask_firsts,
+                              "cluster_walls": cluster_walls,
+                              "cluster_first_rows": cluster_firsts}))
     finally:
         if args.keep or args.reuse:  # never delete what was reused
             sys.stderr.write("kept %s\n" % root)

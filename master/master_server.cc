@@ -289,7 +289,8 @@ class MasterServer::Impl {
       w.reactor->Finish(ToGrpcStatus(result.status()));
       return;
     }
-    if (result->tasks_size() > 0 || clock_->Now() >= w.deadline || shut_down_.load()) {
+    if (result->tasks_size() > 0 || result->stop_job_ids_size() > 0 ||
+        clock_->Now() >= w.deadline || shut_down_.load()) {
       *w.response = *std::move(result);
       w.reactor->Finish(grpc::Status::OK);
       return;

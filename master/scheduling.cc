@@ -92,6 +92,15 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
     auto found = agents_.Touch(request.agent_id(), clock_->Now());
     if (!found.ok()) return found.status();
     Agent& agent = **found;
+    if (!request.job_id().empty()) {
+      // The agent's workers run a job that ended: it stops them first.
+      const Job* running = FindJobLocked(request.job_id());
+      if (running == nullptr || !running->active()) {
+        v1::PullTasksResponse stop;
+        stop.add_stop_job_ids(request.job_id());
+        return stop;
+      }
+    }
     job = AssignJobLocked(agent);
     if (job == nullptr) return v1::PullTasksResponse();
     granted = job->leases.Grant(agent.agent_id, std::max(1, request.max_tasks()), agent.last_seen,

@@ -169,6 +169,38 @@ TEST_CASE("mini-batches given back unrun are leased again, no try counted") {
   CHECK(f.OutputLines().size() == 6);
 }
 
+TEST_CASE("a pull from an agent whose job ended answers at once: stop it") {
+  Fixture f;
+  f.Open();
+  auto sub = f.manager->Submit(MakeRequest(f.dir, 2, 1));
+  REQUIRE(sub.ok());
+  f.WaitListed(sub->job_id());
+  const std::string a = f.Agent("n1");
+  v1::PullTasksRequest req;
+  req.set_agent_id(a);
+  req.set_max_tasks(10);
+  req.set_job_id(sub->job_id());
+  auto running = f.manager->TryPull(req);
+  REQUIRE(running.ok());
+  CHECK(running->stop_job_ids().empty());
+  REQUIRE(running->tasks_size() == 2);
+  for (const auto& t : running->tasks()) CHECK(f.Done(a, t));
+  REQUIRE(f.manager->GetJob(sub->job_id())->state() == v1::SUCCEEDED);
+  auto ended = f.manager->TryPull(req);
+  REQUIRE(ended.ok());
+  REQUIRE(ended->stop_job_ids_size() == 1);
+  CHECK(ended->stop_job_ids(0) == sub->job_id());
+  CHECK(ended->tasks().empty());
+  req.set_job_id("no-such-job-9");
+  ended = f.manager->TryPull(req);
+  REQUIRE(ended.ok());
+  CHECK(ended->stop_job_ids_size() == 1);
+  req.clear_job_id();
+  ended = f.manager->TryPull(req);
+  REQUIRE(ended.ok());
+  CHECK(ended->stop_job_ids().empty());
+}
+
 TEST_CASE("a report with a stale or foreign lease is rejected and writes nothing") {
   Fixture f;
   f.Open();
