@@ -212,6 +212,16 @@ bool WorkerPool::StopJob(bool kill_running, const std::string& job_id) {
   std::shared_ptr<Job> job;
   std::vector<v1::TaskResult> released;
   {
+    // One last resource sample while the workers are still there: a job
+    // shorter than resource_monitor_interval has their rows too.
+    std::shared_ptr<Job> sampled;
+    {
+      absl::MutexLock lock(&mu_);
+      if (job_ && (job_id.empty() || job_->ws.job_id() == job_id)) sampled = job_;
+    }
+    if (sampled && sampled->monitor) sampled->monitor->SampleOnce().IgnoreError();
+  }
+  {
     absl::MutexLock lock(&mu_);
     // A job the master ended has its running attempts killed now, also when
     // another stop of it (the agent's own, which lets them finish) is under
