@@ -1,7 +1,9 @@
 #include "master/input_fingerprint.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -16,7 +18,23 @@ InputFingerprint::InputFingerprint() : ctx_(EVP_MD_CTX_new()) {
   EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
 }
 
-InputFingerprint::~InputFingerprint() { EVP_MD_CTX_free(ctx_); }
+InputFingerprint::~InputFingerprint() {
+  EVP_MD_CTX_free(ctx_);
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+int InputFingerprint::StatInput(const std::string& path, struct stat* st) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return ::stat(path.c_str(), st);
+  const absl::string_view dir(path.data(), slash + 1);
+  if (dir != dir_) {
+    if (dir_fd_ >= 0) ::close(dir_fd_);
+    dir_.assign(dir.data(), dir.size());
+    dir_fd_ = ::open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  }
+  if (dir_fd_ < 0) return ::stat(path.c_str(), st);
+  return ::fstatat(dir_fd_, path.c_str() + slash + 1, st, 0);
+}
 
 void InputFingerprint::Update(absl::string_view bytes) {
   EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
@@ -30,7 +48,7 @@ void InputFingerprint::Add(const NewTask& task, bool tabular) {
     Update(item);
     if (tabular) continue;  // a descriptor carries its file's version
     struct stat st {};
-    if (::stat(item.c_str(), &st) != 0) {
+    if (StatInput(item, &st) != 0) {
       Update(" -1\n");
     } else {
       Update(absl::StrCat(" ", st.st_size, " ",

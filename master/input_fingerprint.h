@@ -1,6 +1,8 @@
 #ifndef PRS_MASTER_INPUT_FINGERPRINT_H_
 #define PRS_MASTER_INPUT_FINGERPRINT_H_
 
+#include <sys/stat.h>
+
 #include <memory>
 #include <string>
 
@@ -37,7 +39,12 @@ class InputFingerprint {
 
  private:
   void Update(absl::string_view bytes);
+  // stat() of an input, relative to its folder held open: inputs come folder
+  // by folder, and the path is then walked once per folder, not per file.
+  int StatInput(const std::string& path, struct stat* st);
   evp_md_ctx_st* ctx_;
+  std::string dir_;  // the folder dir_fd_ holds, with its trailing '/'
+  int dir_fd_ = -1;
 };
 
 }  // namespace prs::master
