@@ -217,7 +217,8 @@ bool WorkerPool::StopJob(bool kill_running, const std::string& job_id) {
     std::shared_ptr<Job> sampled;
     {
       absl::MutexLock lock(&mu_);
-      if (job_ && (job_id.empty() || job_->ws.job_id() == job_id)) sampled = job_;
+      // Not when a stop of it is under way: its workers may be going.
+      if (job_ && !closing_ && (job_id.empty() || job_->ws.job_id() == job_id)) sampled = job_;
     }
     if (sampled && sampled->monitor) sampled->monitor->SampleOnce().IgnoreError();
   }

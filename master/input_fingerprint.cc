@@ -25,7 +25,11 @@ InputFingerprint::~InputFingerprint() {
 
 int InputFingerprint::StatInput(const std::string& path, struct stat* st) {
   const size_t slash = path.rfind('/');
-  if (slash == std::string::npos || slash == 0) return ::stat(path.c_str(), st);
+  // No folder part, a file in "/", or a trailing '/' (a folder named in a
+  // list file): the plain stat().
+  if (slash == std::string::npos || slash == 0 || slash + 1 == path.size()) {
+    return ::stat(path.c_str(), st);
+  }
   const absl::string_view dir(path.data(), slash + 1);
   if (dir != dir_) {
     if (dir_fd_ >= 0) ::close(dir_fd_);

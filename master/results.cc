@@ -138,10 +138,13 @@ void JobManager::ApplyAttemptsLocked(Job& job, const OutputCommitter::Result& re
     const auto& a = o->commit.attempt;
     const auto& r = a.result;
     if (o->commit.new_state != TaskState::kPending) job.leases.ForgetUndelivered(a.task_id);
+    // A resume or restart since this lease was granted reloaded the queue:
+    // the mini-batch is in it already.
+    const bool current_run = o->run == job.run;
     if (r.status() == v1::RELEASED) {
       // Given back unrun (an agent stopping, or switching jobs with more
-      // than the new job's queue takes): leased again, nothing to report.
-      if (job.active()) job.leases.Enqueue(a.task_id, o->commit.tries);
+      // than the new job's queue takes): leased again first, nothing to report.
+      if (job.active() && current_run) job.leases.EnqueueFront(a.task_id, o->commit.tries);
       continue;
     }
     job.report_rows.push_back(ReportRow(a, o->item_count));
@@ -160,7 +163,7 @@ void JobManager::ApplyAttemptsLocked(Job& job, const OutputCommitter::Result& re
       EventLocked(job, "WARNING",
                   absl::StrCat("mini-batch ", a.task_id, " failed after ", a.attempt,
                                " tries: ", v1::AttemptStatus_Name(r.status()), " ", r.error()));
-    } else if (o->commit.new_state == TaskState::kPending && job.active()) {
+    } else if (o->commit.new_state == TaskState::kPending && job.active() && current_run) {
       job.leases.Enqueue(a.task_id, o->commit.tries);
       if (o->counts_try) {
         EventLocked(job, "INFO",
