@@ -144,6 +144,15 @@ def output_path(proc, expected):
     return expected
 
 
+def median_or_none(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def seconds(value):
+    return "n/a" if value is None else "%.2f" % value
+
+
 class FirstRow:
     """Times when `path` first holds a byte, polling every millisecond from start()."""
 
@@ -287,6 +296,8 @@ def time_pool(args, root, run_no, width):
     cmd = ["/usr/bin/python3", os.path.abspath(__file__), "--pool-child",
            "--mini-batch-size", str(args.mini_batch_size), "--processes", str(args.processes),
            "--root", root, "--out", out]
+    if os.path.exists(out):  # left by a --keep run of a --reuse'd folder
+        os.remove(out)
     first = FirstRow(out).start()
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
@@ -305,6 +316,8 @@ def time_dask(args, root, run_no, width):
     cmd = ["/usr/bin/python3", os.path.abspath(__file__), "--dask-child",
            "--mini-batch-size", str(args.mini_batch_size), "--processes", str(args.processes),
            "--root", root, "--out", out]
+    if os.path.exists(out):  # left by a --keep run of a --reuse'd folder
+        os.remove(out)
     first = FirstRow(out).start()
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -503,8 +516,8 @@ def main():
             ("Pool(%d) wall s" % args.processes, "%.2f" % pool),
             ("prs / loop", "%.1fx" % (prs / loop)),
             ("prs / Pool(%d)" % args.processes, "%.2fx" % (prs / pool)),
-            ("prs first row s", "%.2f" % statistics.median(prs_firsts)),
-            ("Pool(%d) first row s" % args.processes, "%.2f" % statistics.median(pool_firsts)),
+            ("prs first row s", seconds(median_or_none(prs_firsts))),
+            ("Pool(%d) first row s" % args.processes, seconds(median_or_none(pool_firsts))),
             ("prs items/s", "%.0f" % (args.files / prs)),
             ("loop items/s", "%.0f" % (args.files / loop)),
             ("prs overhead ms/mini-batch", "%.2f" % overhead_ms),
@@ -513,14 +526,14 @@ def main():
             dask = statistics.median(dask_walls)
             rows += [
                 ("Dask wall s", "%.2f" % dask),
-                ("Dask first row s", "%.2f" % statistics.median(dask_firsts)),
+                ("Dask first row s", seconds(median_or_none(dask_firsts))),
                 ("Dask / prs", "%.1fx" % (dask / prs)),
             ]
         if args.cluster:
             cl = statistics.median(cluster_walls)
             rows += [
                 ("cluster (%d agents) wall s" % args.cluster, "%.2f" % cl),
-                ("cluster first row s", "%.2f" % statistics.median(cluster_firsts)),
+                ("cluster first row s", seconds(median_or_none(cluster_firsts))),
                 ("cluster / Pool(%d)" % args.processes, "%.2fx" % (cl / pool)),
             ]
         w = max(len(k) for k, _ in rows)
