@@ -291,29 +291,10 @@ def time_loop(args, root, run_no, width):
     return wall, inner
 
 
-def time_pool(args, root, run_no, width):
-    out = os.path.join(root, "out-pool-%d.txt" % run_no)
-    cmd = ["/usr/bin/python3", os.path.abspath(__file__), "--pool-child",
-           "--mini-batch-size", str(args.mini_batch_size), "--processes", str(args.processes),
-           "--root", root, "--out", out]
-    if os.path.exists(out):  # left by a --keep run of a --reuse'd folder
-        os.remove(out)
-    first = FirstRow(out).start()
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t0
-    first_row = first.stop()
-    if p.returncode != 0:
-        raise SystemExit("pool failed (exit %d)" % p.returncode)
-    check_rows(out, args.files, width)
-    if not args.keep:
-        os.remove(out)
-    return wall, first_row
-
-
-def time_dask(args, root, run_no, width):
-    out = os.path.join(root, "out-dask-%d.txt" % run_no)
-    cmd = ["/usr/bin/python3", os.path.abspath(__file__), "--dask-child",
+def time_child(args, root, run_no, width, side):
+    """Pool or Dask in a fresh process (this file with --pool-child or --dask-child)."""
+    out = os.path.join(root, "out-%s-%d.txt" % (side, run_no))
+    cmd = ["/usr/bin/python3", os.path.abspath(__file__), "--%s-child" % side,
            "--mini-batch-size", str(args.mini_batch_size), "--processes", str(args.processes),
            "--root", root, "--out", out]
     if os.path.exists(out):  # left by a --keep run of a --reuse'd folder
@@ -325,7 +306,7 @@ def time_dask(args, root, run_no, width):
     first_row = first.stop()
     if p.returncode != 0:
         sys.stderr.write(p.stderr)
-        raise SystemExit("dask failed (exit %d)" % p.returncode)
+        raise SystemExit("%s failed (exit %d)" % (side, p.returncode))
     check_rows(out, args.files, width)
     if not args.keep:
         os.remove(out)
@@ -486,11 +467,11 @@ def main():
                     cluster_walls.append(wall)
                     cluster_firsts.append(first_row)
                 elif which == "dask":
-                    wall, first_row = time_dask(args, root, r, width)
+                    wall, first_row = time_child(args, root, r, width, "dask")
                     dask_walls.append(wall)
                     dask_firsts.append(first_row)
                 elif which == "pool":
-                    wall, first_row = time_pool(args, root, r, width)
+                    wall, first_row = time_child(args, root, r, width, "pool")
                     pool_walls.append(wall)
                     pool_firsts.append(first_row)
                 else:

@@ -146,9 +146,7 @@ TEST_CASE("a job runs to SUCCEEDED with each row written once") {
 TEST_CASE("mini-batches given back unrun are leased again, no try counted") {
   Fixture f;
   f.Open();
-  auto sub = f.manager->Submit(MakeRequest(f.dir, 6, 1));
-  REQUIRE(sub.ok());
-  f.WaitListed(sub->job_id());
+  const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 6, 1));
   const std::string a = f.Agent("n1");
   auto tasks = f.Pull(a, 10);
   REQUIRE(tasks.size() == 6);
@@ -163,7 +161,7 @@ TEST_CASE("mini-batches given back unrun are leased again, no try counted") {
     CHECK(t.attempt() == 1);  // RELEASED is no try
     CHECK(f.Done(a, t));
   }
-  auto st = *f.manager->GetJob(sub->job_id());
+  auto st = *f.manager->GetJob(job_id);
   CHECK(st.state() == v1::SUCCEEDED);
   CHECK(st.counts().retries() == 0);
   CHECK(f.OutputLines().size() == 6);
@@ -172,24 +170,22 @@ TEST_CASE("mini-batches given back unrun are leased again, no try counted") {
 TEST_CASE("a pull from an agent whose job ended answers at once: stop it") {
   Fixture f;
   f.Open();
-  auto sub = f.manager->Submit(MakeRequest(f.dir, 2, 1));
-  REQUIRE(sub.ok());
-  f.WaitListed(sub->job_id());
+  const std::string job_id = f.SubmitListed(MakeRequest(f.dir, 2, 1));
   const std::string a = f.Agent("n1");
   v1::PullTasksRequest req;
   req.set_agent_id(a);
   req.set_max_tasks(10);
-  req.set_job_id(sub->job_id());
+  req.set_job_id(job_id);
   auto running = f.manager->TryPull(req);
   REQUIRE(running.ok());
   CHECK(running->stop_job_ids().empty());
   REQUIRE(running->tasks_size() == 2);
   for (const auto& t : running->tasks()) CHECK(f.Done(a, t));
-  REQUIRE(f.manager->GetJob(sub->job_id())->state() == v1::SUCCEEDED);
+  REQUIRE(f.manager->GetJob(job_id)->state() == v1::SUCCEEDED);
   auto ended = f.manager->TryPull(req);
   REQUIRE(ended.ok());
   REQUIRE(ended->stop_job_ids_size() == 1);
-  CHECK(ended->stop_job_ids(0) == sub->job_id());
+  CHECK(ended->stop_job_ids(0) == job_id);
   CHECK(ended->tasks().empty());
   req.set_job_id("no-such-job-9");
   ended = f.manager->TryPull(req);
