@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -10,7 +11,11 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/job_workspace.h"
 #include "agent/log_appender.h"
@@ -44,10 +49,12 @@ class Agent::Impl {
         workspace_options_{options.work_dir, options.node_id, options.python,
                            std::move(python_dir)},
         client_(MasterClientOptions{options.master_address, options.node_id, options.ship_logs,
-                                    [this](const std::string&) { pool_.DropQueued(); }},
+                                    [this](const std::string&) { pool_.DropQueued(); },
+                                    options.gpus.value_or(std::vector<std::string>{})},
                 std::move(transport)),
         pool_(WorkerPoolOptions{
-            options.node_id, ip_, std::max(0, options.gpus), options.clock, &log_appender_,
+            options.node_id, ip_, options.gpus.value_or(std::vector<std::string>{}), options.clock,
+            &log_appender_,
             [this](std::vector<v1::TaskResult> results) { PushResults(std::move(results)); }}),
         shipper_(&client_, &log_appender_, [this] { return pool_.CurrentJob(); }) {}
 
@@ -344,24 +351,73 @@ class Agent::Impl {
 
 namespace {
 
-// GPUs that `nvidia-smi -L` lists; 0 without the tool.
-int DetectGpus() {
+// The GPUs this node's workers may use: the agent's own CUDA_VISIBLE_DEVICES
+// when it was given one (a Slurm allocation; empty: none), else the indices
+// `nvidia-smi -L` lists ("GPU 0: ..."); none without the tool.
+std::vector<std::string> DetectGpus() {
+  if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES"); visible != nullptr) {
+    return ParseGpuList(visible).value_or(std::vector<std::string>{});
+  }
+  std::vector<std::string> gpus;
   FILE* p = ::popen("nvidia-smi -L 2>/dev/null", "r");
-  if (p == nullptr) return 0;
-  int n = 0;
+  if (p == nullptr) return gpus;
   char line[512];
   while (std::fgets(line, sizeof(line), p) != nullptr) {
-    if (std::strncmp(line, "GPU ", 4) == 0) ++n;
+    const absl::string_view text(line);
+    if (!absl::StartsWith(text, "GPU ")) continue;
+    const size_t colon = text.find(':');
+    int index = 0;
+    if (colon != absl::string_view::npos && absl::SimpleAtoi(text.substr(4, colon - 4), &index)) {
+      gpus.push_back(std::to_string(index));
+    }
   }
   ::pclose(p);
-  return n;
+  return gpus;
 }
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::string>> ParseGpuList(absl::string_view list) {
+  std::vector<std::string> gpus;
+  for (absl::string_view item : absl::StrSplit(list, ',')) {
+    item = absl::StripAsciiWhitespace(item);
+    if (item.empty()) continue;
+    const bool plain = std::all_of(item.begin(), item.end(), [](char c) {
+      return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == ':' ||
+             c == '/' || c == '.';
+    });
+    if (!plain || item.size() > 128) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", Printable(std::string(item), 40),
+                       "' is not a GPU: give device numbers or UUIDs, as nvidia-smi -L shows "
+                       "them, separated by commas (0,2)"));
+    }
+    gpus.emplace_back(item);
+  }
+  return gpus;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseGpusOption(absl::string_view text) {
+  int count = 0;
+  if (absl::SimpleAtoi(text, &count)) {
+    if (count < 0 || count > 1024) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--gpus ", count, ": give a count from 0 to 1024, or a list (0,2)"));
+    }
+    std::vector<std::string> gpus;
+    for (int i = 0; i < count; ++i) gpus.push_back(std::to_string(i));
+    return gpus;
+  }
+  auto gpus = ParseGpuList(text);
+  if (!gpus.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--gpus: ", gpus.status().message()));
+  }
+  return gpus;
+}
+
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options) {
   AgentOptions o = options;
-  if (o.gpus < 0) o.gpus = DetectGpus();
+  if (!o.gpus) o.gpus = DetectGpus();
   if (o.clock == nullptr) o.clock = RealClock::Get();
   if (o.master_address.empty()) return absl::InvalidArgumentError("--master is required");
   if (o.node_id.empty()) o.node_id = HostName();

@@ -2,9 +2,12 @@
 #define PRS_AGENT_AGENT_H_
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/tls_files.h"
@@ -25,9 +28,11 @@ struct AgentOptions {
   int prefetch_per_worker = 1;
   // How long a PullTasks long-poll may be held by the master.
   absl::Duration pull_wait = absl::Seconds(5);
-  // GPUs on this node; each worker gets one in CUDA_VISIBLE_DEVICES. -1
-  // detects them with `nvidia-smi -L`.
-  int gpus = -1;
+  // The GPUs this node's workers may use, as CUDA_VISIBLE_DEVICES names
+  // them; each worker gets gpus_per_process of them (WorkerIdentities).
+  // Unset: the agent's own CUDA_VISIBLE_DEVICES when it has one (a Slurm
+  // allocation), else every GPU `nvidia-smi -L` lists.
+  std::optional<std::vector<std::string>> gpus;
   // TLS to the master (tls.ca turns it on) and the agent's bearer token
   // (role agent; docs/security.md). Both empty for a loopback master
   // without tokens.
@@ -41,6 +46,13 @@ struct AgentOptions {
   // system clock.
   Clock* clock = RealClock::Get();
 };
+
+// The devices of a CUDA_VISIBLE_DEVICES-style list ("0,2", "GPU-5e3c..."),
+// empty items left out. INVALID_ARGUMENT for a character no device name has.
+absl::StatusOr<std::vector<std::string>> ParseGpuList(absl::string_view list);
+// prs-agent --gpus: a count ("4": devices 0 to 3; "0": none) or a list of
+// devices ("0,2"; one device by number as "2,").
+absl::StatusOr<std::vector<std::string>> ParseGpusOption(absl::string_view text);
 
 // Lock order. Each part of the agent has one mutex for its own state:
 //   MasterClient::session_mu_   held while registering (RPC and backoff sleeps)

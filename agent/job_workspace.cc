@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "agent/master_client.h"
 #include "common/file_io.h"
 #include "common/job_config.h"
@@ -107,16 +108,18 @@ std::string JobWorkspace::EntryScriptLogPath(const std::string& process) const {
       .string();
 }
 
-absl::StatusOr<WorkerSpawnOptions> JobWorkspace::WorkerOptions(const std::string& process, int gpu,
+absl::StatusOr<WorkerSpawnOptions> JobWorkspace::WorkerOptions(const std::string& process,
+                                                               const std::vector<std::string>& gpus,
                                                                bool gpus_on_node) const {
   WorkerSpawnOptions o;
   o.python = python_;
   o.arguments = arguments_;
   o.env = env_;
   o.env["PRS_PROCESS_NAME"] = process;
-  if (gpus_on_node) {
-    // Workers beyond the GPU count see none.
-    o.env["CUDA_VISIBLE_DEVICES"] = gpu >= 0 ? std::to_string(gpu) : "";
+  // The job's own CUDA_VISIBLE_DEVICES (environment.variables) wins; else
+  // the worker sees its GPUs, or none (gpus_per_process: 0).
+  if (gpus_on_node && o.env.count("CUDA_VISIBLE_DEVICES") == 0) {
+    o.env["CUDA_VISIBLE_DEVICES"] = absl::StrJoin(gpus, ",");
   }
   o.env["PRS_ENTRY_SCRIPT_LOG"] = EntryScriptLogPath(process);
   const std::string work = (fs::path(work_dir_) / process).string();

@@ -54,9 +54,11 @@ class JobWorkspace {
   std::string EntryScriptLogPath(const std::string& process) const;
 
   // How to start worker `process` (process000, ...); makes its working
-  // folder. On a node with GPUs (`gpus_on_node`) the worker sees GPU `gpu`
-  // alone in CUDA_VISIBLE_DEVICES, or none when `gpu` is -1.
-  absl::StatusOr<WorkerSpawnOptions> WorkerOptions(const std::string& process, int gpu,
+  // folder. On a node with GPUs (`gpus_on_node`) the worker sees `gpus` in
+  // CUDA_VISIBLE_DEVICES ("0,2"; empty: none), unless the job sets
+  // CUDA_VISIBLE_DEVICES itself in environment.variables.
+  absl::StatusOr<WorkerSpawnOptions> WorkerOptions(const std::string& process,
+                                                   const std::vector<std::string>& gpus,
                                                    bool gpus_on_node) const;
 
  private:

@@ -28,9 +28,11 @@ int main(int argc, char** argv) {
   app.add_option("--node-id", options.node_id, "name of this node in logs (default: host name)");
   app.add_option("--python", options.python,
                  "worker interpreter when the job sets none (default /usr/bin/python3)");
-  app.add_option(
-      "--gpus", options.gpus,
-      "GPUs on this node, one per worker in CUDA_VISIBLE_DEVICES (default: nvidia-smi -L)");
+  std::string gpus;
+  app.add_option("--gpus", gpus,
+                 "GPUs the workers may use: a count (4) or devices (0,2; one as 2,); each worker "
+                 "gets the job's gpus_per_process of them in CUDA_VISIBLE_DEVICES (default: the "
+                 "agent's CUDA_VISIBLE_DEVICES, else every GPU nvidia-smi -L lists)");
   const auto env = [](const char* name) {
     const char* v = std::getenv(name);
     return std::string(v != nullptr ? v : "");
@@ -54,6 +56,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.token = *token;
+  if (!gpus.empty()) {
+    auto parsed = prs::agent::ParseGpusOption(gpus);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "prs-agent: %s\n", std::string(parsed.status().message()).c_str());
+      return 2;
+    }
+    options.gpus = *std::move(parsed);
+  }
 
   prs::BlockTerminationSignals();  // before any thread starts
 

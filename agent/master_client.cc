@@ -161,6 +161,7 @@ absl::StatusOr<std::string> MasterClient::Register() {
   req.set_ip(PrimaryIp());
   req.set_pid(::getpid());
   req.set_ships_logs(options_.ships_logs);
+  for (const std::string& gpu : options_.gpus) req.add_gpus(gpu);
   absl::StatusOr<v1::RegisterAgentResponse> resp =
       transport_->RegisterAgent(req, kRegisterDeadline);
   if (!resp.ok()) return resp.status();

@@ -81,6 +81,8 @@ struct MasterClientOptions {
   // Called with session_mu_ held, so that no new session registers before it
   // returns; it must not call the client. May be null.
   std::function<void(const std::string& agent_id)> on_session_lost;
+  // The GPUs this node's workers may use, for `prs nodes`.
+  std::vector<std::string> gpus;
 };
 
 // The agent's session with the master, and the calls made in it. The calls

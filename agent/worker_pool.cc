@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/job_log.h"
 #include "agent/resource_monitor.h"
@@ -58,27 +59,43 @@ struct WorkerPool::Job {
 // The worker a slot runs, and what it holds.
 struct WorkerPool::SlotWorker {
   std::unique_ptr<WorkerProcess> proc;
-  std::string name;  // process000, process001, ...
-  int gpu = -1;      // index in CUDA_VISIBLE_DEVICES, -1 for none
+  std::string name;               // process000, process001, ...
+  std::vector<std::string> gpus;  // its CUDA_VISIBLE_DEVICES; empty for none
 };
 
-WorkerIdentities::WorkerIdentities(int gpus) : gpus_(std::max(0, gpus)) {
-  for (int i = 0; i < gpus_; ++i) free_gpus_.insert(i);
-}
+WorkerIdentities::WorkerIdentities(std::vector<std::string> gpus)
+    : gpus_(std::move(gpus)), users_(gpus_.size(), 0) {}
 
-WorkerIdentities::Identity WorkerIdentities::Take() {
+WorkerIdentities::Identity WorkerIdentities::Take(int per_process) {
   Identity id;
   id.name = absl::StrFormat("process%03d", next_process_++);
-  if (!free_gpus_.empty()) {
-    id.gpu = *free_gpus_.begin();
-    free_gpus_.erase(free_gpus_.begin());
+  const size_t want = std::min(gpus_.size(), static_cast<size_t>(std::max(0, per_process)));
+  std::vector<size_t> order(gpus_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // The least used first; stable, so ties go to the lowest position.
+  std::stable_sort(order.begin(), order.end(),
+                   [this](size_t a, size_t b) { return users_[a] < users_[b]; });
+  order.resize(want);
+  std::sort(order.begin(), order.end());  // listed in the node's order
+  for (size_t i : order) {
+    ++users_[i];
+    id.gpus.push_back(gpus_[i]);
   }
   return id;
 }
 
-void WorkerIdentities::GiveBack(int gpu) {
-  if (gpu >= 0) free_gpus_.insert(gpu);
+void WorkerIdentities::GiveBack(const std::vector<std::string>& gpus) {
+  for (const std::string& gpu : gpus) {
+    for (size_t i = 0; i < gpus_.size(); ++i) {
+      if (gpus_[i] == gpu && users_[i] > 0) {
+        --users_[i];
+        break;
+      }
+    }
+  }
 }
+
+std::string DeviceList(const std::vector<std::string>& gpus) { return absl::StrJoin(gpus, ","); }
 
 StderrTail ReadStderrTail(const std::string& path) {
   constexpr int64_t kTailBytes = 8 << 10;
@@ -114,6 +131,13 @@ v1::TaskResult ReleasedResult(const v1::Task& t) {
 WorkerPool::WorkerPool(WorkerPoolOptions options)
     : options_(std::move(options)), identities_(options_.gpus) {}
 
+namespace {
+// gpus_per_process: 1 unless the job says (0 hides the GPUs).
+int GpusPerProcess(const v1::JobSpec& spec) {
+  return spec.has_gpus_per_process() ? spec.gpus_per_process() : 1;
+}
+}  // namespace
+
 WorkerPool::~WorkerPool() { StopJob(/*kill_running=*/false); }
 
 void WorkerPool::Report(std::vector<v1::TaskResult> results) {
@@ -134,7 +158,9 @@ absl::Status WorkerPool::StartJob(JobWorkspace workspace) {
       "agent.txt", LogLevel::kInfo,
       absl::StrCat("job ", job_id, " started on node ", options_.node_id, " ip=", options_.ip, ": ",
                    spec.process_count_per_node(), " workers, python=", job->ws.python(),
-                   options_.gpus > 0 ? absl::StrCat(", ", options_.gpus, " GPUs") : ""));
+                   options_.gpus.empty() ? ""
+                                         : absl::StrCat(", GPUs ", DeviceList(options_.gpus), ", ",
+                                                        GpusPerProcess(spec), " per process")));
   if (spec.resource_monitor_interval() > 0) StartMonitor(*job);
   std::string thread_error;
   std::vector<std::thread> slots = StartSlots(job, &thread_error);
@@ -412,10 +438,10 @@ void WorkerPool::RetireWorker(Job& job, SlotWorker& w, bool kill) {
   {
     absl::MutexLock lock(&mu_);
     job.worker_pids.erase(w.name);
-    identities_.GiveBack(w.gpu);
+    identities_.GiveBack(w.gpus);
   }
   w.proc.reset();
-  w.gpu = -1;
+  w.gpus.clear();
 }
 
 // --- One mini-batch ------------------------------------------------------------
@@ -440,17 +466,17 @@ std::optional<v1::TaskResult> WorkerPool::StartSlotWorker(Job& job, SlotWorker& 
                                                           v1::TaskResult& r, absl::Time start) {
   {
     absl::MutexLock lock(&mu_);
-    WorkerIdentities::Identity id = identities_.Take();
+    WorkerIdentities::Identity id = identities_.Take(GpusPerProcess(job.ws.spec()));
     w.name = std::move(id.name);
-    w.gpu = id.gpu;
+    w.gpus = std::move(id.gpus);
   }
   r.set_process_name(w.name);
   absl::StatusOr<WorkerStart> started = StartWorker(job, w);
   if (!started.ok() || !started->ready) {
     if (w.proc) RetireWorker(job, w, /*kill=*/true);
     absl::MutexLock lock(&mu_);
-    identities_.GiveBack(w.gpu);
-    w.gpu = -1;
+    identities_.GiveBack(w.gpus);
+    w.gpus.clear();
   }
   if (!started.ok()) {
     return Finish(
@@ -563,7 +589,8 @@ v1::TaskResult WorkerPool::Finish(Job& job, v1::TaskResult& r, absl::Time start,
 
 // Spawns the slot's worker and waits for init(). On success w.proc is set.
 absl::StatusOr<WorkerStart> WorkerPool::StartWorker(Job& job, SlotWorker& w) {
-  absl::StatusOr<WorkerSpawnOptions> o = job.ws.WorkerOptions(w.name, w.gpu, options_.gpus > 0);
+  absl::StatusOr<WorkerSpawnOptions> o =
+      job.ws.WorkerOptions(w.name, w.gpus, !options_.gpus.empty());
   if (!o.ok()) return o.status();
   o->clock = options_.clock;
   if (o->python.find('/') != std::string::npos && ::access(o->python.c_str(), X_OK) != 0) {
@@ -581,11 +608,16 @@ absl::StatusOr<WorkerStart> WorkerPool::StartWorker(Job& job, SlotWorker& w) {
     absl::MutexLock lock(&mu_);
     job.worker_pids[w.name] = w.proc->pid();
   }
+  // Its GPUs, in agent.txt and in its own log.
+  std::string devices;
+  if (const auto cuda = o->env.find("CUDA_VISIBLE_DEVICES"); cuda != o->env.end()) {
+    devices = absl::StrCat(" CUDA_VISIBLE_DEVICES=", cuda->second);
+    if (cuda->second != DeviceList(w.gpus)) absl::StrAppend(&devices, " (set by the job)");
+  }
   job.log.Node("agent.txt", LogLevel::kInfo,
-               absl::StrCat("worker ", w.name, " started pid=", w.proc->pid(),
-                            options_.gpus > 0 ? absl::StrCat(" CUDA_VISIBLE_DEVICES=",
-                                                             o->env["CUDA_VISIBLE_DEVICES"])
-                                              : ""));
+               absl::StrCat("worker ", w.name, " started pid=", w.proc->pid(), devices));
+  job.log.Node(w.name + ".txt", LogLevel::kInfo,
+               absl::StrCat("worker started pid=", w.proc->pid(), devices));
   // As ParallelRunStep: init() may take up to 3 x run_invocation_timeout + 30 s.
   auto start = w.proc->WaitReady(absl::Seconds(3 * job.timeout_s() + 30), job.aborted());
   if (!start.ok()) return InitFailed(job, w, start.status());

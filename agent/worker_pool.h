@@ -29,30 +29,39 @@
 namespace prs::agent {
 
 // Process names (process000, process001, ... for each job, as in
-// ParallelRunStep) and GPU indices for a job's workers. Names and GPUs are
-// handed out together, so lower process numbers get lower GPU indices; a
-// replacement worker takes a released GPU. Not thread-safe.
+// ParallelRunStep) and the GPUs of a job's workers. Each worker takes
+// `per_process` of the node's GPUs, the least used first (ties: the lowest
+// index): distinct GPUs while there are enough, shared round-robin when
+// process_count_per_node x per_process exceeds them, so no worker is left
+// without one. A replacement worker takes what its predecessor gave back.
+// Not thread-safe.
 class WorkerIdentities {
  public:
-  explicit WorkerIdentities(int gpus);
+  // `gpus`: the devices this node may use, as CUDA_VISIBLE_DEVICES names
+  // them (indices, or UUIDs).
+  explicit WorkerIdentities(std::vector<std::string> gpus);
 
   struct Identity {
     std::string name;
-    int gpu = -1;  // -1: none left (or none on the node)
+    std::vector<std::string> gpus;  // empty: none (or none on the node)
   };
-  // The next process name and the lowest free GPU.
-  Identity Take();
-  // Gives `gpu` back; -1 is ignored.
-  void GiveBack(int gpu);
+  // The next process name and `per_process` GPUs (all of them when it asks
+  // for more than the node has; none for 0).
+  Identity Take(int per_process);
+  // Gives a worker's GPUs back.
+  void GiveBack(const std::vector<std::string>& gpus);
   // A new job: names start at process000 again.
   void NewJob() { next_process_ = 0; }
-  int gpus() const { return gpus_; }
+  const std::vector<std::string>& gpus() const { return gpus_; }
 
  private:
-  const int gpus_;
+  const std::vector<std::string> gpus_;
+  std::vector<int> users_;  // workers holding each of gpus_, by position
   int next_process_ = 0;
-  std::set<int> free_gpus_;
 };
+
+// "0,2" for CUDA_VISIBLE_DEVICES.
+std::string DeviceList(const std::vector<std::string>& gpus);
 
 // The last lines a worker wrote to its stderr, for the reason of its end.
 struct StderrTail {
@@ -67,8 +76,8 @@ v1::TaskResult ReleasedResult(const v1::Task& task);
 
 struct WorkerPoolOptions {
   std::string node_id;
-  std::string ip;  // this node's, in the per-mini-batch log lines
-  int gpus = 0;    // GPUs on this node
+  std::string ip;                 // this node's, in the per-mini-batch log lines
+  std::vector<std::string> gpus;  // the GPUs this node's workers may use
   Clock* clock = RealClock::Get();
   LogAppender* log_appender = nullptr;  // not owned; required
   // Receives the results of attempts and the mini-batches given back unrun.

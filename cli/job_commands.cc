@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/commands.h"
 #include "common/clock.h"
@@ -121,19 +122,26 @@ int NodesCommand(JobClient& client, const std::string& output) {
       absl::StrAppendFormat(&out,
                             "%s{\"node_id\": \"%s\", \"hostname\": "
                             "\"%s\", \"ip\": \"%s\", \"pid\": %d, \"last_seen_ms_ago\": %d, "
-                            "\"job_id\": \"%s\", \"leases\": %d}",
+                            "\"job_id\": \"%s\", \"leases\": %d, \"gpus\": [",
                             i ? ", " : "", JsonEscape(a.node_id()), JsonEscape(a.hostname()),
                             JsonEscape(a.ip()), a.pid(), a.last_seen_ms_ago(),
                             JsonEscape(a.job_id()), a.leases());
+      for (int g = 0; g < a.gpus_size(); ++g) {
+        absl::StrAppend(&out, g ? ", " : "", "\"", JsonEscape(a.gpus(g)), "\"");
+      }
+      out += "]}";
     }
     std::printf("%s]\n", out.c_str());
     return 0;
   }
-  std::printf("%-20s %-16s %-20s %8s %10s  %s\n", "NODE", "IP", "HOST", "PID", "SEEN", "JOB");
+  std::printf("%-20s %-16s %-20s %8s %10s  %-10s %s\n", "NODE", "IP", "HOST", "PID", "SEEN", "GPUS",
+              "JOB");
   for (const auto& a : agents->agents()) {
-    std::printf("%-20s %-16s %-20s %8lld %8.1fs  %s\n", a.node_id().c_str(), a.ip().c_str(),
+    const std::string gpus = a.gpus().empty() ? "-" : absl::StrJoin(a.gpus(), ",");
+    std::printf("%-20s %-16s %-20s %8lld %8.1fs  %-10s %s\n", a.node_id().c_str(), a.ip().c_str(),
                 a.hostname().c_str(), static_cast<long long>(a.pid()),
-                a.last_seen_ms_ago() / 1000.0, a.job_id().empty() ? "-" : a.job_id().c_str());
+                a.last_seen_ms_ago() / 1000.0, gpus.c_str(),
+                a.job_id().empty() ? "-" : a.job_id().c_str());
   }
   return 0;
 }

@@ -81,6 +81,7 @@ constexpr absl::string_view kTopLevelKeys[] = {
     "resource_monitor_interval",
     "progress_update_timeout",
     "first_task_creation_timeout",
+    "gpus_per_process",
     "allow_reuse",
     "environment",
 };
@@ -137,6 +138,8 @@ constexpr IntKey kIntKeys[] = {
      [](v1::JobSpec& s, int64_t v) { s.set_progress_update_timeout(static_cast<int32_t>(v)); }},
     {"first_task_creation_timeout", kInt32Min, kInt32Max,
      [](v1::JobSpec& s, int64_t v) { s.set_first_task_creation_timeout(static_cast<int32_t>(v)); }},
+    {"gpus_per_process", kInt32Min, kInt32Max,
+     [](v1::JobSpec& s, int64_t v) { s.set_gpus_per_process(static_cast<int32_t>(v)); }},
 };
 
 // One item of `inputs` given as a map: sets the input's name, type, format

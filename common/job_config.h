@@ -45,6 +45,7 @@ namespace prs {
 // failed.
 inline constexpr int64_t kMaxNodeCount = 10'000;
 inline constexpr int64_t kMaxProcessesPerNode = 1'024;
+inline constexpr int64_t kMaxGpusPerProcess = 64;
 inline constexpr int64_t kMaxMiniBatchFiles = 100'000;
 inline constexpr int64_t kMaxMiniBatchBytes = int64_t{4} << 30;
 inline constexpr int64_t kMaxMiniBatchRows = 100'000'000;

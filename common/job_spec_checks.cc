@@ -451,6 +451,11 @@ absl::Status CheckCountsAndThresholds(const v1::JobSpec& spec) {
                                  kMaxTimeoutSeconds, "seconds (7 days) for one run() call"));
   PRS_RETURN_IF_ERROR(
       CheckCount("run_max_try", spec.run_max_try(), kMaxTries, "tries of one mini-batch"));
+  if (spec.has_gpus_per_process() &&
+      (spec.gpus_per_process() < 0 || spec.gpus_per_process() > kMaxGpusPerProcess)) {
+    return InvalidArgument(absl::StrCat("gpus_per_process: must be between 0 (no GPU) and ",
+                                        kMaxGpusPerProcess, ", got ", spec.gpus_per_process()));
+  }
   PRS_RETURN_IF_ERROR(CheckThreshold("error_threshold", spec.error_threshold(), "items"));
   PRS_RETURN_IF_ERROR(
       CheckThreshold("allowed_failed_count", spec.allowed_failed_count(), "mini-batches"));

@@ -31,6 +31,21 @@ absl::StatusOr<Agent*> AgentRegistry::Register(const v1::RegisterAgentRequest& r
       return absl::InvalidArgumentError("RegisterAgent: hostname and ip must be printable text");
     }
   }
+  if (request.gpus_size() > 1024) {
+    return absl::InvalidArgumentError("RegisterAgent: at most 1024 gpus");
+  }
+  for (const std::string& gpu : request.gpus()) {
+    const bool device =
+        !gpu.empty() && gpu.size() <= 128 && std::all_of(gpu.begin(), gpu.end(), [](char c) {
+          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == ':' ||
+                 c == '/' || c == '.';
+        });
+    if (!device) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("RegisterAgent: gpu '", Printable(gpu, 128),
+                       "' is not a device name (a number or a UUID, as nvidia-smi -L shows)"));
+    }
+  }
   for (const auto& [id, other] : agents_) {
     if (other.node_id == request.node_id() && other.principal != principal) {
       return absl::PermissionDeniedError(
@@ -51,6 +66,7 @@ absl::StatusOr<Agent*> AgentRegistry::Register(const v1::RegisterAgentRequest& r
   agent.agent_id = absl::StrCat(request.node_id(), "#", RandomId().substr(0, 8), ".", RandomId());
   agent.principal = principal;
   agent.ships_logs = request.ships_logs();
+  agent.gpus.assign(request.gpus().begin(), request.gpus().end());
   agent.node_id = request.node_id();
   agent.hostname = request.hostname();
   agent.ip = request.ip();
@@ -126,6 +142,7 @@ v1::ListAgentsResponse AgentRegistry::List(absl::Time now) const {
     info->set_last_seen_ms_ago(absl::ToInt64Milliseconds(now - a->last_seen));
     info->set_job_id(a->job_id);
     info->set_leases(a->leases);
+    for (const std::string& gpu : a->gpus) info->add_gpus(gpu);
   }
   return response;
 }

@@ -27,7 +27,8 @@ struct Agent {
   absl::Time last_seen;
   std::string job_id;  // assigned job, empty when free
   int64_t leases = 0;
-  bool ships_logs = true;  // false: writes into the master's tree itself (prs run)
+  bool ships_logs = true;         // false: writes into the master's tree itself (prs run)
+  std::vector<std::string> gpus;  // as CUDA_VISIBLE_DEVICES names them
 };
 
 // A session id without its secret, for logs and reports: "node#tag".

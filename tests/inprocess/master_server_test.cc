@@ -171,7 +171,7 @@ TEST_CASE("in process: a real agent with Python workers runs a job to SUCCEEDED,
   options.work_dir = m.dir.Sub("agent");
   options.node_id = "inproc-node";
   options.pull_wait = absl::Seconds(1);
-  options.gpus = 0;
+  options.gpus = std::vector<std::string>{};
   auto agent = agent::Agent::Create(options);
   REQUIRE(agent.ok());
   std::thread runner([&] { (*agent)->Run(); });

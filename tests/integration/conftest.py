@@ -151,11 +151,11 @@ def start_agent(bins, daemons, master, tmp_path):
     At teardown each agent gets SIGTERM and must leave no worker process behind."""
     agents = []
 
-    def start(node_id, work_dir=None, wait_registered=True, extra=()):
+    def start(node_id, work_dir=None, wait_registered=True, extra=(), env=None):
         work_dir = Path(work_dir or tmp_path / ("agent-" + node_id))
         argv = [str(bins.agent), "--master", master.address, "--work-dir", str(work_dir),
                 "--node-id", node_id, *extra]
-        d = Daemon("prs-agent " + node_id, argv, tmp_path / ("agent-%s.log" % node_id))
+        d = Daemon("prs-agent " + node_id, argv, tmp_path / ("agent-%s.log" % node_id), env=env)
         d.node_id = node_id
         d.work_dir = work_dir
         daemons.append(d)

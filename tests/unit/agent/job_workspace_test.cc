@@ -92,32 +92,44 @@ TEST_CASE("An output folder that cannot be made fails the job with the reason", 
   CHECK(ws.status().message().find("cannot be made on node node-a") != std::string::npos);
 }
 
-TEST_CASE("WorkerOptions names the worker's files and GPU", "[job_workspace]") {
+TEST_CASE("WorkerOptions names the worker's files and GPUs", "[job_workspace]") {
   TempDir dir;
   auto ws = JobWorkspace::Create(Options(dir), "j1", Bundle(dir.Sub("out")));
   REQUIRE(ws.ok());
   const fs::path logs = ws->log_dir();
 
-  auto o = ws->WorkerOptions("process001", /*gpu=*/1, /*gpus_on_node=*/true);
+  auto o = ws->WorkerOptions("process001", {"1", "3"}, /*gpus_on_node=*/true);
   REQUIRE(o.ok());
   CHECK(o->python == "/opt/py/bin/python3");
   CHECK(o->arguments == std::vector<std::string>{"--model", "m.pkl"});
   CHECK(o->cwd == ws->code_dir());
   CHECK(o->env.at("PRS_PROCESS_NAME") == "process001");
-  CHECK(o->env.at("CUDA_VISIBLE_DEVICES") == "1");
+  CHECK(o->env.at("CUDA_VISIBLE_DEVICES") == "1,3");
   CHECK(o->stdout_path == (logs / "user/stdout/node-a/process001.stdout.txt").string());
   CHECK(o->stderr_path == (logs / "user/stderr/node-a/process001.stderr.txt").string());
   CHECK(o->env.at("PRS_ENTRY_SCRIPT_LOG") ==
         (logs / "user/entry_script_log/node-a/process001.log.txt").string());
   CHECK(fs::is_directory(o->env.at("PRS_WORKING_DIR")));
 
-  // A worker beyond the node's GPUs sees none; a node without GPUs sets nothing.
-  auto beyond = ws->WorkerOptions("process002", /*gpu=*/-1, /*gpus_on_node=*/true);
-  REQUIRE(beyond.ok());
-  CHECK(beyond->env.at("CUDA_VISIBLE_DEVICES").empty());
-  auto cpu_only = ws->WorkerOptions("process003", /*gpu=*/-1, /*gpus_on_node=*/false);
+  // gpus_per_process: 0 hides the node's GPUs; a node without GPUs sets nothing.
+  auto hidden = ws->WorkerOptions("process002", {}, /*gpus_on_node=*/true);
+  REQUIRE(hidden.ok());
+  CHECK(hidden->env.at("CUDA_VISIBLE_DEVICES").empty());
+  auto cpu_only = ws->WorkerOptions("process003", {}, /*gpus_on_node=*/false);
   REQUIRE(cpu_only.ok());
   CHECK(cpu_only->env.count("CUDA_VISIBLE_DEVICES") == 0);
+}
+
+TEST_CASE("A job's own CUDA_VISIBLE_DEVICES is what its workers see", "[job_workspace]") {
+  TempDir dir;
+  v1::GetJobBundleResponse bundle = Bundle(dir.Sub("out"));
+  (*bundle.mutable_spec()->mutable_environment()->mutable_variables())["CUDA_VISIBLE_DEVICES"] =
+      "GPU-5e3c";
+  auto ws = JobWorkspace::Create(Options(dir), "j1", bundle);
+  REQUIRE(ws.ok());
+  auto o = ws->WorkerOptions("process000", {"0"}, /*gpus_on_node=*/true);
+  REQUIRE(o.ok());
+  CHECK(o->env.at("CUDA_VISIBLE_DEVICES") == "GPU-5e3c");
 }
 
 }  // namespace

@@ -42,11 +42,11 @@ v1::Task MakeTask(const std::string& job_id, int64_t task_id, std::vector<std::s
 // A pool whose results are collected, on a clock the test chooses.
 class PoolFixture {
  public:
-  explicit PoolFixture(Clock* clock, int gpus = 0) {
+  explicit PoolFixture(Clock* clock, std::vector<std::string> gpus = {}) {
     WorkerPoolOptions o;
     o.node_id = "node-a";
     o.ip = "10.0.0.1";
-    o.gpus = gpus;
+    o.gpus = std::move(gpus);
     o.clock = clock;
     o.log_appender = &appender_;
     o.on_results = [this](std::vector<v1::TaskResult> results) {
@@ -103,33 +103,47 @@ class PoolFixture {
   std::vector<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);
 };
 
-TEST_CASE("WorkerIdentities hands out names in order and the lowest free GPU", "[worker_pool]") {
-  WorkerIdentities ids(/*gpus=*/2);
-  const auto p0 = ids.Take();
-  const auto p1 = ids.Take();
-  const auto p2 = ids.Take();
-  CHECK(p0.name == "process000");
-  CHECK(p0.gpu == 0);
-  CHECK(p1.name == "process001");
-  CHECK(p1.gpu == 1);
-  CHECK(p2.name == "process002");
-  CHECK(p2.gpu == -1);  // more workers than GPUs: none
+using Gpus = std::vector<std::string>;
 
-  ids.GiveBack(p0.gpu);
-  ids.GiveBack(p2.gpu);  // -1: nothing
-  const auto replacement = ids.Take();
-  CHECK(replacement.name == "process003");
-  CHECK(replacement.gpu == 0);  // the released one
-  CHECK(ids.Take().gpu == -1);
+TEST_CASE("WorkerIdentities: distinct GPUs while there are enough, then shared round-robin",
+          "[worker_pool]") {
+  WorkerIdentities ids(Gpus{"0", "1"});
+  const auto p0 = ids.Take(1);
+  const auto p1 = ids.Take(1);
+  const auto p2 = ids.Take(1);
+  const auto p3 = ids.Take(1);
+  CHECK(p0.name == "process000");
+  CHECK(p0.gpus == Gpus{"0"});
+  CHECK(p1.name == "process001");
+  CHECK(p1.gpus == Gpus{"1"});
+  CHECK(p2.gpus == Gpus{"0"});  // more workers than GPUs: shared, none left out
+  CHECK(p3.gpus == Gpus{"1"});
+
+  // A replacement takes what its predecessor gave back.
+  ids.GiveBack(p1.gpus);
+  const auto replacement = ids.Take(1);
+  CHECK(replacement.name == "process004");
+  CHECK(replacement.gpus == Gpus{"1"});
 
   ids.NewJob();
-  CHECK(ids.Take().name == "process000");
+  CHECK(ids.Take(1).name == "process000");
 }
 
-TEST_CASE("WorkerIdentities on a node without GPUs", "[worker_pool]") {
-  WorkerIdentities ids(/*gpus=*/-1);
-  CHECK(ids.gpus() == 0);
-  CHECK(ids.Take().gpu == -1);
+TEST_CASE("WorkerIdentities: several GPUs per process, a subset, none", "[worker_pool]") {
+  WorkerIdentities four(Gpus{"0", "1", "2", "3"});
+  CHECK(four.Take(2).gpus == Gpus{"0", "1"});
+  CHECK(four.Take(2).gpus == Gpus{"2", "3"});
+  CHECK(four.Take(2).gpus == Gpus{"0", "1"});            // 3 x 2 > 4: round-robin
+  CHECK(four.Take(8).gpus == Gpus{"0", "1", "2", "3"});  // more than the node has: all
+  CHECK(four.Take(0).gpus.empty());                      // gpus_per_process: 0 hides them
+
+  WorkerIdentities some(Gpus{"0", "2"});  // prs-agent --gpus 0,2
+  CHECK(some.Take(1).gpus == Gpus{"0"});
+  CHECK(some.Take(1).gpus == Gpus{"2"});
+
+  WorkerIdentities none(Gpus{});
+  CHECK(none.gpus().empty());
+  CHECK(none.Take(1).gpus.empty());
 }
 
 TEST_CASE("ReadStderrTail keeps the last 20 lines and the last line that says something",
@@ -154,7 +168,7 @@ TEST_CASE("ReadStderrTail keeps the last 20 lines and the last line that says so
 
 TEST_CASE("A worker that cannot start fails its mini-batches with the reason", "[worker_pool]") {
   FakeClock clock;
-  PoolFixture f(&clock, /*gpus=*/1);
+  PoolFixture f(&clock, /*gpus=*/{"0"});
   REQUIRE(f.pool->StartJob(f.Workspace("j1", "/nonexistent/bin/python3", 1)).ok());
   CHECK(f.pool->IsRunning("j1"));
   CHECK(f.pool->CurrentJob() == "j1");
@@ -188,7 +202,7 @@ TEST_CASE("A worker that cannot start fails its mini-batches with the reason", "
   CHECK(error_log.find("inputs:\n  a.txt\n") != std::string::npos);
   CHECK(ReadAll(logs / "sys/node/node-a/agent.txt")
             .find("1 workers, python=/nonexistent/bin/"
-                  "python3, 1 GPUs") != std::string::npos);
+                  "python3, GPUs 0, 1 per process") != std::string::npos);
 
   CHECK(f.pool->StopJob(/*kill_running=*/false));
   CHECK_FALSE(f.pool->IsRunning("j1"));

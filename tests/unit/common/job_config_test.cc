@@ -180,7 +180,7 @@ TEST_CASE("Unknown keys are refused with the nearest known key", "[job_config]")
         "allowed_failed_percent, node_count, "
         "process_count_per_node, run_invocation_timeout, run_max_try, logging_level, "
         "resource_monitor_interval, progress_update_timeout, first_task_creation_timeout, "
-        "allow_reuse, environment");
+        "gpus_per_process, allow_reuse, environment");
 }
 
 TEST_CASE("Unknown keys inside inputs, side_inputs and environment are refused", "[job_config]") {
@@ -693,6 +693,26 @@ TEST_CASE("Malformed overrides are refused, naming them", "[job_config]") {
   CHECK(ErrorOf(kMinimal, {"node_count=two"}) == "node_count: 'two' is not an integer");
   CHECK_THAT(ErrorOf("- a\n", {"5.x=1"}),
              Contains("--set '5.x=1': the job file is a list of 1 items; '5' is not an index"));
+}
+
+TEST_CASE("gpus_per_process: unset means 1 GPU each; 0 hides them; out of range refused",
+          "[job_config]") {
+  auto spec = Parse(kMinimal);
+  REQUIRE(spec.ok());
+  CHECK_FALSE(spec->has_gpus_per_process());
+  spec = Parse(Minimal("gpus_per_process: 2\n"));
+  REQUIRE(spec.ok());
+  CHECK(spec->gpus_per_process() == 2);
+  spec = Parse(kMinimal, {"gpus_per_process=0"});
+  REQUIRE(spec.ok());
+  REQUIRE(spec->has_gpus_per_process());
+  CHECK(spec->gpus_per_process() == 0);
+  CHECK(ValidateJobSpec(*spec, false).ok());
+  for (int bad : {-1, 65}) {
+    spec->set_gpus_per_process(bad);
+    CHECK_THAT(std::string(ValidateJobSpec(*spec, false).message()),
+               Contains("gpus_per_process: must be between 0 (no GPU) and 64"));
+  }
 }
 
 TEST_CASE("ValidateJobSpec checks specs built by any client", "[job_config]") {
