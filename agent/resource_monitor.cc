@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/gpu_query.h"
 #include "common/file_io.h"
 #include "spdlog/spdlog.h"
 
@@ -24,6 +25,12 @@ constexpr char kNodeHeader[] =
 constexpr char kProcessesCsv[] = "processes_resource_usage.csv";
 constexpr char kProcessesHeader[] =
     "Utc Time,Pid,Process Name,Cpu Percent,Rss (MB),Threads,Open Files";
+constexpr char kGpuCsv[] = "gpu_usage.csv";
+constexpr char kGpuHeader[] =
+    "Utc Time,GPU,Uuid,Name,Utilization Percent,Memory Used (MB),Memory Total (MB),"
+    "Temperature (C),Power (W)";
+constexpr char kGpuProcessesCsv[] = "gpu_processes_usage.csv";
+constexpr char kGpuProcessesHeader[] = "Utc Time,Pid,Process Name,GPU Uuid,GPU Memory (MB)";
 constexpr char kDiskCsv[] = "node_disk_usage.csv";
 constexpr char kDiskHeader[] =
     "Utc Time,Mount Point,File System,Total (MB),Used (MB),Free (MB),Used Percent";
@@ -125,6 +132,31 @@ std::string ProcessRows(const Sample& s, const std::vector<double>& worker_cpu,
   return rows;
 }
 
+std::string GpuRows(const std::vector<GpuReading>& gpus, const std::string& utc) {
+  std::string rows;
+  for (const GpuReading& g : gpus) {
+    rows += CsvRow({utc, g.index, g.uuid, g.name, OrEmpty(g.utilization_percent, Fixed2),
+                    OrEmpty(g.memory_used_mib, Fixed2), OrEmpty(g.memory_total_mib, Fixed2),
+                    OrEmpty(g.temperature_c, Fixed2), OrEmpty(g.power_w, Fixed2)});
+  }
+  return rows;
+}
+
+// The workers' GPU memory: nvidia-smi lists every process on the GPUs; the
+// workers' are written.
+std::string GpuProcessRows(const std::vector<GpuProcessReading>& apps,
+                           const std::vector<std::pair<pid_t, std::string>>& workers,
+                           const std::string& utc) {
+  std::string rows;
+  for (const GpuProcessReading& a : apps) {
+    for (const auto& [pid, name] : workers) {
+      if (pid != a.pid) continue;
+      rows += CsvRow({utc, Count(a.pid), name, a.gpu_uuid, OrEmpty(a.used_memory_mib, Fixed2)});
+    }
+  }
+  return rows;
+}
+
 std::string DiskRows(const Sample& s, const std::string& utc) {
   std::string rows;
   for (const MountReading& m : s.mounts) {
@@ -208,6 +240,14 @@ absl::Status ResourceMonitor::SampleOnce() {
   // Read everything first, holding no lock.
   std::vector<std::pair<pid_t, std::string>> workers;
   if (options_.workers) workers = options_.workers();
+  std::vector<GpuReading> gpus;
+  std::vector<GpuProcessReading> gpu_apps;
+  if (options_.gpus) {
+    gpus = QueryGpus();
+    gpu_apps = QueryComputeApps();
+  }
+  const std::vector<std::pair<pid_t, std::string>> gpu_workers =
+      options_.gpus ? workers : decltype(workers){};
   const Sample s = ReadSample(options_.clock->Now(), std::move(workers));
   std::optional<double> node_cpu;
   std::vector<double> worker_cpu;
@@ -233,6 +273,11 @@ absl::Status ResourceMonitor::SampleOnce() {
   note(AppendCsv(absl::StrCat(dir, "/", kProcessesCsv), kProcessesHeader,
                  ProcessRows(s, worker_cpu, utc)));
   note(AppendCsv(absl::StrCat(dir, "/", kDiskCsv), kDiskHeader, DiskRows(s, utc)));
+  if (options_.gpus) {
+    note(AppendCsv(absl::StrCat(dir, "/", kGpuCsv), kGpuHeader, GpuRows(gpus, utc)));
+    note(AppendCsv(absl::StrCat(dir, "/", kGpuProcessesCsv), kGpuProcessesHeader,
+                   GpuProcessRows(gpu_apps, gpu_workers, utc)));
+  }
   note(WriteListing(dir, s.now, s.listing));
   return first_error;
 }

@@ -33,6 +33,10 @@ struct ResourceMonitorOptions {
   // Called by whichever thread samples (the monitor's, or a SampleOnce() caller), with no lock of
   // the monitor held; may be null.
   std::function<std::vector<std::pair<pid_t, std::string>>()> workers;
+  // A node with GPUs: each sample also asks nvidia-smi for every GPU's
+  // utilisation, memory, temperature and power (gpu_usage.csv) and for the
+  // GPU memory of each worker (gpu_processes_usage.csv).
+  bool gpus = false;
   // Stamps the rows and names the os/ listings; must outlive the monitor. The
   // sampling period and CPU percents use the steady clock, so that a step of
   // the wall clock neither stalls sampling nor distorts a percent.
@@ -40,7 +44,8 @@ struct ResourceMonitorOptions {
 };
 
 // Samples /proc every interval on its own thread (first sample right away) and appends to
-// out_dir/node_resource_usage.csv, processes_resource_usage.csv, node_disk_usage.csv, and writes
+// out_dir/node_resource_usage.csv, processes_resource_usage.csv, node_disk_usage.csv (with
+// `gpus`, gpu_usage.csv and gpu_processes_usage.csv too), and writes
 // out_dir/os/%Y%m%d%H/processes_%M (a ps-like listing of every process). CSV files get a header row
 // when created. Thread-safe; Stop() (also the destructor) joins the thread.
 //

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "agent/gpu_query.h"
 #include "agent/job_log.h"
 #include "agent/resource_monitor.h"
 #include "common/text.h"
@@ -197,6 +198,7 @@ void WorkerPool::StartMonitor(Job& job) {
   mo.out_dir = (fs::path(job.ws.log_dir()) / "perf" / options_.node_id).string();
   mo.interval = absl::Seconds(job.ws.spec().resource_monitor_interval());
   mo.clock = options_.clock;
+  mo.gpus = !options_.gpus.empty();
   Job* raw = &job;
   mo.workers = [this, raw] {
     std::vector<std::pair<pid_t, std::string>> out;
@@ -509,6 +511,13 @@ v1::TaskResult WorkerPool::RunOnWorker(Job& job, const v1::Task& task, SlotWorke
   absl::StatusOr<WorkerResult> result =
       w.proc->WaitResult(absl::Seconds(job.timeout_s()), job.aborted());
   if (!result.ok()) return RunFailed(job, w, r, start, result.status());
+  if (!result->ok && !w.gpus.empty() && IsCudaOutOfMemory(result->error)) {
+    // Said as such, with the GPU memory as it is now, right after.
+    const std::string memory = GpuMemoryNow(w.gpus, QueryGpus());
+    result->error =
+        absl::StrCat("CUDA out of memory (", memory.empty() ? "GPU memory unknown" : memory,
+                     " when run() failed): ", result->error);
+  }
   return RunReturned(job, r, start, *result);
 }
 
