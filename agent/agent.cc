@@ -53,8 +53,8 @@ class Agent::Impl {
                                     options.gpus.value_or(std::vector<std::string>{})},
                 std::move(transport)),
         pool_(WorkerPoolOptions{
-            options.node_id, ip_, options.gpus.value_or(std::vector<std::string>{}), options.clock,
-            &log_appender_,
+            options.node_id, ip_, options.gpus.value_or(std::vector<std::string>{}),
+            options.set_visible_devices, options.clock, &log_appender_,
             [this](std::vector<v1::TaskResult> results) { PushResults(std::move(results)); }}),
         shipper_(&client_, &log_appender_, [this] { return pool_.CurrentJob(); }) {}
 
@@ -356,7 +356,16 @@ namespace {
 // `nvidia-smi -L` lists ("GPU 0: ..."); none without the tool.
 std::vector<std::string> DetectGpus() {
   if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES"); visible != nullptr) {
-    return ParseGpuList(visible).value_or(std::vector<std::string>{});
+    // Slurm's NoDevFiles and a negative number ("-1") mean none, as for CUDA.
+    const absl::string_view v = absl::StripAsciiWhitespace(visible);
+    if (v == "NoDevFiles" || absl::StartsWith(v, "-")) return {};
+    auto gpus = ParseGpuList(v);
+    if (!gpus.ok()) {
+      spdlog::warn("CUDA_VISIBLE_DEVICES: {}; the workers get no GPU",
+                   std::string(gpus.status().message()));
+      return {};
+    }
+    return *std::move(gpus);
   }
   std::vector<std::string> gpus;
   FILE* p = ::popen("nvidia-smi -L 2>/dev/null", "r");
@@ -392,6 +401,10 @@ absl::StatusOr<std::vector<std::string>> ParseGpuList(absl::string_view list) {
                        "' is not a GPU: give device numbers or UUIDs, as nvidia-smi -L shows "
                        "them, separated by commas (0,2)"));
     }
+    if (std::find(gpus.begin(), gpus.end(), item) != gpus.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("GPU '", std::string(item), "' is named twice; name each device once"));
+    }
     gpus.emplace_back(item);
   }
   return gpus;
@@ -417,7 +430,12 @@ absl::StatusOr<std::vector<std::string>> ParseGpusOption(absl::string_view text)
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options) {
   AgentOptions o = options;
+  // Workers never inherit the agent's own CUDA_VISIBLE_DEVICES when the
+  // admin chose the GPUs (--gpus) or the agent was given some (Slurm): they
+  // get theirs, or an empty one.
+  o.set_visible_devices = o.gpus.has_value() || std::getenv("CUDA_VISIBLE_DEVICES") != nullptr;
   if (!o.gpus) o.gpus = DetectGpus();
+  o.set_visible_devices = o.set_visible_devices || !o.gpus->empty();
   if (o.clock == nullptr) o.clock = RealClock::Get();
   if (o.master_address.empty()) return absl::InvalidArgumentError("--master is required");
   if (o.node_id.empty()) o.node_id = HostName();

@@ -33,6 +33,10 @@ struct AgentOptions {
   // Unset: the agent's own CUDA_VISIBLE_DEVICES when it has one (a Slurm
   // allocation), else every GPU `nvidia-smi -L` lists.
   std::optional<std::vector<std::string>> gpus;
+  // Give every worker a CUDA_VISIBLE_DEVICES (empty: no GPU), so that none
+  // inherits the agent's own. Create() sets it when gpus was given, the agent
+  // has a CUDA_VISIBLE_DEVICES, or GPUs were found.
+  bool set_visible_devices = false;
   // TLS to the master (tls.ca turns it on) and the agent's bearer token
   // (role agent; docs/security.md). Both empty for a loopback master
   // without tokens.

@@ -1,5 +1,13 @@
 #include "agent/gpu_query.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 
 #include "absl/strings/match.h"
@@ -10,6 +18,8 @@
 
 namespace prs::agent {
 namespace {
+
+constexpr std::chrono::seconds kQueryTimeout{5};
 
 std::vector<std::string> Fields(absl::string_view line) {
   std::vector<std::string> fields;
@@ -26,17 +36,54 @@ std::optional<double> Number(const std::string& text) {
   return value;
 }
 
-// Up to 1 MiB of what `nvidia-smi ARGS` prints; empty when it cannot run.
-std::string Run(const std::string& args) {
+// Up to 1 MiB of what `nvidia-smi ARG1 ARG2` prints; empty when it cannot
+// run, fails, or takes longer than kQueryTimeout (a GPU in trouble can hang
+// it): it is then killed, and the caller goes on without the reading.
+std::string Run(const char* arg1, const char* arg2) {
   std::string out;
-  FILE* p = ::popen(absl::StrCat("nvidia-smi ", args, " 2>/dev/null").c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0 && out.size() < (1u << 20)) {
-    out.append(buf, n);
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return out;
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return out;
   }
-  if (::pclose(p) != 0) out.clear();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    const int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 2);
+    }
+    ::execlp("nvidia-smi", "nvidia-smi", arg1, arg2, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() + kQueryTimeout;
+  bool timed_out = false;
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    struct pollfd p = {fds[0], POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r <= 0) continue;  // EINTR or the deadline, checked above
+    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (out.size() < (1u << 20)) out.append(buf, static_cast<size_t>(n));  // drained either way
+  }
+  ::close(fds[0]);
+  if (timed_out) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) out.clear();
   return out;
 }
 
@@ -80,12 +127,25 @@ std::vector<GpuProcessReading> ParseComputeAppsCsv(absl::string_view text) {
 }
 
 std::vector<GpuReading> QueryGpus() {
-  return ParseGpuCsv(Run(absl::StrCat(kGpuQuery, " --format=csv,noheader,nounits")));
+  return ParseGpuCsv(Run(kGpuQuery, "--format=csv,noheader,nounits"));
 }
 
 std::vector<GpuProcessReading> QueryComputeApps() {
-  return ParseComputeAppsCsv(
-      Run(absl::StrCat(kComputeAppsQuery, " --format=csv,noheader,nounits")));
+  return ParseComputeAppsCsv(Run(kComputeAppsQuery, "--format=csv,noheader,nounits"));
+}
+
+std::vector<GpuReading> OnlyThese(std::vector<GpuReading> readings,
+                                  const std::vector<std::string>& gpus) {
+  std::vector<GpuReading> kept;
+  for (auto& r : readings) {
+    for (const std::string& g : gpus) {
+      if (r.index == g || r.uuid == g) {
+        kept.push_back(std::move(r));
+        break;
+      }
+    }
+  }
+  return kept;
 }
 
 bool IsCudaOutOfMemory(absl::string_view error) {

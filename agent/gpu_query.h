@@ -41,10 +41,15 @@ inline constexpr char kComputeAppsQuery[] = "--query-compute-apps=pid,gpu_uuid,u
 std::vector<GpuReading> ParseGpuCsv(absl::string_view text);
 std::vector<GpuProcessReading> ParseComputeAppsCsv(absl::string_view text);
 
-// Runs nvidia-smi (from PATH) with the queries; empty when it is missing or
-// fails. Each call starts one process: call it once per sample, not per row.
+// Runs nvidia-smi (from PATH) with the queries; empty when it is missing,
+// fails, or does not answer within 5 s (it is killed). Each call starts one
+// process: call it once per sample, not per row.
 std::vector<GpuReading> QueryGpus();
 std::vector<GpuProcessReading> QueryComputeApps();
+// The readings of the devices in `gpus` (index or UUID): nvidia-smi lists
+// every GPU of the machine, also those of other users' allocations.
+std::vector<GpuReading> OnlyThese(std::vector<GpuReading> readings,
+                                  const std::vector<std::string>& gpus);
 
 // Whether a run() error is CUDA running out of memory (PyTorch's
 // torch.OutOfMemoryError / "CUDA out of memory", CUDA's

@@ -117,9 +117,13 @@ absl::StatusOr<WorkerSpawnOptions> JobWorkspace::WorkerOptions(const std::string
   o.env = env_;
   o.env["PRS_PROCESS_NAME"] = process;
   // The job's own CUDA_VISIBLE_DEVICES (environment.variables) wins; else
-  // the worker sees its GPUs, or none (gpus_per_process: 0).
-  if (gpus_on_node && o.env.count("CUDA_VISIBLE_DEVICES") == 0) {
-    o.env["CUDA_VISIBLE_DEVICES"] = absl::StrJoin(gpus, ",");
+  // the worker sees its GPUs, or none (gpus_per_process: 0). Numbered as
+  // nvidia-smi numbers them (CUDA's own order is fastest first).
+  if (gpus_on_node) {
+    if (o.env.count("CUDA_VISIBLE_DEVICES") == 0) {
+      o.env["CUDA_VISIBLE_DEVICES"] = absl::StrJoin(gpus, ",");
+    }
+    if (o.env.count("CUDA_DEVICE_ORDER") == 0) o.env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID";
   }
   o.env["PRS_ENTRY_SCRIPT_LOG"] = EntryScriptLogPath(process);
   const std::string work = (fs::path(work_dir_) / process).string();

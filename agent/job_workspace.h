@@ -56,7 +56,8 @@ class JobWorkspace {
   // How to start worker `process` (process000, ...); makes its working
   // folder. On a node with GPUs (`gpus_on_node`) the worker sees `gpus` in
   // CUDA_VISIBLE_DEVICES ("0,2"; empty: none), unless the job sets
-  // CUDA_VISIBLE_DEVICES itself in environment.variables.
+  // CUDA_VISIBLE_DEVICES itself in environment.variables, and
+  // CUDA_DEVICE_ORDER=PCI_BUS_ID (nvidia-smi's numbering) unless it sets that.
   absl::StatusOr<WorkerSpawnOptions> WorkerOptions(const std::string& process,
                                                    const std::vector<std::string>& gpus,
                                                    bool gpus_on_node) const;

@@ -27,10 +27,10 @@ constexpr char kProcessesHeader[] =
     "Utc Time,Pid,Process Name,Cpu Percent,Rss (MB),Threads,Open Files";
 constexpr char kGpuCsv[] = "gpu_usage.csv";
 constexpr char kGpuHeader[] =
-    "Utc Time,GPU,Uuid,Name,Utilization Percent,Memory Used (MB),Memory Total (MB),"
+    "Utc Time,GPU,Uuid,Name,Utilization Percent,Memory Used (MiB),Memory Total (MiB),"
     "Temperature (C),Power (W)";
 constexpr char kGpuProcessesCsv[] = "gpu_processes_usage.csv";
-constexpr char kGpuProcessesHeader[] = "Utc Time,Pid,Process Name,GPU Uuid,GPU Memory (MB)";
+constexpr char kGpuProcessesHeader[] = "Utc Time,Pid,Process Name,GPU Uuid,GPU Memory (MiB)";
 constexpr char kDiskCsv[] = "node_disk_usage.csv";
 constexpr char kDiskHeader[] =
     "Utc Time,Mount Point,File System,Total (MB),Used (MB),Free (MB),Used Percent";
@@ -236,18 +236,19 @@ void ResourceMonitor::Run() {
   }
 }
 
-absl::Status ResourceMonitor::SampleOnce() {
+absl::Status ResourceMonitor::SampleOnce(bool gpu_queries) {
   // Read everything first, holding no lock.
   std::vector<std::pair<pid_t, std::string>> workers;
   if (options_.workers) workers = options_.workers();
+  const bool gpu = gpu_queries && !options_.gpus.empty();
   std::vector<GpuReading> gpus;
   std::vector<GpuProcessReading> gpu_apps;
-  if (options_.gpus) {
-    gpus = QueryGpus();
+  if (gpu) {
+    gpus = OnlyThese(QueryGpus(), options_.gpus);
     gpu_apps = QueryComputeApps();
   }
   const std::vector<std::pair<pid_t, std::string>> gpu_workers =
-      options_.gpus ? workers : decltype(workers){};
+      gpu ? workers : decltype(workers){};
   const Sample s = ReadSample(options_.clock->Now(), std::move(workers));
   std::optional<double> node_cpu;
   std::vector<double> worker_cpu;
@@ -273,7 +274,7 @@ absl::Status ResourceMonitor::SampleOnce() {
   note(AppendCsv(absl::StrCat(dir, "/", kProcessesCsv), kProcessesHeader,
                  ProcessRows(s, worker_cpu, utc)));
   note(AppendCsv(absl::StrCat(dir, "/", kDiskCsv), kDiskHeader, DiskRows(s, utc)));
-  if (options_.gpus) {
+  if (gpu) {
     note(AppendCsv(absl::StrCat(dir, "/", kGpuCsv), kGpuHeader, GpuRows(gpus, utc)));
     note(AppendCsv(absl::StrCat(dir, "/", kGpuProcessesCsv), kGpuProcessesHeader,
                    GpuProcessRows(gpu_apps, gpu_workers, utc)));

@@ -33,10 +33,11 @@ struct ResourceMonitorOptions {
   // Called by whichever thread samples (the monitor's, or a SampleOnce() caller), with no lock of
   // the monitor held; may be null.
   std::function<std::vector<std::pair<pid_t, std::string>>()> workers;
-  // A node with GPUs: each sample also asks nvidia-smi for every GPU's
-  // utilisation, memory, temperature and power (gpu_usage.csv) and for the
-  // GPU memory of each worker (gpu_processes_usage.csv).
-  bool gpus = false;
+  // The node's GPUs (as CUDA_VISIBLE_DEVICES names them). When there are
+  // some, each sample also asks nvidia-smi for their utilisation, memory,
+  // temperature and power (gpu_usage.csv; other GPUs of the machine are left
+  // out) and for the GPU memory of each worker (gpu_processes_usage.csv).
+  std::vector<std::string> gpus;
   // Stamps the rows and names the os/ listings; must outlive the monitor. The
   // sampling period and CPU percents use the steady clock, so that a step of
   // the wall clock neither stalls sampling nor distorts a percent.
@@ -73,8 +74,10 @@ class ResourceMonitor {
 
   // One sample now, on the caller's thread (used by Start's thread and by tests).
   // Writes every row it can; returns the first error met (UNAVAILABLE when /proc/stat or
-  // /proc/meminfo cannot be read, or the error of a file that cannot be written).
-  absl::Status SampleOnce();
+  // /proc/meminfo cannot be read, or the error of a file that cannot be written). Without
+  // `gpu_queries` the GPU files are left alone: nvidia-smi can take seconds, too long for a
+  // caller that must not wait (a job stopping on the heartbeat thread).
+  absl::Status SampleOnce(bool gpu_queries = true);
 
  private:
   // What the previous sample of one worker saw.

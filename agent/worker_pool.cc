@@ -61,7 +61,8 @@ struct WorkerPool::Job {
 struct WorkerPool::SlotWorker {
   std::unique_ptr<WorkerProcess> proc;
   std::string name;               // process000, process001, ...
-  std::vector<std::string> gpus;  // its CUDA_VISIBLE_DEVICES; empty for none
+  std::vector<std::string> gpus;  // its GPUs; empty for none
+  std::string visible;            // the CUDA_VISIBLE_DEVICES it was started with
 };
 
 WorkerIdentities::WorkerIdentities(std::vector<std::string> gpus)
@@ -198,7 +199,7 @@ void WorkerPool::StartMonitor(Job& job) {
   mo.out_dir = (fs::path(job.ws.log_dir()) / "perf" / options_.node_id).string();
   mo.interval = absl::Seconds(job.ws.spec().resource_monitor_interval());
   mo.clock = options_.clock;
-  mo.gpus = !options_.gpus.empty();
+  mo.gpus = options_.gpus;
   Job* raw = &job;
   mo.workers = [this, raw] {
     std::vector<std::pair<pid_t, std::string>> out;
@@ -248,7 +249,9 @@ bool WorkerPool::StopJob(bool kill_running, const std::string& job_id) {
       // Not when a stop of it is under way: its workers may be going.
       if (job_ && !closing_ && (job_id.empty() || job_->ws.job_id() == job_id)) sampled = job_;
     }
-    if (sampled && sampled->monitor) sampled->monitor->SampleOnce().IgnoreError();
+    if (sampled && sampled->monitor) {
+      sampled->monitor->SampleOnce(/*gpu_queries=*/false).IgnoreError();
+    }
   }
   {
     absl::MutexLock lock(&mu_);
@@ -511,9 +514,11 @@ v1::TaskResult WorkerPool::RunOnWorker(Job& job, const v1::Task& task, SlotWorke
   absl::StatusOr<WorkerResult> result =
       w.proc->WaitResult(absl::Seconds(job.timeout_s()), job.aborted());
   if (!result.ok()) return RunFailed(job, w, r, start, result.status());
-  if (!result->ok && !w.gpus.empty() && IsCudaOutOfMemory(result->error)) {
-    // Said as such, with the GPU memory as it is now, right after.
-    const std::string memory = GpuMemoryNow(w.gpus, QueryGpus());
+  if (!result->ok && !w.visible.empty() && IsCudaOutOfMemory(result->error)) {
+    // Said as such, with the memory of the GPUs the worker saw, asked right
+    // after (nvidia-smi answers within 5 s or is given up).
+    const std::string memory =
+        GpuMemoryNow(absl::StrSplit(w.visible, ',', absl::SkipEmpty()), QueryGpus());
     result->error =
         absl::StrCat("CUDA out of memory (", memory.empty() ? "GPU memory unknown" : memory,
                      " when run() failed): ", result->error);
@@ -599,7 +604,7 @@ v1::TaskResult WorkerPool::Finish(Job& job, v1::TaskResult& r, absl::Time start,
 // Spawns the slot's worker and waits for init(). On success w.proc is set.
 absl::StatusOr<WorkerStart> WorkerPool::StartWorker(Job& job, SlotWorker& w) {
   absl::StatusOr<WorkerSpawnOptions> o =
-      job.ws.WorkerOptions(w.name, w.gpus, !options_.gpus.empty());
+      job.ws.WorkerOptions(w.name, w.gpus, options_.set_visible_devices);
   if (!o.ok()) return o.status();
   o->clock = options_.clock;
   if (o->python.find('/') != std::string::npos && ::access(o->python.c_str(), X_OK) != 0) {
@@ -620,6 +625,7 @@ absl::StatusOr<WorkerStart> WorkerPool::StartWorker(Job& job, SlotWorker& w) {
   // Its GPUs, in agent.txt and in its own log.
   std::string devices;
   if (const auto cuda = o->env.find("CUDA_VISIBLE_DEVICES"); cuda != o->env.end()) {
+    w.visible = cuda->second;
     devices = absl::StrCat(" CUDA_VISIBLE_DEVICES=", cuda->second);
     if (cuda->second != DeviceList(w.gpus)) absl::StrAppend(&devices, " (set by the job)");
   }

@@ -76,8 +76,9 @@ v1::TaskResult ReleasedResult(const v1::Task& task);
 
 struct WorkerPoolOptions {
   std::string node_id;
-  std::string ip;                 // this node's, in the per-mini-batch log lines
-  std::vector<std::string> gpus;  // the GPUs this node's workers may use
+  std::string ip;                    // this node's, in the per-mini-batch log lines
+  std::vector<std::string> gpus;     // the GPUs this node's workers may use
+  bool set_visible_devices = false;  // AgentOptions::set_visible_devices
   Clock* clock = RealClock::Get();
   LogAppender* log_appender = nullptr;  // not owned; required
   // Receives the results of attempts and the mini-batches given back unrun.

@@ -71,11 +71,11 @@ def agent_env(tmp_path, gpus, visible=None):
 
 
 def run_job(master, start_agent, prs, make_job, tmp_path, node, processes, extra=(),
-            visible=None, gpus=4, **keys):
+            visible=None, gpus=4, script=SCRIPT, **keys):
     """Runs a job of 6 inputs per process on one agent; returns {process: devices} from the
     output and the text of the node's agent.txt."""
     start_agent(node, extra=extra, env=agent_env(tmp_path, gpus, visible))
-    job = make_job(tmp_path, 6 * processes, SCRIPT, job_dir_name="job-" + node, name=node,
+    job = make_job(tmp_path, 6 * processes, script, job_dir_name="job-" + node, name=node,
                    mini_batch_size=1, process_count_per_node=processes, **keys)
     job_id = submit(prs, job.job_file)
     st = wait_state(prs, job_id, TERMINAL, 60)
@@ -93,27 +93,33 @@ def run_job(master, start_agent, prs, make_job, tmp_path, node, processes, extra
 
 
 @pytest.mark.parametrize("case", [
-    # name, GPUs listed, processes, agent flags, job keys, agent's CUDA_VISIBLE_DEVICES, expected
-    ("distinct", 4, 2, (), {}, None, {"process000": "0", "process001": "1"}),
-    ("shared", 1, 3, (), {}, None, {"process000": "0", "process001": "0", "process002": "0"}),
-    ("round-robin", 2, 3, (), {}, None, {"process000": "0", "process001": "1", "process002": "0"}),
+    # name, GPUs listed, processes, agent flags, job keys, agent's CUDA_VISIBLE_DEVICES,
+    # what each worker sees, the node's GPUs in prs nodes
+    ("distinct", 4, 2, (), {}, None, {"process000": "0", "process001": "1"}, "0,1,2,3"),
+    ("shared", 1, 3, (), {}, None, {"process000": "0", "process001": "0", "process002": "0"},
+     "0"),
+    ("round-robin", 2, 3, (), {}, None,
+     {"process000": "0", "process001": "1", "process002": "0"}, "0,1"),
     ("two-each", 4, 2, (), {"gpus_per_process": 2}, None,
-     {"process000": "0,1", "process001": "2,3"}),
-    ("hidden", 4, 2, (), {"gpus_per_process": 0}, None, {"process000": "", "process001": ""}),
-    ("subset", 4, 2, ("--gpus", "0,2"), {}, None, {"process000": "0", "process001": "2"}),
-    ("slurm", 4, 2, (), {}, "2,3", {"process000": "2", "process001": "3"}),
-    ("none", 0, 2, (), {}, None, {"process000": "<unset>", "process001": "<unset>"}),
+     {"process000": "0,1", "process001": "2,3"}, "0,1,2,3"),
+    ("hidden", 4, 2, (), {"gpus_per_process": 0}, None, {"process000": "", "process001": ""},
+     "0,1,2,3"),
+    ("subset", 4, 2, ("--gpus", "0,2"), {}, None, {"process000": "0", "process001": "2"}, "0,2"),
+    ("slurm", 4, 2, (), {}, "2,3", {"process000": "2", "process001": "3"}, "2,3"),
+    # Slurm's "no GPU", and --gpus 0 under an allocation: the workers see none, not the agent's.
+    ("nodevfiles", 4, 2, (), {}, "NoDevFiles", {"process000": "", "process001": ""}, ""),
+    ("zero", 4, 2, ("--gpus", "0"), {}, "2,3", {"process000": "", "process001": ""}, ""),
+    ("none", 0, 2, (), {}, None, {"process000": "<unset>", "process001": "<unset>"}, ""),
 ])
 def test_each_worker_gets_its_gpus(master, start_agent, prs, make_job, tmp_path, case):
-    name, gpus, processes, flags, keys, visible, expected = case
+    name, gpus, processes, flags, keys, visible, expected, node_gpus = case
+    node_gpus = node_gpus.split(",") if node_gpus else []
     node = "gpu-" + name
     seen, agent_txt, node_logs = run_job(master, start_agent, prs, make_job, tmp_path, node,
                                          processes, extra=flags, visible=visible, gpus=gpus,
                                          **keys)
     assert seen == expected, (seen, agent_txt)
     # prs nodes shows the GPUs the node's workers may use.
-    node_gpus = (flags[1].split(",") if flags else visible.split(",") if visible
-                 else [str(i) for i in range(gpus)])
     r = prs("nodes", "--output", "json")
     assert r.returncode == 0, r.stderr
     assert [n["gpus"] for n in json.loads(r.stdout) if n["node_id"] == node] == [node_gpus], r.stdout
@@ -152,20 +158,24 @@ def test_a_bad_gpus_option_and_key_are_refused(bins, prs, make_job, tmp_path):
 
 
 def test_gpu_use_is_recorded_per_gpu_and_per_worker(master, start_agent, prs, make_job, tmp_path):
-    _, _, node_logs = run_job(master, start_agent, prs, make_job, tmp_path, "gpu-perf", 2, gpus=2,
-                              resource_monitor_interval=1)
+    # Long enough (about 1.5 s) for a sample while the workers run; the agent may use GPUs 0
+    # and 1 of the machine's 4, and only theirs are recorded.
+    _, _, node_logs = run_job(master, start_agent, prs, make_job, tmp_path, "gpu-perf", 2, gpus=4,
+                              extra=("--gpus", "0,1"), resource_monitor_interval=1,
+                              script=SCRIPT.replace("time.sleep(0.05)", "time.sleep(0.25)"))
     perf = node_logs.parent.parent.parent / "perf" / "gpu-perf"
     wait_for(lambda: (perf / "gpu_processes_usage.csv").exists(), 20, message="GPU csv files")
     with open(perf / "gpu_usage.csv") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["Utc Time", "GPU", "Uuid", "Name", "Utilization Percent", "Memory Used (MB)",
-                       "Memory Total (MB)", "Temperature (C)", "Power (W)"], rows[0]
+    assert rows[0] == ["Utc Time", "GPU", "Uuid", "Name", "Utilization Percent",
+                       "Memory Used (MiB)", "Memory Total (MiB)", "Temperature (C)",
+                       "Power (W)"], rows[0]
     assert {r[1] for r in rows[1:]} == {"0", "1"}, rows
     assert all(r[4] == "37.00" and r[5] == "1000.00" and r[6] == "81559.00" and r[8] == ""
                for r in rows[1:]), rows
     with open(perf / "gpu_processes_usage.csv") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["Utc Time", "Pid", "Process Name", "GPU Uuid", "GPU Memory (MB)"], rows[0]
+    assert rows[0] == ["Utc Time", "Pid", "Process Name", "GPU Uuid", "GPU Memory (MiB)"], rows[0]
     assert len(rows) >= 2 and all(r[2].startswith("process") and r[4] == "512.00"
                                   for r in rows[1:]), rows
 

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "agent/agent.h"
+
 namespace prs::agent {
 namespace {
 
@@ -44,6 +46,31 @@ TEST_CASE("a CUDA out-of-memory error is told apart and the GPUs' memory is name
   CHECK(GpuMemoryNow({"GPU-b", "0"}, gpus) ==
         "GPU 1: 5 of 81,559 MiB used; GPU 0: 80,123 of 81,559 MiB used");
   CHECK(GpuMemoryNow({"7"}, gpus).empty());
+}
+
+TEST_CASE("only the node's own GPUs are recorded, by index or UUID", "[gpu]") {
+  const auto all = ParseGpuCsv(
+      "0, GPU-a, Fake, 1, 1, 9, 1, 1\n1, GPU-b, Fake, 1, 1, 9, 1, 1\n2, GPU-c, Fake, 1, 1, 9, 1, "
+      "1\n");
+  const auto mine = OnlyThese(all, {"2", "GPU-a"});
+  REQUIRE(mine.size() == 2);
+  CHECK(mine[0].index == "0");
+  CHECK(mine[1].index == "2");
+}
+
+TEST_CASE("prs-agent --gpus: a count or a list of devices, each once", "[gpu]") {
+  using Gpus = std::vector<std::string>;
+  CHECK(*ParseGpusOption("4") == Gpus{"0", "1", "2", "3"});
+  CHECK(ParseGpusOption("0")->empty());
+  CHECK(*ParseGpusOption("0,2") == Gpus{"0", "2"});
+  CHECK(*ParseGpusOption("2,") == Gpus{"2"});
+  CHECK(*ParseGpusOption("GPU-5e3c, MIG-1b2c") == Gpus{"GPU-5e3c", "MIG-1b2c"});
+  CHECK(ParseGpusOption("0,0").status().message() ==
+        "--gpus: GPU '0' is named twice; name each device once");
+  CHECK(std::string(ParseGpusOption("0;rm").status().message()).find("is not a GPU") !=
+        std::string::npos);
+  CHECK(std::string(ParseGpusOption("-1").status().message()).find("give a count from 0") !=
+        std::string::npos);
 }
 
 }  // namespace

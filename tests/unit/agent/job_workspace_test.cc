@@ -105,6 +105,7 @@ TEST_CASE("WorkerOptions names the worker's files and GPUs", "[job_workspace]") 
   CHECK(o->cwd == ws->code_dir());
   CHECK(o->env.at("PRS_PROCESS_NAME") == "process001");
   CHECK(o->env.at("CUDA_VISIBLE_DEVICES") == "1,3");
+  CHECK(o->env.at("CUDA_DEVICE_ORDER") == "PCI_BUS_ID");  // numbered as nvidia-smi numbers them
   CHECK(o->stdout_path == (logs / "user/stdout/node-a/process001.stdout.txt").string());
   CHECK(o->stderr_path == (logs / "user/stderr/node-a/process001.stderr.txt").string());
   CHECK(o->env.at("PRS_ENTRY_SCRIPT_LOG") ==

@@ -47,6 +47,7 @@ class PoolFixture {
     o.node_id = "node-a";
     o.ip = "10.0.0.1";
     o.gpus = std::move(gpus);
+    o.set_visible_devices = !o.gpus.empty();
     o.clock = clock;
     o.log_appender = &appender_;
     o.on_results = [this](std::vector<v1::TaskResult> results) {
