@@ -5,6 +5,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from itest_helpers import make_job, wait_for, workers_under
 
 
@@ -61,3 +63,33 @@ def test_durability_machine_runs_each_row_once_and_a_bad_value_is_refused(bins, 
     r = subprocess.run([str(bins.prs), "run", str(job.job_file), "--durability", "disk"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "give process" in r.stderr and "machine" in r.stderr, r.stderr
+
+
+def _has_torch(python):
+    return subprocess.run([python, "-c", "import torch, torchvision"],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _has_torch("/usr/bin/python3"),
+                    reason="the images-gpu example needs PyTorch and torchvision in "
+                           "/usr/bin/python3 (Debian: python3-torch python3-torchvision)")
+def test_prs_run_images_gpu_example_on_the_cpu(bins, tmp_path):
+    """The GPU example where there is no GPU: fp32 on the CPU, each image once."""
+    example = bins.source_dir / "examples" / "images-gpu"
+    data = tmp_path / "images"
+    prep = subprocess.run([bins.python, str(example / "prep.py"), "--count", "24", "--out",
+                           str(data)], capture_output=True, text=True, timeout=120)
+    assert prep.returncode == 0, prep.stderr
+    out_dir = tmp_path / "out"
+    r = subprocess.run([str(bins.prs), "run", str(example / "job.yaml"), "--state-dir",
+                        str(tmp_path / "state"), "--set", "output=%s" % out_dir,
+                        "--set", "inputs.0.path=%s" % data, "--set", "mini_batch_size=8",
+                        "--set", "process_count_per_node=2"],
+                       env=dict(os.environ, TMPDIR=str(tmp_path)), stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, "prs run: rc=%d\n%s" % (r.returncode, r.stderr[-4000:])
+    rows = (out_dir / "parallel_run_step.txt").read_text().splitlines()
+    pattern = re.compile(r"^img_(\d{5})\.jpg (\d+) (0\.\d{4}|1\.0000)$")
+    assert all(pattern.match(row) for row in rows), rows[:5]
+    assert sorted(pattern.match(row).group(1) for row in rows) == ["%05d" % i for i in range(24)]
+    assert all(0 <= int(pattern.match(row).group(2)) < 1000 for row in rows)
