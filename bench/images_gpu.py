@@ -14,7 +14,7 @@ into --data, kept for later runs), --repeat times each, turns rotated:
 Every output is checked: one line per image, each image once. Prints images/s (medians) and the
 ratios the issue names: prs with 4 processes against Pool(4), prs with 1 against the loop.
 
-    /usr/bin/python3 bench/images_gpu.py --count 6400 --repeat 3      # the GPU machine
+    python3 bench/images_gpu.py --count 6400 --repeat 3 --python /opt/torch/.venv/bin/python3
     /usr/bin/python3 bench/images_gpu.py --count 128 --processes 1,2   # a quick CPU check
 """
 
@@ -105,6 +105,9 @@ def main():
     ap.add_argument("--pool", type=int, default=4, help="Pool size (4)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--prs", default=os.path.join(REPO, "build", "bin", "prs"))
+    ap.add_argument("--python", default="/usr/bin/python3",
+                    help="the interpreter with torch, torchvision and Pillow, for every side "
+                         "(the GPU machine: /opt/torch/.venv/bin/python3)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--loop-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--pool-child", action="store_true", help=argparse.SUPPRESS)
@@ -116,7 +119,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="prs-images-gpu-")
     if args.data is None:
         args.data = os.path.join(tempfile.gettempdir(), "prs-images-gpu-%d" % args.count)
-    subprocess.run(["/usr/bin/python3", os.path.join(EXAMPLE, "prep.py"), "--count",
+    subprocess.run([args.python, os.path.join(EXAMPLE, "prep.py"), "--count",
                     str(args.count), "--out", args.data], check=True)
     me = os.path.abspath(__file__)
     sides = ["loop", "pool"] + ["prs-%s" % n for n in args.processes.split(",")]
@@ -126,7 +129,7 @@ def main():
             for side in sides[r % len(sides):] + sides[:r % len(sides)]:
                 out = os.path.join(tmp, "%s-%d.txt" % (side, r))
                 if side in ("loop", "pool"):
-                    cmd = ["/usr/bin/python3", me, "--%s-child" % side, "--data", args.data,
+                    cmd = [args.python, me, "--%s-child" % side, "--data", args.data,
                            "--mini-batch-size", str(args.mini_batch_size),
                            "--pool", str(args.pool), "--out", out]
                     wall = timed(cmd, out, args.count)
@@ -138,6 +141,7 @@ def main():
                            "--set", "inputs.0.path=%s" % args.data,
                            "--set", "process_count_per_node=%s" % n,
                            "--set", "mini_batch_size=%d" % args.mini_batch_size,
+                           "--set", "environment.python=%s" % args.python,
                            "--set", "output=%s" % out_dir, "--state-dir", state]
                     wall = timed(cmd, os.path.join(out_dir, "parallel_run_step.txt"), args.count)
                     shutil.rmtree(state, ignore_errors=True)
