@@ -132,7 +132,8 @@ def main():
                     cmd = [args.python, me, "--%s-child" % side, "--data", args.data,
                            "--mini-batch-size", str(args.mini_batch_size),
                            "--pool", str(args.pool), "--out", out]
-                    wall = timed(cmd, out, args.count)
+                    # As the job's environment.variables give prs's workers.
+                    wall = timed(cmd, out, args.count, env=dict(os.environ, OMP_NUM_THREADS="1"))
                 else:
                     n = side.split("-")[1]
                     state = os.path.join(tmp, "state-%s-%d" % (side, r))
