@@ -11,7 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/credentials.h"
 #include "common/file_io.h"
+#include "spdlog/spdlog.h"
 
 namespace prs::master {
 namespace {
@@ -165,6 +167,32 @@ absl::StatusOr<Principal> Authenticator::Authenticate(absl::string_view token) c
 size_t Authenticator::size() const {
   absl::MutexLock lock(&mu_);
   return by_hash_.size();
+}
+
+// A listen address other than loopback needs TLS and tokens, or --insecure.
+absl::Status CheckExposure(const std::string& listen, bool tls, bool tokens, bool insecure) {
+  if (IsLoopbackAddress(listen)) return absl::OkStatus();
+  if (tls && tokens) return absl::OkStatus();
+  if (!insecure) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--listen ", listen, " is reachable from other hosts, so prs-master needs ",
+        !tls && !tokens ? "TLS (--tls-cert, --tls-key) and tokens (--tokens)"
+        : !tls          ? "TLS (--tls-cert, --tls-key)"
+                        : "tokens (--tokens)",
+        " there: anyone who reaches the port could otherwise run code on every agent. "
+        "deploy/make-certs.sh and deploy/make-token.sh make them (docs/security.md). Listen on "
+        "127.0.0.1, or give --insecure on a network you trust completely"));
+  }
+  for (int i = 0; i < 3; ++i) {
+    spdlog::warn(
+        "INSECURE: listening on {} without {}; anyone who reaches this port can run "
+        "code on every agent and read every job (--insecure)",
+        listen,
+        !tls && !tokens ? "TLS or tokens"
+        : !tls          ? "TLS"
+                        : "tokens");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace prs::master

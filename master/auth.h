@@ -84,6 +84,11 @@ class Authenticator {
   std::map<std::string, Principal> by_hash_ ABSL_GUARDED_BY(mu_);
 };
 
+// A listen address other than loopback needs TLS and tokens, or --insecure
+// (then a loud warning): FAILED_PRECONDITION naming what is missing and how
+// to make it.
+absl::Status CheckExposure(const std::string& listen, bool tls, bool tokens, bool insecure);
+
 }  // namespace prs::master
 
 #endif  // PRS_MASTER_AUTH_H_

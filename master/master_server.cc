@@ -24,6 +24,7 @@
 #include "master/auth.h"
 #include "master/executor.h"
 #include "master/log_store.h"
+#include "master/rpc_access.h"
 #include "prs/v1/agent_service.grpc.pb.h"
 #include "prs/v1/job_service.grpc.pb.h"
 #include "spdlog/spdlog.h"
@@ -50,77 +51,12 @@ grpc::ServerUnaryReactor* Defer(grpc::CallbackServerContext* ctx, Executor& exec
   return reactor;
 }
 
-constexpr uint32_t Roles(std::initializer_list<Role> roles) {
-  uint32_t mask = 0;
-  for (Role r : roles) mask |= static_cast<uint32_t>(r);
-  return mask;
-}
-
-// Who may call each RPC: the one table, checked in one place (Authorize).
-// Whose job it is, is checked after it (CheckJob, CheckSession).
-// How large its request may be is the method's too (common/message_limits.h).
-struct Access {
-  const char* rpc;
-  uint32_t roles;             // any of these
-  const char* needs;          // the same, for a person
-  int64_t max_request_bytes;  // the request's bound
-};
-constexpr uint32_t kClients = Roles({Role::kSubmit, Role::kRead, Role::kAdmin});
-constexpr uint32_t kManagers = Roles({Role::kSubmit, Role::kAdmin});
-constexpr uint32_t kAgents = Roles({Role::kAgent});
-constexpr int64_t kControl = kMaxControlRequestBytes;
-constexpr Access kSubmitJob{"SubmitJob", kManagers, "submit or admin", kMaxSubmitRequestBytes};
-constexpr Access kGetJob{"GetJob", kClients, "submit, read or admin", kControl};
-constexpr Access kListJobs{"ListJobs", kClients, "submit, read or admin", kControl};
-constexpr Access kWatchJob{"WatchJob", kClients, "submit, read or admin", kControl};
-constexpr Access kListLogs{"ListLogs", kClients, "submit, read or admin", kControl};
-constexpr Access kReadLog{"ReadLog", kClients, "submit, read or admin", kControl};
-constexpr Access kCancelJob{"CancelJob", kManagers, "submit or admin", kControl};
-constexpr Access kResumeJob{"ResumeJob", kManagers, "submit or admin", kControl};
-constexpr Access kListAgents{"ListAgents", Roles({Role::kRead, Role::kAdmin}), "read or admin",
-                             kControl};
-constexpr Access kRegisterAgent{"RegisterAgent", kAgents, "agent", kControl};
-constexpr Access kUnregisterAgent{"UnregisterAgent", kAgents, "agent", kControl};
-constexpr Access kHeartbeat{"Heartbeat", kAgents, "agent", kMaxHeartbeatRequestBytes};
-constexpr Access kPullTasks{"PullTasks", kAgents, "agent", kControl};
-constexpr Access kReportResults{"ReportResults", kAgents, "agent", kMaxReportRequestBytes};
-constexpr Access kShipLogs{"ShipLogs", kAgents, "agent", kMaxShipLogsRequestBytes};
-constexpr Access kGetJobBundle{"GetJobBundle", kAgents, "agent", kControl};
-
 // A stream refused before it starts.
 class RefusedWatch final : public grpc::ServerWriteReactor<v1::JobStatus> {
  public:
   explicit RefusedWatch(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
   void OnDone() override { delete this; }
 };
-
-// A listen address other than loopback needs TLS and tokens, or --insecure.
-absl::Status CheckExposure(const MasterOptions& options) {
-  if (IsLoopbackAddress(options.listen)) return absl::OkStatus();
-  const bool tls = !options.tls.cert.empty();
-  const bool tokens = !options.tokens_file.empty();
-  if (tls && tokens) return absl::OkStatus();
-  if (!options.insecure) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--listen ", options.listen, " is reachable from other hosts, so prs-master needs ",
-        !tls && !tokens ? "TLS (--tls-cert, --tls-key) and tokens (--tokens)"
-        : !tls          ? "TLS (--tls-cert, --tls-key)"
-                        : "tokens (--tokens)",
-        " there: anyone who reaches the port could otherwise run code on every agent. "
-        "deploy/make-certs.sh and deploy/make-token.sh make them (docs/security.md). Listen on "
-        "127.0.0.1, or give --insecure on a network you trust completely"));
-  }
-  for (int i = 0; i < 3; ++i) {
-    spdlog::warn(
-        "INSECURE: listening on {} without {}; anyone who reaches this port can run "
-        "code on every agent and read every job (--insecure)",
-        options.listen,
-        !tls && !tokens ? "TLS or tokens"
-        : !tls          ? "TLS"
-                        : "tokens");
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -134,7 +70,11 @@ class MasterServer::Impl {
         agent_service_(this) {}
 
   absl::Status Start(const MasterOptions& options) {
-    if (auto s = CheckExposure(options); !s.ok()) return s;
+    if (auto s = CheckExposure(options.listen, !options.tls.cert.empty(),
+                               !options.tokens_file.empty(), options.insecure);
+        !s.ok()) {
+      return s;
+    }
     auto credentials = MakeServerCredentials(options.tls);
     if (!credentials.ok()) return credentials.status();
     if (!options.tokens_file.empty()) {
