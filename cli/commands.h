@@ -43,6 +43,9 @@ int WatchCommand(JobClient& client, const std::string& job_id);
 int ListCommand(JobClient& client, const std::string& output);
 int CancelCommand(JobClient& client, const std::string& job_id);
 int NodesCommand(JobClient& client, const std::string& output);
+// `prs top` (top_command.cc): jobs and nodes, redrawn every `interval_s`;
+// `iterations` frames (0: until interrupted).
+int TopCommand(JobClient& client, const std::string& master, double interval_s, int iterations);
 int ResumeCommand(JobClient& client, const std::string& job_id, bool wait);
 
 // `prs logs` (logs_command.cc): the tree, one file (`follow`: until the job

@@ -122,10 +122,10 @@ int NodesCommand(JobClient& client, const std::string& output) {
       absl::StrAppendFormat(&out,
                             "%s{\"node_id\": \"%s\", \"hostname\": "
                             "\"%s\", \"ip\": \"%s\", \"pid\": %d, \"last_seen_ms_ago\": %d, "
-                            "\"job_id\": \"%s\", \"leases\": %d, \"gpus\": [",
+                            "\"job_id\": \"%s\", \"leases\": %d, \"busy_workers\": %d, \"gpus\": [",
                             i ? ", " : "", JsonEscape(a.node_id()), JsonEscape(a.hostname()),
                             JsonEscape(a.ip()), a.pid(), a.last_seen_ms_ago(),
-                            JsonEscape(a.job_id()), a.leases());
+                            JsonEscape(a.job_id()), a.leases(), a.busy_workers());
       for (int g = 0; g < a.gpus_size(); ++g) {
         absl::StrAppend(&out, g ? ", " : "", "\"", JsonEscape(a.gpus(g)), "\"");
       }

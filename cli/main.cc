@@ -35,10 +35,12 @@ struct Args {
   std::string clean_dir;
   std::string durability = "process";
   bool dry_run = false;
+  double interval = 2;
+  int iterations = 0;
 };
 
 struct Subcommands {
-  CLI::App *run, *submit, *status, *watch, *list, *cancel, *nodes, *logs, *resume, *clean;
+  CLI::App *run, *submit, *status, *watch, *list, *cancel, *nodes, *top, *logs, *resume, *clean;
 };
 
 std::string Env(const char* name) {
@@ -117,6 +119,12 @@ void AddJobSubcommands(CLI::App& app, Args& a, Subcommands& c) {
   c.nodes = app.add_subcommand("nodes", "list the agents the master knows");
   output(c.nodes);
 
+  c.top =
+      app.add_subcommand("top", "jobs and nodes, live: progress, rate, ETA, GPUs, busy workers");
+  c.top->add_option("--interval", a.interval, "seconds between refreshes")->capture_default_str();
+  c.top->add_option("--iterations,-n", a.iterations, "refreshes, then exit (0: until Ctrl-C)")
+      ->capture_default_str();
+
   c.logs = app.add_subcommand(
       "logs", "list a job's log tree, print one file (--follow to keep reading), or --errors");
   c.logs->add_option("job", a.job_id, "job id")->required();
@@ -141,6 +149,7 @@ int Dispatch(const Subcommands& c, const Args& a) {
   if (*c.cancel) return CancelCommand(client, a.job_id);
   if (*c.logs) return LogsCommand(client, a.job_id, a.log_path, a.follow, a.errors);
   if (*c.nodes) return NodesCommand(client, a.output);
+  if (*c.top) return TopCommand(client, a.master, a.interval, a.iterations);
   if (*c.resume) return ResumeCommand(client, a.job_id, a.wait);
   return kExitUsage;
 }

@@ -143,6 +143,7 @@ v1::ListAgentsResponse AgentRegistry::List(absl::Time now) const {
     info->set_job_id(a->job_id);
     info->set_leases(a->leases);
     for (const std::string& gpu : a->gpus) info->add_gpus(gpu);
+    info->set_busy_workers(a->busy_workers);
   }
   return response;
 }

@@ -29,6 +29,7 @@ struct Agent {
   int64_t leases = 0;
   bool ships_logs = true;         // false: writes into the master's tree itself (prs run)
   std::vector<std::string> gpus;  // as CUDA_VISIBLE_DEVICES names them
+  int32_t busy_workers = 0;       // as its last heartbeat said
 };
 
 // A session id without its secret, for logs and reports: "node#tag".

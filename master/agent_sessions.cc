@@ -1,5 +1,6 @@
 // JobManager: agents' sessions. Register, heartbeat, leave, and loss: the
 // leases of an agent that stopped or went silent go back to the queue.
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -105,6 +106,7 @@ absl::StatusOr<v1::HeartbeatResponse> JobManager::HeartbeatLocked(
   auto found = agents_.Touch(request.agent_id(), clock_->Now());
   if (!found.ok()) return found.status();
   Agent& agent = **found;
+  agent.busy_workers = std::clamp(request.busy_workers(), 0, 1 << 20);
   v1::HeartbeatResponse response;
   // Leases granted long ago that the agent does not hold were lost on the
   // way (a PullTasks reply that never arrived): give them back.

@@ -217,3 +217,28 @@ def test_shipping_refuses_paths_outside_the_tree(master, prs, make_job, tmp_path
     assert not (logs / "user" / "stdout" / "node-s" / "big.txt").exists()
     ship("user/stdout/node-s/extra.txt")  # the node's own file: accepted
     assert (logs / "user" / "stdout" / "node-s" / "extra.txt").read_text() == "evil\n"
+
+
+def test_prs_top_shows_a_running_job_and_its_node(master, start_agent, prs, make_job, tmp_path):
+    start_agent("node-top")
+    job = make_job(tmp_path, 20, "import time\n\ndef run(mini_batch):\n    time.sleep(0.2)\n"
+                   "    return [p for p in mini_batch]\n", name="top-job", mini_batch_size=1,
+                   process_count_per_node=2)
+    job_id = submit(prs, job.job_file)
+    wait_for(lambda: json.loads(prs("status", job_id, "--output", "json").stdout)["state"]
+             == "RUNNING", 30, message="the job to run")
+    r = prs("top", "-n", "2", "--interval", "0.2")
+    assert r.returncode == 0, r.stderr
+    frames = r.stdout.split("prs top  ")
+    assert len(frames) == 3, r.stdout  # two frames, one after the other (not a terminal)
+    last = frames[-1]
+    assert "JOBS 1 running or queued" in last, last
+    row = [line for line in last.splitlines() if line.startswith(job_id)]
+    assert row and "RUNNING" in row[0] and "/20" in row[0] and "%" in row[0], last
+    node = [line for line in last.splitlines() if line.startswith("node-top")]
+    assert node and job_id in node[0], last
+    # Busy workers, as the node's heartbeat says (every 0.5 s here).
+    wait_for(lambda: [n["busy_workers"] for n in json.loads(prs("nodes", "--output", "json").stdout)]
+             in ([1], [2]), 10, message="the node's busy workers in prs nodes")
+    st = wait_state(prs, job_id, TERMINAL, 60)
+    assert st["state"] == "SUCCEEDED", st
