@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/commands.h"
 #include "cli/top_frame.h"
@@ -10,7 +12,12 @@
 namespace prs::cli {
 
 int TopCommand(JobClient& client, const std::string& master, double interval_s, int iterations) {
-  if (interval_s < 0.2) interval_s = 0.2;  // a master is not to be polled harder than this
+  if (!(interval_s >= 0.2 && interval_s <= 3600)) {  // NaN too
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--interval ", interval_s,
+                     ": give seconds from 0.2 (a master is not polled harder) to "
+                     "3600")));
+  }
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
   for (int i = 0; iterations <= 0 || i < iterations; ++i) {
     if (i > 0) absl::SleepFor(absl::Seconds(interval_s));  // the refresh period

@@ -227,6 +227,9 @@ def test_prs_top_shows_a_running_job_and_its_node(master, start_agent, prs, make
     job_id = submit(prs, job.job_file)
     wait_for(lambda: json.loads(prs("status", job_id, "--output", "json").stdout)["state"]
              == "RUNNING", 30, message="the job to run")
+    for bad in ("0.01", "1e9", "nan"):
+        r = prs("top", "-n", "1", "--interval", bad)
+        assert r.returncode == 2 and "give seconds from 0.2" in r.stderr, (bad, r.stderr)
     r = prs("top", "-n", "2", "--interval", "0.2")
     assert r.returncode == 0, r.stderr
     frames = r.stdout.split("prs top  ")
