@@ -183,6 +183,20 @@ class FirstRow:
         return self.seconds
 
 
+def run_timed(cmd, first_row_file, what, env=None):
+    """Runs `cmd`; returns its wall time, when `first_row_file` first held a byte (or None) and
+    its stdout. Exits naming `what` when it fails."""
+    first = FirstRow(first_row_file).start()
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    wall = time.perf_counter() - t0
+    first_row = first.stop()
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr)
+        raise SystemExit("%s failed (exit %d): %s" % (what, p.returncode, " ".join(cmd)))
+    return wall, first_row, p
+
+
 def time_prs(args, root, run_no, width):
     state = os.path.join(root, "state-%d" % run_no)
     out = os.path.join(root, "out-prs-%d" % run_no)
@@ -197,14 +211,7 @@ def time_prs(args, root, run_no, width):
            "--state-dir", state]
     if args.durability:
         cmd += ["--durability", args.durability]
-    first = FirstRow(os.path.join(out, "rows.txt")).start()
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t0
-    first_row = first.stop()
-    if p.returncode != 0:
-        sys.stderr.write(p.stderr)
-        raise SystemExit("prs run failed (exit %d): %s" % (p.returncode, " ".join(cmd)))
+    wall, first_row, p = run_timed(cmd, os.path.join(out, "rows.txt"), "prs run")
     rows = output_path(p, os.path.join(out, "rows.txt"))
     check_rows(rows, args.files, width)
     if not args.keep:
@@ -255,15 +262,8 @@ def time_cluster(args, root, run_no, width):
                "--set", "mini_batch_size=%d" % args.mini_batch_size,
                "--set", "environment.python=/usr/bin/python3",
                "--set", "output_action=append_row", "--set", "output=%s" % out]
-        first = FirstRow(os.path.join(out, "rows.txt")).start()
-        t0 = time.perf_counter()
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=dict(os.environ, PRS_MASTER=address))
-        wall = time.perf_counter() - t0
-        first_row = first.stop()
-        if p.returncode != 0:
-            sys.stderr.write(p.stderr)
-            raise SystemExit("prs submit --wait failed (exit %d)" % p.returncode)
+        wall, first_row, _ = run_timed(cmd, os.path.join(out, "rows.txt"), "prs submit --wait",
+                                       env=dict(os.environ, PRS_MASTER=address))
         check_rows(os.path.join(out, "rows.txt"), args.files, width)
     finally:
         for proc in procs:
@@ -299,14 +299,7 @@ def time_child(args, root, run_no, width, side):
            "--root", root, "--out", out]
     if os.path.exists(out):  # left by a --keep run of a --reuse'd folder
         os.remove(out)
-    first = FirstRow(out).start()
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t0
-    first_row = first.stop()
-    if p.returncode != 0:
-        sys.stderr.write(p.stderr)
-        raise SystemExit("%s failed (exit %d)" % (side, p.returncode))
+    wall, first_row, _ = run_timed(cmd, out, side)
     check_rows(out, args.files, width)
     if not args.keep:
         os.remove(out)
