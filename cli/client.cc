@@ -179,9 +179,33 @@ absl::StatusOr<v1::JobStatus> JobClient::Watch(
   }
 }
 
+namespace {
+
+// "-": the job's YAML (or JSON) from stdin, relative paths against the
+// current folder; at most kMaxJobSpecBytes.
+absl::StatusOr<v1::JobSpec> LoadJob(const std::string& job_file,
+                                    const std::vector<std::string>& overrides) {
+  if (job_file != "-") return LoadJobFile(job_file, overrides);
+  std::string text;
+  char buffer[1 << 16];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, stdin)) > 0) {
+    text.append(buffer, n);
+    if (static_cast<int64_t>(text.size()) > kMaxJobSpecBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the job on stdin is over ", kMaxJobSpecBytes >> 20,
+                       " MiB; a job file is a few lines: list the inputs in a list_file"));
+    }
+  }
+  if (std::ferror(stdin)) return absl::InvalidArgumentError("the job on stdin cannot be read");
+  return ParseJobYaml(text, /*base_dir=*/"", overrides);
+}
+
+}  // namespace
+
 absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
                                                    const std::vector<std::string>& overrides) {
-  auto spec = LoadJobFile(job_file, overrides);
+  auto spec = LoadJob(job_file, overrides);
   if (!spec.ok()) return spec.status();
   if (auto s = ValidateJobSpec(*spec, /*check_files=*/true); !s.ok()) return s;
   // As the user, with the paths named: the master names only the lines.

@@ -51,6 +51,8 @@ class JobClient {
 };
 
 // Loads a job file with overrides, validates it, and packs its source folder.
+// A `job_file` of "-" reads the job from stdin, with relative paths against
+// the current folder.
 absl::StatusOr<v1::SubmitJobRequest> PrepareSubmit(const std::string& job_file,
                                                    const std::vector<std::string>& overrides);
 

@@ -38,6 +38,10 @@ int CleanOutputsCommand(const std::string& dir, bool dry_run);
 // Jobs on a master (job_commands.cc).
 int SubmitCommand(JobClient& client, const std::string& master, const std::string& job_file,
                   const std::vector<std::string>& overrides, bool wait);
+// `prs prepare JOB_FILE`: validates and packs the job as `prs submit` does and
+// writes the SubmitJobRequest (binary protobuf) to stdout, for clients in
+// other languages (prs.client), so that there is one implementation.
+int PrepareCommand(const std::string& job_file, const std::vector<std::string>& overrides);
 int StatusCommand(JobClient& client, const std::string& job_id, const std::string& output);
 int WatchCommand(JobClient& client, const std::string& job_id);
 int ListCommand(JobClient& client, const std::string& output);

@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -57,6 +59,23 @@ int SubmitCommand(JobClient& client, const std::string& master, const std::strin
                master.c_str(), resp->log_dir().c_str());
   for (const auto& w : resp->warnings()) std::fprintf(stderr, "prs: note: %s\n", w.c_str());
   return wait ? Follow(client, resp->job_id()) : 0;
+}
+
+int PrepareCommand(const std::string& job_file, const std::vector<std::string>& overrides) {
+  if (::isatty(1) != 0) {
+    return Fail(absl::InvalidArgumentError(
+        "prs prepare writes the request as binary protobuf: redirect stdout to a file, e.g. "
+        "`prs prepare job.yaml > job.request`"));
+  }
+  auto request = PrepareSubmit(job_file, overrides);
+  if (!request.ok()) return Fail(request.status());
+  const std::string bytes = request->SerializeAsString();
+  if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() ||
+      std::fflush(stdout) != 0) {
+    return Fail(absl::InternalError(
+        absl::StrCat("cannot write the request to stdout: ", std::strerror(errno))));
+  }
+  return 0;
 }
 
 int StatusCommand(JobClient& client, const std::string& job_id, const std::string& output) {

@@ -40,7 +40,8 @@ struct Args {
 };
 
 struct Subcommands {
-  CLI::App *run, *submit, *status, *watch, *list, *cancel, *nodes, *top, *logs, *resume, *clean;
+  CLI::App *run, *submit, *prepare, *status, *watch, *list, *cancel, *nodes, *top, *logs, *resume,
+      *clean;
 };
 
 std::string Env(const char* name) {
@@ -98,10 +99,18 @@ void AddJobSubcommands(CLI::App& app, Args& a, Subcommands& c) {
     sub->add_option("--output", a.output, "text or json")->check(CLI::IsMember({"text", "json"}));
   };
   c.submit = app.add_subcommand("submit", "submit a job to prs-master; prints its id");
-  c.submit->add_option("job_file", a.job_file, "the job's YAML file")->required();
+  c.submit->add_option("job_file", a.job_file, "the job's YAML file, or - for stdin")->required();
   c.submit->add_option("--set", a.overrides, "override a key of the job file: key=value")
       ->take_all();
   c.submit->add_flag("--wait", a.wait, "follow the job until it ends; exit 0 only if it succeeded");
+
+  c.prepare = app.add_subcommand(
+      "prepare",
+      "check a job file and pack its source folder as submit does, without submitting; writes "
+      "the SubmitJobRequest (binary protobuf) to stdout, for other clients");
+  c.prepare->add_option("job_file", a.job_file, "the job's YAML file, or - for stdin")->required();
+  c.prepare->add_option("--set", a.overrides, "override a key of the job file: key=value")
+      ->take_all();
 
   c.status = app.add_subcommand("status", "show a job's state and counts");
   c.status->add_option("job", a.job_id, "job id")->required();
@@ -138,6 +147,7 @@ int Dispatch(const Subcommands& c, const Args& a) {
   if (*c.run) return RunLocalCommand(a.job_file, a.overrides, a.durability, a.state_dir);
   if (*c.resume && !a.state_dir.empty()) return ResumeLocalCommand(a.job_id, a.state_dir);
   if (*c.clean) return CleanOutputsCommand(a.clean_dir, a.dry_run);
+  if (*c.prepare) return PrepareCommand(a.job_file, a.overrides);
 
   auto token = prs::ReadToken(a.token_file, Env("PRS_TOKEN"));
   if (!token.ok()) return Fail(token.status());

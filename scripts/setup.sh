@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages prs needs to build, test and run the examples.
-# Safe to run again: apt-get skips what is already installed.
+# Installs the Debian 12 packages prs needs to build and run the examples;
+# with --tests also what only the tests need (Node.js and npm for the test of
+# the API from another language). Safe to run again: apt-get skips what is
+# already installed.
 set -euo pipefail
+tests=false
+[ "${1:-}" = "--tests" ] && tests=true
 
 packages=(
   build-essential cmake ccache pkg-config git clang-format
@@ -15,8 +19,16 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm for the test of the API from another language
+# (tests/integration/test_node_client.py): Debian's, unless a node and npm
+# are there already (e.g. from NodeSource, whose nodejs holds npm).
+if $tests && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
+  for p in nodejs npm; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+fi
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#packages[@]} packages are installed"
+  echo "setup: all packages are installed"
   exit 0
 fi
 

@@ -4,7 +4,7 @@
 # the Python runtime, and integration tests with real processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh --tests
 ./scripts/build.sh
 /usr/bin/python3 examples/digits/prep.py
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure

@@ -51,3 +51,14 @@ def test_installed_binaries_run_a_job_without_pythonpath(tmp_path, make_job):
     assert sorted(l.split()[0] for l in lines) == ["%05d.txt" % i for i in range(5)]
     # The workers imported the installed runtime, not the source tree's.
     assert all(l.split()[1].startswith(str(prefix)) for l in lines), lines
+    # The installed Python client: its stubs, and the installed `prs` that checks jobs (-s: not
+    # the build's prs.pth in the user's site-packages).
+    r = subprocess.run(["/usr/bin/python3", "-s", "-c",
+                        "import prs.client, prs._paths, prs.v1.job_service_pb2_grpc as g\n"
+                        "print(prs.client.__file__, g.__file__, prs._paths.BIN_DIR)"],
+                       env=dict(env, PYTHONPATH=str(prefix / "share" / "prs" / "python")),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    client, stubs, bin_dir = r.stdout.split()
+    assert client.startswith(str(prefix)) and stubs.startswith(str(prefix)), r.stdout
+    assert bin_dir == str(prefix / "bin")

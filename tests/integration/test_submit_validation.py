@@ -2,6 +2,8 @@
 queued."""
 
 import json
+import os
+import subprocess
 
 import pytest
 
@@ -52,3 +54,30 @@ def test_bad_job_file_is_refused(master, prs, make_job, tmp_path, keys, raw, exp
     for text in expected:
         assert text in r.stderr, "stderr does not mention %r: %r" % (text, r.stderr)
     assert job_ids(prs) == before, "a refused job was queued"
+
+
+def test_a_job_on_stdin_resolves_against_the_current_folder(master, bins, start_agent, make_job,
+                                                            tmp_path):
+    """`prs submit -` and `prs prepare -` read the job from stdin (as prs.client does for a
+    dict), with relative paths against the current folder; prepare writes the request that
+    submit would send, and refuses a bad job with the same message."""
+    start_agent("n1")
+    job = make_job(tmp_path, 5, SCRIPT)
+    env = dict(os.environ, PRS_MASTER=master.address)
+
+    def prs_stdin(*args, text):
+        return subprocess.run([str(bins.prs), *args], input=text.encode(), cwd=job.root, env=env,
+                              capture_output=True, timeout=60)
+
+    r = prs_stdin("prepare", "-", "--set", "mini_batch_size=2", text=json.dumps(job.spec))
+    assert r.returncode == 0, r.stderr
+    # The request holds the absolute paths and the snapshot's script.
+    assert str(job.data_dir).encode() in r.stdout and b"score.py" in r.stdout
+    assert SCRIPT.encode() in r.stdout
+    bad = prs_stdin("prepare", "-", text=json.dumps(dict(job.spec, node_count=0)))
+    same = prs_stdin("submit", "-", text=json.dumps(dict(job.spec, node_count=0)))
+    assert bad.returncode == same.returncode == 2 and bad.stdout == same.stdout == b""
+    assert b"node_count" in bad.stderr and bad.stderr == same.stderr
+    r = prs_stdin("submit", "-", "--wait", text=json.dumps(job.spec))
+    assert r.returncode == 0, r.stderr
+    assert sorted(job.output_file.read_text().split()) == sorted(str(p) for p in job.inputs)
