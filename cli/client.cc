@@ -1,6 +1,7 @@
 #include "cli/client.h"
 
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -186,6 +187,7 @@ namespace {
 absl::StatusOr<v1::JobSpec> LoadJob(const std::string& job_file,
                                     const std::vector<std::string>& overrides) {
   if (job_file != "-") return LoadJobFile(job_file, overrides);
+  if (::isatty(0) != 0) std::fputs("prs: reading the job from stdin; end it with Ctrl-D\n", stderr);
   std::string text;
   char buffer[1 << 16];
   size_t n;

@@ -24,7 +24,7 @@ import random
 import shutil
 import subprocess
 import time
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import grpc
 
@@ -39,7 +39,8 @@ except ImportError as e:  # pragma: no cover: a source tree that was never built
 __all__ = [
     "Client", "Tls", "Job", "JobCounts", "SubmittedJob", "LogFile", "Node", "PrsError",
     "InvalidJobError", "JobNotFoundError", "FailedPreconditionError", "PermissionDeniedError",
-    "MasterUnavailableError", "WaitTimeoutError", "TERMINAL_STATES",
+    "MasterUnavailableError", "WaitTimeoutError", "LogFileNotFoundError", "ConfigurationError",
+    "TERMINAL_STATES",
 ]
 
 DEFAULT_MASTER = "127.0.0.1:7600"
@@ -85,10 +86,18 @@ class MasterUnavailableError(PrsError):
     """The master cannot be reached."""
 
 
-class WaitTimeoutError(PrsError, TimeoutError):
-    """wait() ran out of time; `status` is the job's last status."""
+class LogFileNotFoundError(PrsError):
+    """The job's log tree has no such file (yet)."""
 
-    def __init__(self, message: str, status: "Job"):
+
+class ConfigurationError(PrsError):
+    """The client's own settings are wrong: a TLS or token file, the `prs` binary."""
+
+
+class WaitTimeoutError(PrsError, TimeoutError):
+    """wait() ran out of time; `status` is the job's last status (None when none came)."""
+
+    def __init__(self, message: str, status: Optional["Job"]):
         super().__init__(message, "DEADLINE_EXCEEDED")
         self.status = status
 
@@ -141,7 +150,7 @@ class Job:
     items_per_second: float = 0.0
     first_error: str = ""
     first_error_log: str = ""
-    notes: List[str] = dataclasses.field(default_factory=list)
+    notes: Tuple[str, ...] = ()
     reused_from: str = ""
 
     @property
@@ -160,7 +169,7 @@ class SubmittedJob:
     master wants you to know (e.g. that an earlier output file was moved aside)."""
     job_id: str
     log_dir: str
-    warnings: List[str] = dataclasses.field(default_factory=list)
+    warnings: Tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,7 +190,7 @@ class Node:
     job_id: str
     leases: int
     busy_workers: int
-    gpus: List[str]
+    gpus: Tuple[str, ...]
 
 
 def _job(msg) -> Job:
@@ -194,7 +203,7 @@ def _job(msg) -> Job:
         elif f.name == "state":
             values[f.name] = job_pb2.JobState.Name(msg.state)
         elif f.name == "notes":
-            values[f.name] = list(msg.notes)
+            values[f.name] = tuple(msg.notes)
         else:
             values[f.name] = getattr(msg, f.name)
     return Job(**values)
@@ -203,7 +212,7 @@ def _job(msg) -> Job:
 def _node(msg) -> Node:
     return Node(node_id=msg.node_id, hostname=msg.hostname, ip=msg.ip, pid=msg.pid,
                 last_seen_ms_ago=msg.last_seen_ms_ago, job_id=msg.job_id, leases=msg.leases,
-                busy_workers=msg.busy_workers, gpus=list(msg.gpus))
+                busy_workers=msg.busy_workers, gpus=tuple(msg.gpus))
 
 
 # --- connection --------------------------------------------------------------------------------
@@ -221,10 +230,15 @@ class Tls:
     def from_environment() -> Optional["Tls"]:
         """$PRS_TLS_CA, $PRS_TLS_CERT, $PRS_TLS_KEY; None when $PRS_TLS_CA is unset."""
         ca = os.environ.get("PRS_TLS_CA", "")
+        cert = os.environ.get("PRS_TLS_CERT") or None
+        key = os.environ.get("PRS_TLS_KEY") or None
         if not ca:
+            if cert or key:
+                raise ConfigurationError(
+                    "$PRS_TLS_CERT and $PRS_TLS_KEY need $PRS_TLS_CA, the CA that signed the "
+                    "master's certificate", "INVALID_ARGUMENT")
             return None
-        return Tls(ca, os.environ.get("PRS_TLS_CERT") or None,
-                   os.environ.get("PRS_TLS_KEY") or None)
+        return Tls(ca, cert, key)
 
 
 def _read(path: str, what: str) -> bytes:
@@ -232,8 +246,15 @@ def _read(path: str, what: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise InvalidJobError("%s: cannot read %s: %s" % (what, path, e.strerror),
-                              "INVALID_ARGUMENT") from None
+        raise ConfigurationError("%s: cannot read %s: %s" % (what, path, e.strerror),
+                                 "INVALID_ARGUMENT") from None
+
+
+def _read_pem(path: str, what: str) -> bytes:
+    data = _read(path, what)
+    if b"-----BEGIN " not in data:
+        raise ConfigurationError("%s: %s is not a PEM file" % (what, path), "INVALID_ARGUMENT")
+    return data
 
 
 def _token_from_environment() -> str:
@@ -243,7 +264,7 @@ def _token_from_environment() -> str:
         return os.environ.get("PRS_TOKEN", "").strip()
     line = _read(token_file, "$PRS_TOKEN_FILE").decode("utf-8", "replace").split("\n")[0].strip()
     if not line:
-        raise InvalidJobError("$PRS_TOKEN_FILE: %s is empty" % token_file, "INVALID_ARGUMENT")
+        raise ConfigurationError("$PRS_TOKEN_FILE: %s is empty" % token_file, "INVALID_ARGUMENT")
     return line
 
 
@@ -277,9 +298,22 @@ def _find_prs(explicit: Optional[str]) -> str:
     found = shutil.which("prs")
     if found:
         return found
-    raise PrsError("cannot find the `prs` binary, which checks and packs a job before it is "
-                   "submitted: build prs (scripts/build.sh), put its bin/ folder on PATH, or "
-                   "pass Client(prs_binary=...)", "FAILED_PRECONDITION")
+    raise ConfigurationError("cannot find the `prs` binary, which checks and packs a job before "
+                             "it is submitted: build prs (scripts/build.sh), put its bin/ folder "
+                             "on PATH, or pass Client(prs_binary=...)", "FAILED_PRECONDITION")
+
+
+def _json(value, what: str) -> str:
+    """JSON (which the job file's YAML parser reads as the same value): paths as strings, any
+    character as itself (yaml-cpp refuses the surrogate pairs of \\u escapes)."""
+    def encode(o):
+        if isinstance(o, os.PathLike):
+            return os.fspath(o)
+        raise TypeError("%s is not a job file's value" % type(o).__name__)
+    try:
+        return json.dumps(value, ensure_ascii=False, default=encode)
+    except (TypeError, ValueError) as e:
+        raise InvalidJobError("%s: %s" % (what, e), "INVALID_ARGUMENT") from None
 
 
 def _override_args(overrides) -> List[str]:
@@ -288,7 +322,8 @@ def _override_args(overrides) -> List[str]:
     if not overrides:
         return []
     if isinstance(overrides, Mapping):
-        pairs = ["%s=%s" % (k, "" if v is None else json.dumps(v)) for k, v in overrides.items()]
+        pairs = ["%s=%s" % (k, "" if v is None else _json(v, "overrides[%r]" % k))
+                 for k, v in overrides.items()]
     elif isinstance(overrides, (str, bytes)):
         raise TypeError("overrides: give a dict {key: value} or a list of 'key=value' strings")
     else:
@@ -320,8 +355,12 @@ class _Logs:
         while max_bytes is None or len(data) < max_bytes:
             want = _LOG_CHUNK_BYTES if max_bytes is None else min(_LOG_CHUNK_BYTES,
                                                                   max_bytes - len(data))
-            chunk = self._client._call("ReadLog", job_service_pb2.ReadLogRequest(
-                job_id=job_id, path=path, offset=offset + len(data), max_bytes=want), 30)
+            try:
+                chunk = self._client._call("ReadLog", job_service_pb2.ReadLogRequest(
+                    job_id=job_id, path=path, offset=offset + len(data), max_bytes=want), 30)
+            except JobNotFoundError as e:
+                self._client.get(job_id)  # raises JobNotFoundError when the job is the one missing
+                raise LogFileNotFoundError(e.message, e.code) from None
             data += chunk.data
             if not chunk.data or offset + len(data) >= chunk.size:
                 break
@@ -330,15 +369,18 @@ class _Logs:
     def follow(self, job_id: str, path: str, offset: int = 0,
                poll_seconds: float = 0.5) -> Iterator[bytes]:
         """Yields what is appended to the file from `offset` until the job has ended and the
-        file has been read to its end (as `prs logs --follow`)."""
+        file has been read to its end (as `prs logs --follow`); waits for a file not written
+        yet, and raises LogFileNotFoundError when the job ended without writing it."""
         while True:
             # The state first: once the job has ended, one more read gets the last bytes.
             ended = self._client.get(job_id).done
             try:
                 data = self.read(job_id, path, offset)
-            except JobNotFoundError:
+            except LogFileNotFoundError as e:
                 if ended:
-                    return
+                    raise LogFileNotFoundError(
+                        "job %s ended without writing %s; client.logs.list(%r) lists its files"
+                        % (job_id, path, job_id), e.code) from None
                 data = b""  # not written yet
             if data:
                 offset += len(data)
@@ -370,6 +412,9 @@ class Client:
         if tls is True:
             raise TypeError("tls: give a Tls, the CA's path, None (the environment) or False")
         self._tls = (Tls.from_environment() if tls is None else None if tls is False else tls)
+        if self._tls is not None and bool(self._tls.cert) != bool(self._tls.key):
+            raise ConfigurationError("tls: give both cert and key (a client certificate and its "
+                                     "key), or neither", "INVALID_ARGUMENT")
         self._prs_binary = prs_binary
         if self._token and self._tls is None and not _is_loopback(self.master):
             raise FailedPreconditionError(
@@ -384,9 +429,9 @@ class Client:
             self._channel = grpc.insecure_channel(self.master, options=options)
         else:
             credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read(self._tls.ca, "tls.ca"),
-                private_key=_read(self._tls.key, "tls.key") if self._tls.key else None,
-                certificate_chain=_read(self._tls.cert, "tls.cert") if self._tls.cert else None)
+                root_certificates=_read_pem(self._tls.ca, "tls.ca"),
+                private_key=_read_pem(self._tls.key, "tls.key") if self._tls.key else None,
+                certificate_chain=_read_pem(self._tls.cert, "tls.cert") if self._tls.cert else None)
             self._channel = grpc.secure_channel(self.master, credentials, options=options)
         self._stub = job_service_pb2_grpc.JobServiceStub(self._channel)
         self._metadata = (("authorization", "Bearer " + self._token),) if self._token else ()
@@ -430,24 +475,25 @@ class Client:
         """The SubmitJobRequest for `job` (a job file's path, or a dict of its keys), checked and
         with its source_directory packed by `prs prepare`, as `prs submit` would send it.
         Relative paths in a dict are relative to the current directory."""
-        argv = [_find_prs(self._prs_binary), "prepare"]
         if isinstance(job, Mapping):
-            argv.append("-")
-            stdin = json.dumps(dict(job)).encode()  # JSON is YAML
+            path = "-"
+            stdin = _json(dict(job), "job").encode()  # JSON is YAML
         elif isinstance(job, (str, os.PathLike)):
-            argv.append(os.fspath(job))
+            path = os.fspath(job)
             stdin = b""
         else:
             raise TypeError("job: give the path of a job file or a dict of its keys, not %s" %
                             type(job).__name__)
-        argv += _override_args(overrides)
+        # "--": a path that starts with '-' is still the job file.
+        argv = [_find_prs(self._prs_binary), "prepare", *_override_args(overrides), "--", path]
         proc = subprocess.run(argv, input=stdin, capture_output=True)
         if proc.returncode != 0:
             text = proc.stderr.decode("utf-8", "replace").strip()
-            lines = [line[len("prs: error: "):] if line.startswith("prs: error: ") else line
-                     for line in text.splitlines()]
-            raise InvalidJobError("\n".join(lines) or "prs prepare exited with %d" %
-                                  proc.returncode, "INVALID_ARGUMENT")
+            message = "\n".join(line[len("prs: error: "):] if line.startswith("prs: error: ")
+                                else line for line in text.splitlines())
+            missing = message.startswith("job file '") and message.endswith("' does not exist")
+            raise InvalidJobError(message or "prs prepare exited with %d" % proc.returncode,
+                                  "NOT_FOUND" if missing else "INVALID_ARGUMENT")
         return job_service_pb2.SubmitJobRequest.FromString(proc.stdout)
 
     def submit(self, job: Union[str, os.PathLike, Mapping],
@@ -458,7 +504,7 @@ class Client:
         request = self.prepare(job, overrides)
         # The master checks every path of a list_file at submit: give it time.
         resp = self._call("SubmitJob", request, 600)
-        return SubmittedJob(resp.job_id, resp.log_dir, list(resp.warnings))
+        return SubmittedJob(resp.job_id, resp.log_dir, tuple(resp.warnings))
 
     def get(self, job_id: str) -> Job:
         """One job's status."""
@@ -494,7 +540,9 @@ class Client:
         while True:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                last = last or self.get(job_id)
+                if last is None:
+                    raise WaitTimeoutError("no status of job %s came within %gs (is prs-master at "
+                                           "%s up?)" % (job_id, timeout, self.master), None)
                 raise WaitTimeoutError("job %s is still %s after %gs" %
                                        (job_id, last.state, timeout), last)
             got = False
@@ -520,8 +568,11 @@ class Client:
                     raise self._error(e) from None
             finally:
                 call.cancel()  # a consumer that stopped early leaves no stream open
-            # Reconnect with jittered backoff, as the CLI does.
-            time.sleep(random.uniform(0.1, 0.5 + 0.1 * min(failures, 15)))
+            # Reconnect with jittered backoff, as the CLI does, within the deadline.
+            pause = random.uniform(0.1, 0.5 + 0.1 * min(failures, 15))
+            if deadline is not None:
+                pause = max(0.0, min(pause, deadline - time.monotonic()))
+            time.sleep(pause)
 
     def wait(self, job_id: str, timeout: Optional[float] = None) -> Job:
         """Blocks until the job ends; returns its terminal status. WaitTimeoutError (a
@@ -539,5 +590,11 @@ class Client:
             return None
         text = ""
         if status.first_error_log:
-            text = self.logs.read(job_id, status.first_error_log).decode("utf-8", "replace")
+            # The file has every failure of that worker: the first record, up to its blank
+            # line, as `prs logs --errors` prints it.
+            data = self.logs.read(job_id, status.first_error_log, max_bytes=64 << 10)
+            text = data.decode("utf-8", "replace")
+            end = text.find("\n\n")
+            if end >= 0:
+                text = text[:end + 1]
         return {"error": status.first_error, "log": status.first_error_log, "traceback": text}

@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -76,7 +77,8 @@ def test_a_node_client_submits_and_watches_a_job_over_tls_with_a_token(cluster, 
     config_file = tmp_path / "node-config.json"
     config_file.write_text(json.dumps(config))
     r = subprocess.run(["node", str(NODE_DIR / "submit_and_watch.js"), str(config_file)],
-                       env={"NODE_PATH": str(node_modules), "PATH": "/usr/bin:/bin"},
+                       env={"NODE_PATH": str(node_modules),
+                            "PATH": "%s:/usr/bin:/bin" % Path(shutil.which("node")).parent},
                        capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])

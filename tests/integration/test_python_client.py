@@ -7,6 +7,7 @@ The scenario prints one JSON object as its last line; the test asserts on it and
 
 import json
 import os
+import socket
 import subprocess
 import textwrap
 
@@ -160,8 +161,28 @@ def test_the_example_follows_a_failing_job_and_shows_its_first_error(master, sta
     assert lines[0].startswith("submitted failing-job-1; logs in ")
     assert any(line.startswith("SUCCEEDED: 30/30 items, 3 failed") for line in lines), r.stdout
     assert "first error: " in r.stdout and "cannot score" in r.stdout, r.stdout
-    # The traceback file of the log tree, read through the API.
+    # The traceback file of the log tree, read through the API: its first record only.
     assert "--- user/error/n1/" in r.stdout and "ValueError: cannot score" in r.stdout
+    assert r.stdout.count("Traceback (most recent call last)") == 1, r.stdout
+    out = run_client("""
+        client = Client()
+        errors = {}
+        for name, fn in (("missing_file", lambda: client.logs.read("failing-job-1", "nope.txt")),
+                         ("follow_missing", lambda: list(client.logs.follow("failing-job-1",
+                                                                            "nope.txt"))),
+                         ("missing_job", lambda: client.logs.read("nope-1", "x.txt"))):
+            try:
+                fn()
+            except PrsError as e:
+                errors[name] = [type(e).__name__, e.message]
+        chunks = list(client.logs.follow("failing-job-1", "user/error.txt"))
+        print(json.dumps({"errors": errors, "followed": b"".join(chunks).decode()}))
+    """, client_env(master.address))
+    assert out["errors"]["missing_file"][0] == "LogFileNotFoundError"
+    assert out["errors"]["follow_missing"][0] == "LogFileNotFoundError"
+    assert "ended without writing nope.txt" in out["errors"]["follow_missing"][1]
+    assert out["errors"]["missing_job"][0] == "JobNotFoundError"
+    assert "cannot score" in out["followed"]
     assert sorted(output_rows(job)) == sorted(p.name for p in job.inputs
                                               if not p.name.endswith("3.txt"))
 
@@ -207,6 +228,65 @@ def test_cancel_resume_watch_and_wait_timeout(master, start_agent, tmp_path):
     assert "no-such-job" in out["missing"]
     # Cancelled, then resumed: every input in the output exactly once.
     assert sorted(output_rows(job)) == sorted(p.name for p in job.inputs)
+
+
+def test_mistakes_of_the_caller_are_clear_errors_not_crashes(bins, tmp_path):
+    job = make_job(tmp_path, 2, ROWS_SCRIPT, name="local-checks")
+    (job.root / "-dash.yaml").write_text(job.job_file.read_text())
+    cert = tmp_path / "cert.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    silent = socket.socket()  # accepts connections and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    out = run_client("""
+        import os, pathlib, time
+        from prs.v1 import job_pb2
+        results = {}
+        def attempt(name, fn):
+            try:
+                fn()
+                results[name] = "ok"
+            except PrsError as e:
+                results[name] = [type(e).__name__, e.code, e.message]
+        attempt("cert_without_key", lambda: Client(tls=Tls(%(cert)r, cert=%(cert)r)))
+        os.environ["PRS_TLS_CERT"] = %(cert)r
+        attempt("env_cert_without_ca", lambda: Client())
+        del os.environ["PRS_TLS_CERT"]
+        attempt("missing_file", lambda: Client().prepare(%(root)r + "/nope.yaml"))
+        client = Client("127.0.0.1:%(silent)d")
+        request = client.prepare(%(job)r, overrides={
+            "output": pathlib.Path(%(root)r) / "elsewhere",
+            "environment.variables.GREETING": "h\u00e9llo \U0001F600: [not, a, list]"})
+        results["path_override"] = request.spec.output
+        results["unicode_override"] = request.spec.environment.variables["GREETING"]
+        spec = dict(%(spec)r, name="emoji-\U0001F600")
+        attempt("unicode_name", lambda: client.prepare(spec))
+        results["dash_path"] = client.prepare(%(root)r + "/-dash.yaml").spec.name
+        start = time.monotonic()
+        try:
+            client.wait("x", timeout=1)
+        except WaitTimeoutError as e:
+            results["wait"] = [e.status, round(time.monotonic() - start)]
+        job = Job("j", "n", "QUEUED", JobCounts())
+        results["hashable"] = hash(job) == hash(Job("j", "n", "QUEUED", JobCounts()))
+        print(json.dumps(results))
+    """ % {"cert": str(cert), "root": str(job.root), "job": str(job.job_file),
+           "silent": silent.getsockname()[1], "spec": job.spec},
+        client_env(), cwd=job.root)
+    silent.close()
+    assert out["cert_without_key"][:2] == ["ConfigurationError", "INVALID_ARGUMENT"]
+    assert "both cert and key" in out["cert_without_key"][2]
+    assert out["env_cert_without_ca"][0] == "ConfigurationError"
+    assert "$PRS_TLS_CA" in out["env_cert_without_ca"][2]
+    assert out["missing_file"][:2] == ["InvalidJobError", "NOT_FOUND"]
+    assert "nope.yaml' does not exist" in out["missing_file"][2]
+    assert out["path_override"] == str(job.root / "elsewhere")
+    assert out["unicode_override"] == "h\u00e9llo \U0001F600: [not, a, list]"
+    # A name is a DNS label: refused by the same check as the CLI's, not by the encoding.
+    assert out["unicode_name"][0] == "InvalidJobError" and "name" in out["unicode_name"][2]
+    assert out["dash_path"] == "local-checks"
+    assert out["wait"] == [None, 1]
+    assert out["hashable"] is True
 
 
 def test_an_unreachable_master_names_the_fix(bins, tmp_path):
