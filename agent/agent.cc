@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "agent/job_workspace.h"
 #include "agent/log_appender.h"
 #include "agent/log_shipper.h"
@@ -136,6 +137,14 @@ class Agent::Impl {
     req.set_job_id(held.job_id);
     req.set_busy_workers(held.busy_workers);
     for (const std::string& id : held.lease_ids) req.add_held_lease_ids(id);
+    const absl::Time now = absl::Now();
+    for (const auto& r : held.running) {
+      v1::RunningTask* t = req.add_running();
+      t->set_job_id(held.job_id);
+      t->set_task_id(r.task_id);
+      t->set_process_name(r.process_name);
+      t->set_running_ms(absl::ToInt64Milliseconds(now - r.since));
+    }
     absl::MutexLock lock(&mu_);
     for (const auto& r : results_) req.add_held_lease_ids(r.lease_id());
     for (const std::string& id : reporting_) req.add_held_lease_ids(id);

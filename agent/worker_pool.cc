@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "agent/gpu_query.h"
 #include "agent/job_log.h"
 #include "agent/resource_monitor.h"
@@ -376,7 +377,10 @@ WorkerPool::Held WorkerPool::held() const {
   held.job_id = job_ ? job_->ws.job_id() : "";
   held.busy_workers = busy_;
   for (const auto& t : queue_) held.lease_ids.push_back(t.lease_id());
-  held.lease_ids.insert(held.lease_ids.end(), running_.begin(), running_.end());
+  for (const auto& [lease_id, running] : running_) {
+    held.lease_ids.push_back(lease_id);
+    held.running.push_back(running);
+  }
   return held;
 }
 
@@ -387,7 +391,8 @@ void WorkerPool::Stop() {
 
 // --- Worker slots --------------------------------------------------------------
 
-std::optional<v1::Task> WorkerPool::PopTask(const std::shared_ptr<Job>& job) {
+std::optional<v1::Task> WorkerPool::PopTask(const std::shared_ptr<Job>& job,
+                                            const std::string& process_name) {
   absl::MutexLock lock(&mu_);
   auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return stopping_ || closing_ == job || job->abort || !queue_.empty();
@@ -399,13 +404,13 @@ std::optional<v1::Task> WorkerPool::PopTask(const std::shared_ptr<Job>& job) {
   v1::Task t = std::move(queue_.front());
   queue_.pop_front();
   ++busy_;
-  running_.insert(t.lease_id());
+  running_[t.lease_id()] = Running{t.task_id(), process_name, absl::Now()};
   return t;
 }
 
 void WorkerPool::SlotLoop(std::shared_ptr<Job> job) {
   SlotWorker w;
-  while (auto task = PopTask(job)) {
+  while (auto task = PopTask(job, w.name)) {
     const bool started = w.proc != nullptr;  // else the time includes init()
     v1::TaskResult r = RunTask(*job, *task, w);
     if (!r.error().empty() && r.status() != v1::RELEASED) job->log.Error(*task, r);

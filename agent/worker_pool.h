@@ -11,6 +11,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -21,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agent/job_workspace.h"
 #include "agent/log_appender.h"
 #include "common/clock.h"
@@ -130,10 +132,16 @@ class WorkerPool {
   void DropQueued();
 
   // What the pool holds, for a heartbeat.
+  struct Running {
+    int64_t task_id = 0;
+    std::string process_name;  // empty while the worker starts
+    absl::Time since;
+  };
   struct Held {
     std::string job_id;
     int busy_workers = 0;
     std::vector<std::string> lease_ids;  // queued and running
+    std::vector<Running> running;        // what the busy workers run
   };
   Held held() const;
 
@@ -146,7 +154,8 @@ class WorkerPool {
 
   void StartMonitor(Job& job);
   std::vector<std::thread> StartSlots(const std::shared_ptr<Job>& job, std::string* error);
-  std::optional<v1::Task> PopTask(const std::shared_ptr<Job>& job);
+  // The next task of `job` for the slot whose worker is `process_name`.
+  std::optional<v1::Task> PopTask(const std::shared_ptr<Job>& job, const std::string& process_name);
   void SlotLoop(std::shared_ptr<Job> job);
   v1::TaskResult RunTask(Job& job, const v1::Task& task, SlotWorker& w);
   // Starts the slot's worker; the attempt's result when that failed.
@@ -181,7 +190,7 @@ class WorkerPool {
   // A mini-batch's time on a started worker, averaged (EWMA) over the
   // current job; unset until the first one.
   std::optional<double> task_seconds_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> running_ ABSL_GUARDED_BY(mu_);  // leases being run
+  std::map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);  // leases being run
 };
 
 }  // namespace prs::agent

@@ -148,6 +148,15 @@ int NodesCommand(JobClient& client, const std::string& output) {
       for (int g = 0; g < a.gpus_size(); ++g) {
         absl::StrAppend(&out, g ? ", " : "", "\"", JsonEscape(a.gpus(g)), "\"");
       }
+      out += "], \"running\": [";
+      for (int r = 0; r < a.running_size(); ++r) {
+        const auto& t = a.running(r);
+        absl::StrAppendFormat(&out,
+                              "%s{\"job_id\": \"%s\", \"task_id\": %d, \"process_name\": \"%s\", "
+                              "\"running_ms\": %d}",
+                              r ? ", " : "", JsonEscape(t.job_id()), t.task_id(),
+                              JsonEscape(t.process_name()), t.running_ms());
+      }
       out += "]}";
     }
     std::printf("%s]\n", out.c_str());

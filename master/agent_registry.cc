@@ -144,6 +144,7 @@ v1::ListAgentsResponse AgentRegistry::List(absl::Time now) const {
     info->set_leases(a->leases);
     for (const std::string& gpu : a->gpus) info->add_gpus(gpu);
     info->set_busy_workers(a->busy_workers);
+    for (const auto& r : a->running) *info->add_running() = r;
   }
   return response;
 }

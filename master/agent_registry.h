@@ -27,9 +27,10 @@ struct Agent {
   absl::Time last_seen;
   std::string job_id;  // assigned job, empty when free
   int64_t leases = 0;
-  bool ships_logs = true;         // false: writes into the master's tree itself (prs run)
-  std::vector<std::string> gpus;  // as CUDA_VISIBLE_DEVICES names them
-  int32_t busy_workers = 0;       // as its last heartbeat said
+  bool ships_logs = true;                // false: writes into the master's tree itself (prs run)
+  std::vector<std::string> gpus;         // as CUDA_VISIBLE_DEVICES names them
+  int32_t busy_workers = 0;              // as its last heartbeat said
+  std::vector<v1::RunningTask> running;  // the same
 };
 
 // A session id without its secret, for logs and reports: "node#tag".

@@ -243,5 +243,11 @@ def test_prs_top_shows_a_running_job_and_its_node(master, start_agent, prs, make
     # Busy workers, as the node's heartbeat says (every 0.5 s here).
     wait_for(lambda: [n["busy_workers"] for n in json.loads(prs("nodes", "--output", "json").stdout)]
              in ([1], [2]), 10, message="the node's busy workers in prs nodes")
+    # And what each runs: this job's mini-batches, on its worker processes.
+    running = wait_for(lambda: json.loads(prs("nodes", "--output", "json").stdout)[0]["running"],
+                       10, message="the node's running mini-batches in prs nodes")
+    assert {r["job_id"] for r in running} == {job_id}, running
+    assert all(0 <= r["task_id"] < 20 and r["running_ms"] >= 0 for r in running), running
+    assert {r["process_name"] for r in running} <= {"", "process000", "process001"}, running
     st = wait_state(prs, job_id, TERMINAL, 60)
     assert st["state"] == "SUCCEEDED", st
