@@ -28,6 +28,7 @@ absl::StatusOr<v1::RegisterAgentResponse> JobManager::RegisterAgent(
   }
   response.set_heartbeat_interval_ms(
       static_cast<int32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  metrics_.agents_registered.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("agent registered node={} ip={} identity={}", request.node_id(), request.ip(),
                principal);
   return response;
@@ -79,6 +80,7 @@ void JobManager::ReclaimLostAgentsLocked(absl::Time now, std::vector<JobOutcome>
     const std::string silent = absl::FormatDuration(now - agent.last_seen);
     const std::string label = SessionLabel(agent.agent_id);
     spdlog::warn("agent lost agent={} silent_for={}", label, silent);
+    metrics_.agents_lost.fetch_add(1, std::memory_order_relaxed);
     ReclaimLeasesLocked(
         agent, v1::AGENT_LOST,
         absl::StrCat("agent ", label, " on node ", agent.node_id, " stopped heartbeating"),
@@ -107,6 +109,8 @@ absl::StatusOr<v1::HeartbeatResponse> JobManager::HeartbeatLocked(
   if (!found.ok()) return found.status();
   Agent& agent = **found;
   agent.busy_workers = std::clamp(request.busy_workers(), 0, 1 << 20);
+  agent.running.assign(request.running().begin(),
+                       request.running().begin() + std::min(request.running_size(), 1024));
   v1::HeartbeatResponse response;
   // Leases granted long ago that the agent does not hold were lost on the
   // way (a PullTasks reply that never arrived): give them back.

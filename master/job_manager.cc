@@ -268,6 +268,17 @@ std::vector<v1::JobStatus> JobManager::ListJobs(
   return out;
 }
 
+std::map<std::string, JobManager::QueueSize> JobManager::Queues() {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, QueueSize> out;
+  for (const Job* job : order_) {
+    if (!job->active()) continue;
+    out[job->job_id] = {static_cast<int64_t>(job->leases.pending()),
+                        static_cast<int64_t>(job->leases.leased())};
+  }
+  return out;
+}
+
 absl::StatusOr<v1::JobStatus> JobManager::Cancel(const std::string& job_id) {
   Job* job;
   {

@@ -20,6 +20,7 @@
 #include "master/input_fingerprint.h"
 #include "master/job.h"
 #include "master/lease_table.h"
+#include "master/metrics.h"
 #include "master/output_committer.h"
 #include "master/partitioner.h"
 #include "master/store.h"
@@ -112,6 +113,16 @@ class JobManager {
 
   // Live agent sessions, by node id.
   v1::ListAgentsResponse ListAgents();
+
+  // The mini-batches of each active job queued and leased now (/metrics and
+  // the dashboard), by job id.
+  struct QueueSize {
+    int64_t pending = 0;
+    int64_t leased = 0;
+  };
+  std::map<std::string, QueueSize> Queues();
+  // The counters of master/metrics.h.
+  MasterMetrics& metrics() { return metrics_; }
 
   // --- AgentService ------------------------------------------------------
   // ALREADY_EXISTS when another live agent (another pid or host) has the same
@@ -331,6 +342,7 @@ class JobManager {
 
   const JobManagerOptions options_;
   Clock* const clock_;
+  MasterMetrics metrics_;
   const std::unique_ptr<Store> store_;
   OutputCommitter committer_;
   // The order the mutexes are taken in: master/lock_order.h.

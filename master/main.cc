@@ -38,6 +38,12 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", options.manager.state_dir, "folder for the database and job logs")
       ->capture_default_str();
   app.add_option("--port-file", port_file, "write the chosen port to this file once serving");
+  std::string http_port_file;
+  app.add_option("--http-listen", options.http_listen,
+                 "host:port for /metrics (Prometheus) and the dashboard (HTTPS with --tls-cert; "
+                 "as --listen, any address but loopback needs TLS and --tokens)");
+  app.add_option("--http-port-file", http_port_file,
+                 "write the HTTP port to this file once serving");
   app.add_option("--heartbeat-interval", heartbeat_s, "seconds between agent heartbeats")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -80,10 +86,18 @@ int main(int argc, char** argv) {
                options.listen, (*server)->port(), options.manager.state_dir,
                options.tls.cert.empty() ? "off" : "on", options.tls.ca.empty() ? "off" : "required",
                options.tokens_file.empty() ? "off (every caller is local)" : options.tokens_file);
-  if (!port_file.empty()) {
-    const std::string tmp = port_file + ".tmp";
-    std::ofstream(tmp) << (*server)->port() << "\n";
-    std::rename(tmp.c_str(), port_file.c_str());
+  if (!options.http_listen.empty()) {
+    spdlog::info("http listen={} port={}: {}://HOST:{}/ (dashboard) and /metrics",
+                 options.http_listen, (*server)->http_port(),
+                 options.tls.cert.empty() ? "http" : "https", (*server)->http_port());
+  }
+  // The HTTP port first: a port file written says that everything serves.
+  for (const auto& [file, port] : {std::pair{http_port_file, (*server)->http_port()},
+                                   std::pair{port_file, (*server)->port()}}) {
+    if (file.empty()) continue;
+    const std::string tmp = file + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    std::rename(tmp.c_str(), file.c_str());
   }
   std::atomic<bool> served{false};
   std::thread waiter([&] {

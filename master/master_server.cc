@@ -25,6 +25,8 @@
 #include "master/executor.h"
 #include "master/log_store.h"
 #include "master/rpc_access.h"
+#include "master/rpc_metrics.h"
+#include "master/web.h"
 #include "prs/v1/agent_service.grpc.pb.h"
 #include "prs/v1/job_service.grpc.pb.h"
 #include "spdlog/spdlog.h"
@@ -102,10 +104,17 @@ class MasterServer::Impl {
     ApplyServerDefaults(builder);
     builder.RegisterService(&job_service_);
     builder.RegisterService(&agent_service_);
+    builder.experimental().SetInterceptorCreators(MakeRpcCounting(manager_->metrics()));
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port_ == 0) {
       return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen,
                                                  "; is another process using the port?"));
+    }
+    if (!options.http_listen.empty()) {
+      web_ = std::make_unique<Web>(manager_.get(), auth_.get());
+      auto http = StartWebServer(options, *web_);
+      if (!http.ok()) return http.status();
+      http_ = *std::move(http);
     }
     ticker_ = std::thread([this] { TickerMain(); });
     return absl::OkStatus();
@@ -113,6 +122,7 @@ class MasterServer::Impl {
 
   void Shutdown() {
     if (shut_down_.exchange(true)) return;
+    if (http_ != nullptr) http_->Stop();
     manager_->Stop();  // listers call back into OnWork(): stop them first
     stop_.Notify();
     if (ticker_.joinable()) ticker_.join();
@@ -132,6 +142,7 @@ class MasterServer::Impl {
     return absl::OkStatus();
   }
   int port() const { return port_; }
+  int http_port() const { return http_ != nullptr ? http_->port() : 0; }
   JobManager& manager() { return *manager_; }
 
  private:
@@ -652,6 +663,8 @@ class MasterServer::Impl {
   AgentServiceImpl agent_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::unique_ptr<Web> web_;  // --http-listen: /metrics and the dashboard
+  std::unique_ptr<HttpServer> http_;
   std::thread ticker_;
   absl::Notification stop_;
   absl::Notification done_;
@@ -676,6 +689,7 @@ absl::StatusOr<std::unique_ptr<MasterServer>> MasterServer::Create(const MasterO
 MasterServer::MasterServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MasterServer::~MasterServer() { impl_->Shutdown(); }
 int MasterServer::port() const { return impl_->port(); }
+int MasterServer::http_port() const { return impl_->http_port(); }
 void MasterServer::Wait() { impl_->Wait(); }
 void MasterServer::Shutdown() { impl_->Shutdown(); }
 JobManager& MasterServer::manager() { return impl_->manager(); }

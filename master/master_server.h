@@ -29,6 +29,10 @@ struct MasterOptions {
   JobManagerOptions manager;
   // Threads that run the blocking part of RPCs.
   int executor_threads = 4;
+  // host:port of the HTTP window (/metrics, the dashboard: master/web.h);
+  // empty: none. As `listen`, another address than loopback needs TLS (the
+  // same certificate: HTTPS) and tokens, or `insecure`.
+  std::string http_listen;
 };
 
 // The prs-master composition root: owns the JobManager, the gRPC server with
@@ -42,6 +46,8 @@ class MasterServer {
   ~MasterServer();  // Shuts down if still serving.
 
   int port() const;
+  // The HTTP window's port (--http-listen), 0 without one.
+  int http_port() const;
   // Blocks until Shutdown() is called from another thread.
   void Wait();
   // Stops accepting calls, answers held long-polls, stops the ticker.

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "master/job_manager.h"
 #include "master/log_tree_writer.h"
 #include "spdlog/spdlog.h"
@@ -28,8 +29,13 @@ absl::StatusOr<v1::ReportResultsResponse> JobManager::Report(
       if (job != nullptr) lease = job->leases.Take(r.task_id(), r.lease_id(), &agent.agent_id);
       if (lease) {
         --agent.leases;
+        metrics_.results_accepted.fetch_add(1, std::memory_order_relaxed);
+        metrics_.pull_to_report_seconds.Observe(
+            absl::ToDoubleSeconds(agent.last_seen - lease->granted));
         outcomes.push_back(
             MakeOutcomeLocked(*job, r.task_id(), *lease, agent.agent_id, agent.node_id, r));
+      } else {
+        metrics_.results_rejected.fetch_add(1, std::memory_order_relaxed);
       }
       response.add_accepted(lease.has_value());
     }
@@ -56,9 +62,15 @@ void JobManager::CommitOutcomes(std::vector<JobOutcome> outcomes) {
   for (auto& o : outcomes) by_job[o.job].push_back(&o.outcome);
   std::vector<Job*> changed;
   for (auto& [job, list] : by_job) {
+    const size_t count = list.size();
+    const absl::Time start = absl::Now();
     const OutputCommitter::Result result = committer_.Commit(
         job->seq, job->job_id, job->spec.append_row_format().header(), std::move(list));
+    metrics_.commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
     if (result.stale) continue;
+    if (result.error.empty() && result.status.ok()) {
+      metrics_.mini_batches_committed.fetch_add(count, std::memory_order_relaxed);
+    }
     absl::MutexLock lock(&mu_);
     changed.push_back(job);
     if (result.appended) job->output_started = true;

@@ -106,6 +106,7 @@ absl::StatusOr<v1::PullTasksResponse> JobManager::TryPull(const v1::PullTasksReq
     granted = job->leases.Grant(agent.agent_id, std::max(1, request.max_tasks()), agent.last_seen,
                                 job->run, RandomId);
     agent.leases += static_cast<int64_t>(granted.size());
+    metrics_.mini_batches_dispatched.fetch_add(granted.size(), std::memory_order_relaxed);
     if (!granted.empty()) {
       // An agent that works on the job (again) is waited for at its end.
       job->logs_done.erase(agent.agent_id);

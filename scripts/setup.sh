@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages prs needs to build and run the examples;
-# with --tests also what only the tests need (Node.js and npm for the test of
-# the API from another language). Safe to run again: apt-get skips what is
+# with --tests also what only the tests need (Prometheus, Chromium and its
+# WebDriver, Node.js and npm). Safe to run again: apt-get skips what is
 # already installed.
 set -euo pipefail
 tests=false
@@ -19,6 +19,14 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# What only the tests use: Prometheus, which scrapes the master's /metrics
+# (test_metrics.py), and Chromium with its WebDriver for the dashboard
+# (test_dashboard.py).
+if $tests; then
+  for p in prometheus chromium chromium-driver python3-selenium; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+fi
 # Node.js and npm for the test of the API from another language
 # (tests/integration/test_node_client.py): Debian's, unless a node and npm
 # are there already (e.g. from NodeSource, whose nodejs holds npm).
