@@ -410,7 +410,8 @@ std::optional<v1::Task> WorkerPool::PopTask(const std::shared_ptr<Job>& job,
 
 void WorkerPool::SlotLoop(std::shared_ptr<Job> job) {
   SlotWorker w;
-  while (auto task = PopTask(job, w.name)) {
+  // The worker's name while it lives; a slot about to start one has none yet.
+  while (auto task = PopTask(job, w.proc ? w.name : std::string())) {
     const bool started = w.proc != nullptr;  // else the time includes init()
     v1::TaskResult r = RunTask(*job, *task, w);
     if (!r.error().empty() && r.status() != v1::RELEASED) job->log.Error(*task, r);
@@ -479,6 +480,9 @@ std::optional<v1::TaskResult> WorkerPool::StartSlotWorker(Job& job, SlotWorker& 
     WorkerIdentities::Identity id = identities_.Take(GpusPerProcess(job.ws.spec()));
     w.name = std::move(id.name);
     w.gpus = std::move(id.gpus);
+    // The heartbeat names the new worker from now on.
+    if (auto it = running_.find(r.lease_id()); it != running_.end())
+      it->second.process_name = w.name;
   }
   r.set_process_name(w.name);
   absl::StatusOr<WorkerStart> started = StartWorker(job, w);

@@ -1,5 +1,6 @@
 #include "master/http_server.h"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -9,10 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <set>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -133,6 +136,110 @@ std::string OpenSslError() {
   return text;
 }
 
+// One client's socket, non-blocking: every read and write waits at most
+// until a deadline, whatever the client does (a byte now and then, a TLS
+// handshake that never ends, a reader that never reads).
+class Connection {
+ public:
+  Connection(int fd, SSL_CTX* ctx) : fd_(fd) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (ctx != nullptr) {
+      ssl_ = SSL_new(ctx);
+      SSL_set_fd(ssl_, fd);
+    }
+  }
+  ~Connection() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    ERR_clear_error();
+  }
+
+  bool Handshake(absl::Time deadline) {
+    return ssl_ == nullptr || Tls([this] { return SSL_accept(ssl_); }, deadline) == 1;
+  }
+  // Bytes read (> 0), 0 at the end, -1 on an error or past the deadline.
+  ssize_t Read(char* buffer, size_t n, absl::Time deadline) {
+    if (ssl_ != nullptr) {
+      return Tls([&] { return SSL_read(ssl_, buffer, static_cast<int>(n)); }, deadline);
+    }
+    for (;;) {
+      const ssize_t got = ::recv(fd_, buffer, n, MSG_DONTWAIT);
+      if (got >= 0) return got;
+      if ((errno != EAGAIN && errno != EINTR) || !Wait(POLLIN, deadline)) return -1;
+    }
+  }
+  bool WriteAll(const std::string& data, absl::Time deadline) {
+    for (size_t done = 0; done < data.size();) {
+      const size_t n = std::min<size_t>(data.size() - done, 1 << 20);
+      ssize_t put;
+      if (ssl_ != nullptr) {
+        put =
+            Tls([&] { return SSL_write(ssl_, data.data() + done, static_cast<int>(n)); }, deadline);
+      } else {
+        put = ::send(fd_, data.data() + done, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (put < 0 && (errno == EAGAIN || errno == EINTR)) {
+          if (!Wait(POLLOUT, deadline)) return false;
+          continue;
+        }
+      }
+      if (put <= 0) return false;
+      done += static_cast<size_t>(put);
+    }
+    return true;
+  }
+  // TLS close_notify, without waiting for the client's.
+  void Close() {
+    if (ssl_ != nullptr) SSL_shutdown(ssl_);
+  }
+
+  // The request was refused before it was read whole: closing now, with its
+  // rest unread, would reset the connection and lose the answer. Half-close,
+  // then read and drop what comes, 256 KiB and 1 s at most in all.
+  void Linger() {
+    ::shutdown(fd_, SHUT_WR);
+    const absl::Time deadline = absl::Now() + absl::Seconds(1);
+    char buffer[16384];
+    for (size_t total = 0; total < (256u << 10);) {
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n > 0) {
+        total += static_cast<size_t>(n);
+      } else if (n == 0 || (errno != EAGAIN && errno != EINTR) || !Wait(POLLIN, deadline)) {
+        return;
+      }
+    }
+  }
+
+ private:
+  bool Wait(short events, absl::Time deadline) {
+    for (;;) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      // Rounded up: a wait that ends before the deadline is not a timeout.
+      const int64_t ms = absl::ToInt64Milliseconds(left) + 1;
+      pollfd p{fd_, events, 0};
+      const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 60'000)));
+      if (r > 0) return true;  // ready, or hung up: the next call says which
+      if (r < 0 && errno != EINTR) return false;
+    }
+  }
+  // An OpenSSL call, retried as the socket becomes ready, until the deadline.
+  template <typename Op>
+  int Tls(Op op, absl::Time deadline) {
+    for (;;) {
+      const int r = op();
+      if (r > 0) return r;
+      const int error = SSL_get_error(ssl_, r);
+      if (error == SSL_ERROR_ZERO_RETURN) return 0;
+      const short events = error == SSL_ERROR_WANT_READ    ? POLLIN
+                           : error == SSL_ERROR_WANT_WRITE ? POLLOUT
+                                                           : 0;
+      if (events == 0 || !Wait(events, deadline)) return -1;
+    }
+  }
+
+  const int fd_;
+  SSL* ssl_ = nullptr;
+};
+
 }  // namespace
 
 class HttpServer::Impl {
@@ -204,6 +311,8 @@ class HttpServer::Impl {
     {
       absl::MutexLock lock(&mu_);
       closing_ = true;
+      // A connection being served ends now: its reads and writes fail.
+      for (int fd : active_) ::shutdown(fd, SHUT_RDWR);
     }
     for (auto& t : workers_) t.join();
     for (int fd : queue_) ::close(fd);
@@ -229,6 +338,14 @@ class HttpServer::Impl {
       return absl::InvalidArgumentError(absl::StrCat(
           "--tls-key ", options_.tls_key, " cannot be used for HTTPS: ", OpenSslError()));
     }
+    if (!options_.tls_client_ca.empty()) {  // mutual TLS, as on the gRPC port
+      if (SSL_CTX_load_verify_locations(ssl_ctx_, options_.tls_client_ca.c_str(), nullptr) != 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--tls-ca ", options_.tls_client_ca, " cannot be used for HTTPS: ", OpenSslError()));
+      }
+      SSL_CTX_set_client_CA_list(ssl_ctx_, SSL_load_client_CA_file(options_.tls_client_ca.c_str()));
+      SSL_CTX_set_verify(ssl_ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    }
     return absl::OkStatus();
   }
 
@@ -239,12 +356,17 @@ class HttpServer::Impl {
       if (fds[1].revents != 0) break;
       if ((fds[0].revents & POLLIN) == 0) continue;
       const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;  // the client left; EMFILE: the next poll retries
-      timeval tv = absl::ToTimeval(options_.io_timeout);
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      if (fd < 0) {
+        // Out of file descriptors: the connection waits in the backlog; the
+        // listening socket stays readable, so pause rather than spin.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          pollfd wake{wake_fd_, POLLIN, 0};
+          ::poll(&wake, 1, 100);
+        }
+        continue;  // or the client left already
+      }
       absl::MutexLock lock(&mu_);
-      if (static_cast<int>(queue_.size() + busy_) >= options_.max_connections) {
+      if (static_cast<int>(queue_.size() + active_.size()) >= options_.max_connections) {
         // Over the bound: refuse at once (plain text; a TLS client sees a
         // failed handshake, as from any full server).
         static constexpr char kBusy[] =
@@ -268,59 +390,33 @@ class HttpServer::Impl {
         if (closing_) return;
         fd = queue_.front();
         queue_.pop_front();
-        ++busy_;
+        active_.insert(fd);
       }
       Serve(fd);
-      ::close(fd);
       absl::MutexLock lock(&mu_);
-      --busy_;
+      active_.erase(fd);  // before close: Stop() never touches a reused number
+      ::close(fd);
     }
   }
 
-  // One connection: TLS handshake, the request head, the handler, the reply.
+  // One connection: TLS handshake and request head within io_timeout of its
+  // start, the handler, the reply within response_timeout.
   void Serve(int fd) {
-    SSL* ssl = nullptr;
-    if (ssl_ctx_ != nullptr) {
-      ssl = SSL_new(ssl_ctx_);
-      SSL_set_fd(ssl, fd);
-      if (SSL_accept(ssl) != 1) {
-        SSL_free(ssl);
-        ERR_clear_error();
-        return;
-      }
-    }
-    auto read = [&](char* buffer, size_t n) -> ssize_t {
-      return ssl != nullptr ? SSL_read(ssl, buffer, static_cast<int>(n)) : ::recv(fd, buffer, n, 0);
-    };
-    auto write_all = [&](const std::string& data) {
-      size_t done = 0;
-      while (done < data.size()) {
-        const ssize_t n =
-            ssl != nullptr
-                ? SSL_write(ssl, data.data() + done, static_cast<int>(data.size() - done))
-                : ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-        if (n <= 0) return;
-        done += static_cast<size_t>(n);
-      }
-    };
+    Connection connection(fd, ssl_ctx_);
+    const absl::Time deadline = absl::Now() + options_.io_timeout;
+    if (!connection.Handshake(deadline)) return;
     std::string head;
     int status = 0;
     char buffer[4096];
-    // The whole head within io_timeout, not each read: a client that sends a
-    // byte now and then does not hold a thread for long.
-    const absl::Time deadline = absl::Now() + options_.io_timeout;
     while (head.find("\r\n\r\n") == std::string::npos) {
       if (head.size() > options_.max_head_bytes) {
         status = 431;
         break;
       }
-      if (absl::Now() > deadline) {
-        status = 408;
-        break;
-      }
-      const ssize_t n = read(buffer, sizeof buffer);
+      const ssize_t n = connection.Read(buffer, sizeof buffer, deadline);
       if (n <= 0) {
-        status = head.empty() ? -1 : 408;  // nothing sent: just close
+        // Nothing sent, or the client went away: just close. Out of time: 408.
+        status = head.empty() || absl::Now() < deadline ? -1 : 408;
         break;
       }
       head.append(buffer, static_cast<size_t>(n));
@@ -342,28 +438,10 @@ class HttpServer::Impl {
       for (const auto& [k, v] : response.headers) absl::StrAppend(&reply, k, ": ", v, "\r\n");
       reply += "\r\n";
       if (request.method != "HEAD") reply += response.body;
-      write_all(reply);
+      connection.WriteAll(reply, absl::Now() + options_.response_timeout);
     }
-    if (ssl != nullptr) {
-      SSL_shutdown(ssl);
-      SSL_free(ssl);
-    }
-    if (status > 0) LingeringClose(fd);
-  }
-
-  // The request was refused before it was read whole: closing now, with its
-  // rest unread, would reset the connection and lose the answer. Half-close,
-  // then read and drop what comes (256 KiB, 1 s at most).
-  static void LingeringClose(int fd) {
-    ::shutdown(fd, SHUT_WR);
-    timeval tv{1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char buffer[16384];
-    for (size_t total = 0; total < (256u << 10);) {
-      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-      if (n <= 0) break;
-      total += static_cast<size_t>(n);
-    }
+    connection.Close();
+    if (status > 0) connection.Linger();
   }
 
   // The request line and the headers prs reads; 0, or the status to answer.
@@ -410,7 +488,7 @@ class HttpServer::Impl {
   std::vector<std::thread> workers_;
   absl::Mutex mu_;
   std::deque<int> queue_ ABSL_GUARDED_BY(mu_);
-  int busy_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<int> active_ ABSL_GUARDED_BY(mu_);  // connections being served
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -5,7 +5,9 @@
 // /metrics and the dashboard, master/web.h): GET and HEAD, one request per
 // connection, optionally over TLS (OpenSSL). Every byte a client sends is
 // bounded: the request head (16 KiB), the connections open at once (64;
-// past them a client gets 503), and the time to send the request (10 s).
+// past them a client gets 503), the time to shake hands and send the request
+// (10 s in all) and to take the reply (30 s). Sockets are non-blocking and
+// every wait has a deadline, so no client holds a thread past them.
 // No gRPC here.
 
 #include <functional>
@@ -46,10 +48,15 @@ struct HttpServerOptions {
   // PEM certificate (chain) and key: HTTPS. Both empty: plain HTTP.
   std::string tls_cert;
   std::string tls_key;
+  // With HTTPS: clients must present a certificate this CA signed.
+  std::string tls_client_ca;
   int threads = 4;
   int max_connections = 64;
   size_t max_head_bytes = 16 << 10;
+  // The TLS handshake and the request head, from the connection's start.
   absl::Duration io_timeout = absl::Seconds(10);
+  // Sending the reply (a 1 MiB log file to a slow reader).
+  absl::Duration response_timeout = absl::Seconds(30);
 };
 
 class HttpServer {

@@ -268,6 +268,25 @@ std::vector<v1::JobStatus> JobManager::ListJobs(
   return out;
 }
 
+JobManager::JobsForMetrics JobManager::MetricsJobs(int ended) {
+  absl::MutexLock lock(&mu_);
+  JobsForMetrics out;
+  std::vector<const Job*> done;
+  for (const Job* job : order_) {
+    ++out.by_state[job->state];
+    if (job->active()) {
+      out.shown.push_back(StatusLocked(*job));
+    } else {
+      done.push_back(job);
+    }
+  }
+  const size_t n = std::min(done.size(), static_cast<size_t>(std::max(0, ended)));
+  std::partial_sort(done.begin(), done.begin() + n, done.end(),
+                    [](const Job* a, const Job* b) { return a->end_ms > b->end_ms; });
+  for (size_t i = 0; i < n; ++i) out.shown.push_back(StatusLocked(*done[i]));
+  return out;
+}
+
 std::map<std::string, JobManager::QueueSize> JobManager::Queues() {
   absl::MutexLock lock(&mu_);
   std::map<std::string, QueueSize> out;

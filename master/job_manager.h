@@ -121,6 +121,14 @@ class JobManager {
     int64_t leased = 0;
   };
   std::map<std::string, QueueSize> Queues();
+  // For /metrics, in one pass under the lock: the number of jobs in each
+  // state, and the status of every active job and of the `ended` ones that
+  // ended last (not every job ever held).
+  struct JobsForMetrics {
+    std::map<v1::JobState, int64_t> by_state;
+    std::vector<v1::JobStatus> shown;
+  };
+  JobsForMetrics MetricsJobs(int ended);
   // The counters of master/metrics.h.
   MasterMetrics& metrics() { return metrics_; }
 

@@ -73,16 +73,15 @@ std::string JobJson(const v1::JobStatus& status, const JobManager::QueueSize* qu
 
 using Labels = PrometheusWriter::Labels;
 
-void WriteJobMetrics(PrometheusWriter& w, const std::vector<v1::JobStatus>& jobs,
+void WriteJobMetrics(PrometheusWriter& w, const JobManager::JobsForMetrics& jobs,
                      const std::map<std::string, JobManager::QueueSize>& queues) {
-  std::map<std::string, int> by_state;
-  for (const char* s : {"QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"}) by_state[s] = 0;
-  std::vector<const v1::JobStatus*> shown;
-  int ended = 0;
-  for (const auto& j : jobs) {  // newest first
-    ++by_state[JobStateName(j.state())];
-    if (!IsTerminal(j.state()) || ended++ < kEndedJobsInMetrics) shown.push_back(&j);
+  std::map<std::string, int64_t> by_state;
+  for (v1::JobState s : {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED, v1::FAILED, v1::CANCELLED}) {
+    auto it = jobs.by_state.find(s);
+    by_state[JobStateName(s)] = it != jobs.by_state.end() ? it->second : 0;
   }
+  std::vector<const v1::JobStatus*> shown;
+  for (const auto& j : jobs.shown) shown.push_back(&j);
   for (const auto& [state, n] : by_state) {
     w.Sample("prs_jobs", "gauge", "Jobs the master holds, by state.", {{"state", state}}, n);
   }
@@ -108,7 +107,8 @@ void WriteJobMetrics(PrometheusWriter& w, const std::vector<v1::JobStatus>& jobs
        [](const v1::JobCounts& c) { return c.retries(); }},
       {"prs_job_items_succeeded_total", "counter", "Items (files or records) that succeeded.",
        [](const v1::JobCounts& c) { return c.items_succeeded(); }},
-      {"prs_job_items_failed_total", "counter", "Items that failed.",
+      // A gauge: a resume runs the failed items again and takes them off.
+      {"prs_job_items_failed", "gauge", "Items that failed (a resume takes its retried ones off).",
        [](const v1::JobCounts& c) { return c.items_failed(); }},
       {"prs_job_items", "gauge", "Items in the mini-batches created so far.",
        [](const v1::JobCounts& c) { return c.items_total(); }},
@@ -219,7 +219,7 @@ void WriteCounters(PrometheusWriter& w, MasterMetrics& m) {
 std::string Web::Metrics() const {
   PrometheusWriter w;
   const auto queues = manager_->Queues();
-  WriteJobMetrics(w, manager_->ListJobs(1 << 30), queues);
+  WriteJobMetrics(w, manager_->MetricsJobs(kEndedJobsInMetrics), queues);
   WriteNodeMetrics(w, manager_->ListAgents());
   WriteCounters(w, manager_->metrics());
   WriteProcessMetrics(w);
@@ -227,14 +227,20 @@ std::string Web::Metrics() const {
 }
 
 HttpResponse Web::Handle(const HttpRequest& request) const {
+  HttpResponse r = Route(request);
+  // Every answer runs only the page's own files: no inline script, no other
+  // origin, no framing (a log file opened directly runs nothing either).
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+  return r;
+}
+
+HttpResponse Web::Route(const HttpRequest& request) const {
   if (request.path == "/healthz") return HttpResponse::Text(200, "ok");
   if (const WebAsset* asset = FindWebAsset(request.path)) {
     HttpResponse r;
     r.content_type = asset->content_type;
     r.body.assign(reinterpret_cast<const char*>(asset->data), asset->size);
-    // The page runs only its own files: no inline script, no other origin.
-    r.headers.emplace_back("Content-Security-Policy",
-                           "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
     return r;
   }
   const bool metrics = request.path == "/metrics";
@@ -352,6 +358,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> StartWebServer(const MasterOptions& 
   http.listen = options.http_listen;
   http.tls_cert = options.tls.cert;
   http.tls_key = options.tls.key;
+  http.tls_client_ca = options.tls.ca;
   return HttpServer::Start(http, [&web](const HttpRequest& r) { return web.Handle(r); });
 }
 

@@ -38,6 +38,7 @@ class Web {
   std::string Metrics() const;
 
  private:
+  HttpResponse Route(const HttpRequest& request) const;
   HttpResponse Api(const HttpRequest& request, const Principal& principal) const;
   HttpResponse Job(const std::string& job_id, const std::string& rest, const HttpRequest& request,
                    const Principal& principal) const;

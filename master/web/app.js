@@ -110,28 +110,58 @@ function stateBadge(state) {
   return el('span', state, 'state ' + state);
 }
 
-// CSV text (no quoted commas in prs's files, except the last column: the error) into rows.
-function parseCsv(text, columns) {
-  return text.split('\n').filter((l) => l.length).map((line) => {
-    const parts = line.split(',');
-    if (columns && parts.length > columns) {
-      parts.splice(columns - 1, parts.length, parts.slice(columns - 1).join(','));
+// CSV text (RFC 4180: a field may be quoted, with "" for a quote, and hold commas and line
+// breaks; prs quotes the Error column so) into rows of fields.
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c !== '"') {
+        field += c;
+      } else if (text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else {
+        quoted = false;
+      }
+    } else if (c === '"' && field === '') {
+      quoted = true;
+    } else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+    } else if (c !== '\r') {
+      field += c;
     }
-    return parts;
-  });
+  }
+  if (field !== '' || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
 }
 
 // A CSV log file: its header and its last rows (TAIL_BYTES at most).
 async function readCsv(jobId, file) {
   const head = await api(logUrl(jobId, file.path, 0, 4096), true);
-  const header = head.text.split('\n')[0].split(',');
+  const header = parseCsv(head.text.split('\n')[0])[0] || [];
+  let rows;
   if (num(file.size) <= TAIL_BYTES) {
-    const all = await api(logUrl(jobId, file.path), true);
-    return { header, rows: parseCsv(all.text, header.length).slice(1) };
+    rows = parseCsv((await api(logUrl(jobId, file.path), true)).text).slice(1);
+  } else {
+    // From the first whole line of the tail; a row cut in two has the wrong width.
+    const tail = (await api(logUrl(jobId, file.path, num(file.size) - TAIL_BYTES), true)).text;
+    rows = parseCsv(tail.slice(tail.indexOf('\n') + 1));
   }
-  const tail = await api(logUrl(jobId, file.path, num(file.size) - TAIL_BYTES), true);
-  const lines = parseCsv(tail.text.slice(tail.text.indexOf('\n') + 1), header.length);
-  return { header, rows: lines };
+  return { header, rows: rows.filter((r) => r.length === header.length) };
 }
 
 // --- The overview -----------------------------------------------------------------------------
@@ -199,7 +229,12 @@ async function showJob(jobId, logPath) {
   $('job-bar').style.width = (100 * progress(job)).toFixed(1) + '%';
   summary(job);
   miniBatches(job);
-  const files = (await api('/api/jobs/' + encodeURIComponent(jobId) + '/logs')).files;
+  // The tree only grows: listed again every 5 s (each second while it is small).
+  if (!lastJob.files || Date.now() - lastJob.filesAt > (lastJob.files.length > 500 ? 5000 : 0)) {
+    lastJob.files = (await api('/api/jobs/' + encodeURIComponent(jobId) + '/logs')).files;
+    lastJob.filesAt = Date.now();
+  }
+  const files = lastJob.files;
   await firstError(job, files);
   await workers(job);
   await attempts(job, files);
@@ -255,7 +290,7 @@ async function firstError(job, files) {
   $('first-error').textContent = job.first_error;
   const link = $('first-error-link');
   link.textContent = job.first_error_log || '-';
-  link.href = '#/job/' + encodeURIComponent(job.job_id) + '/log/' + job.first_error_log;
+  link.href = logHref(job.job_id, job.first_error_log);
   // The file comes with the agent's next shipment of logs: read once it is there.
   const shipped = files.some((f) => f.path === job.first_error_log);
   if (!shipped) $('traceback').textContent = '(the traceback is on its way from the node)';
@@ -350,10 +385,17 @@ async function charts(job, files) {
 }
 
 function logList(job, files) {
-  $('logs').replaceChildren(...files.map((f) => {
+  if (lastJob.listed === files) return; // unchanged since drawn
+  lastJob.listed = files;
+  const MAX_SHOWN = 2000; // perf/<node>/os/ adds files every hour on every node
+  const shown = files.length > MAX_SHOWN ? files.filter((f) => !f.path.startsWith('perf/'))
+    .slice(0, MAX_SHOWN) : files;
+  $('logs-more').textContent = shown.length < files.length
+    ? (files.length - shown.length) + ' more files (prs logs ' + job.job_id + ' lists them all)' : '';
+  $('logs').replaceChildren(...shown.map((f) => {
     const li = el('li');
     const a = el('a', f.path);
-    a.href = '#/job/' + encodeURIComponent(job.job_id) + '/log/' + f.path;
+    a.href = logHref(job.job_id, f.path);
     li.appendChild(a);
     li.appendChild(el('span', ' ' + num(f.size) + ' B', 'muted'));
     return li;
@@ -377,17 +419,33 @@ async function viewer(job, files, path) {
 
 // --- Routing and the refresh loop -------------------------------------------------------------
 
-function route() {
-  const m = location.hash.match(/^#\/job\/([^/]+)(?:\/log\/(.+))?$/);
-  return m ? { job: decodeURIComponent(m[1]), log: m[2] ? decodeURI(m[2]) : null } : {};
+// "#/job/JOB/log/user/stdout/n1/a%25b.txt": each part of the path encoded on its own, so any
+// file name (a '%', a '#', a space) comes back as it was.
+function logHref(jobId, path) {
+  return '#/job/' + encodeURIComponent(jobId) + '/log/' +
+    path.split('/').map(encodeURIComponent).join('/');
+}
+
+function route(hash = location.hash) {
+  const m = hash.match(/^#\/job\/([^/]+)(?:\/log\/(.+))?$/);
+  if (!m) return {};
+  const decode = (part) => {
+    try {
+      return decodeURIComponent(part);
+    } catch (e) {
+      return part; // typed by hand, not a link of this page
+    }
+  };
+  return { job: decode(m[1]), log: m[2] ? m[2].split('/').map(decode).join('/') : null };
 }
 
 let timer = null;
 
 async function refresh() {
   clearTimeout(timer);
-  const r = route();
+  let r = {};
   try {
+    r = route();
     if (r.job) {
       await showJob(r.job, r.log);
     } else {

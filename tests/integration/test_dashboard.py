@@ -163,6 +163,10 @@ def test_a_running_job_moves_to_succeeded_with_its_workers_charts_and_logs(site,
     browser.find_element("link text", "job_progress_overview.txt").click()
     wait_for(lambda: "State: SUCCEEDED" in (text_of(browser, "viewer-text") or ""), 20,
              message="the log viewer to show the overview")
+    # Any file name survives the address: each part of the path is encoded on its own.
+    assert js(browser, "return route(logHref('x-1', 'user/stdout/n1/a 100%#?.txt'))") == \
+        {"job": "x-1", "log": "user/stdout/n1/a 100%#?.txt"}
+    assert js(browser, "return route('#/job/x-1/log/bad%zz')") == {"job": "x-1", "log": "bad%zz"}
 
 
 def test_a_failed_job_shows_its_first_error_and_traceback(site, browser, tmp_path):
@@ -179,6 +183,12 @@ def test_a_failed_job_shows_its_first_error_and_traceback(site, browser, tmp_pat
     assert "ValueError: this model cannot score 3 files" in text_of(browser, "traceback")
     assert text_of(browser, "first-error-link").startswith("user/error/n1/process")
     assert "RUN_EXCEPTION" in text_of(browser, "attempts")
+    # The Error column is the CSV's field, unquoted: the message as the script raised it.
+    errors = js(browser, "const t = document.getElementById('attempts'); "
+                         "const i = [...t.tHead.rows[0].cells].findIndex(c => c.textContent == "
+                         "'Error'); return [...t.tBodies[0].rows].map(r => r.cells[i].textContent)")
+    assert errors and all(e.startswith("ValueError: this model cannot score 3 files")
+                          for e in errors), errors
     assert "error threshold" in text_of(browser, "job-summary").lower() or \
         "failed" in text_of(browser, "job-summary").lower()
 

@@ -144,7 +144,7 @@ def test_prometheus_scrapes_a_running_job(web_cluster, prometheus, bins, tmp_pat
     q = prometheus.query
     assert value(q('prs_job_rows_written_total{job_id="%s"}' % job_id)) == 40
     assert value(q('prs_job_mini_batches_created_total{job_id="%s"}' % job_id)) == 20
-    assert value(q('prs_job_items_failed_total{job_id="%s"}' % job_id)) == 0
+    assert value(q('prs_job_items_failed{job_id="%s"}' % job_id)) == 0
     wait_for(lambda: value(q('prs_jobs{state="SUCCEEDED"}')) == 1, 30,
              message="prs_jobs{state=SUCCEEDED} == 1")
     assert value(q('prs_job_mini_batches{job_id="%s",state="succeeded"}' % job_id)) == 20

@@ -5,8 +5,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <string>
+#include <thread>
+
+#include "absl/time/clock.h"
 
 namespace prs::master {
 namespace {
@@ -81,6 +86,68 @@ TEST_CASE("what is not a GET, a request line or a bounded head is refused") {
   CHECK(Exchange(short_timeout->port(), "GET /x HTTP/1.1\r\n").rfind("HTTP/1.1 408 ", 0) == 0);
   // The server serves on.
   CHECK(Exchange(server->port(), "GET /x HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 200 ", 0) == 0);
+}
+
+// A client that sends one byte every 50 ms and never ends its head.
+class Trickler {
+ public:
+  explicit Trickler(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    thread_ = std::thread([this] {
+      // "POST ..." is refused at once (405); the bytes after it keep coming.
+      const std::string text = "POST /x HTTP/1.1\r\n\r\n" + std::string(1000, 'a');
+      for (char c : text) {
+        if (stop_.load() || ::send(fd_, &c, 1, MSG_NOSIGNAL) != 1) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+  }
+  ~Trickler() {
+    stop_.store(true);
+    thread_.join();
+    ::close(fd_);
+  }
+
+ private:
+  int fd_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_CASE("clients that trickle bytes hold no thread past the deadlines, nor the shutdown") {
+  HttpServerOptions options;
+  options.threads = 1;
+  options.io_timeout = absl::Milliseconds(300);
+  auto server = Echo(options);
+  {
+    Trickler slow_head(server->port());  // its head never ends: cut at io_timeout
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const absl::Time start = absl::Now();
+    CHECK(Exchange(server->port(), "GET /x HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(absl::Now() - start < absl::Seconds(3));
+  }
+  {
+    // Refused (405), then drained for 1 s at most however slowly it sends.
+    Trickler after_refusal(server->port());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const absl::Time start = absl::Now();
+    CHECK(Exchange(server->port(), "GET /x HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(absl::Now() - start < absl::Seconds(3));
+  }
+  HttpServerOptions patient;
+  patient.threads = 1;
+  patient.io_timeout = absl::Seconds(60);
+  auto server2 = Echo(patient);
+  Trickler held(server2->port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const absl::Time start = absl::Now();
+  server2->Stop();  // ends the connection it serves instead of waiting 60 s
+  CHECK(absl::Now() - start < absl::Seconds(3));
 }
 
 TEST_CASE("a bad address or a port in use is a clear error") {
