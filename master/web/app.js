@@ -311,7 +311,8 @@ async function workers(job) {
     for (const r of a.running || []) {
       if (r.job_id !== job.job_id) continue;
       rows.push(row([{ text: a.node_id }, { text: r.process_name || '(starting)' },
-        { text: '#' + r.task_id }, { text: duration(num(r.running_ms) / 1000), className: 'num' }]));
+        { text: '#' + r.task_id },
+        { text: duration(num(r.running_ms) / 1000), className: 'num' }]));
     }
   }
   fill($('workers').tBodies[0], rows);
@@ -390,8 +391,9 @@ function logList(job, files) {
   const MAX_SHOWN = 2000; // perf/<node>/os/ adds files every hour on every node
   const shown = files.length > MAX_SHOWN ? files.filter((f) => !f.path.startsWith('perf/'))
     .slice(0, MAX_SHOWN) : files;
-  $('logs-more').textContent = shown.length < files.length
-    ? (files.length - shown.length) + ' more files (prs logs ' + job.job_id + ' lists them all)' : '';
+  const hidden = files.length - shown.length;
+  $('logs-more').textContent =
+    hidden > 0 ? hidden + ' more files (prs logs ' + job.job_id + ' lists them all)' : '';
   $('logs').replaceChildren(...shown.map((f) => {
     const li = el('li');
     const a = el('a', f.path);
