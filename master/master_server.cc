@@ -497,14 +497,7 @@ class MasterServer::Impl {
         }
         auto dir = impl->manager_->LogDir(req->job_id());
         if (!dir.ok()) return absl::StatusOr<v1::ListLogsResponse>(dir.status());
-        v1::ListLogsResponse r;
-        r.set_log_dir(*dir);
-        for (const auto& f : LogStore::List(*dir)) {
-          auto* file = r.add_files();
-          file->set_path(f.path);
-          file->set_size(f.size);
-        }
-        return absl::StatusOr<v1::ListLogsResponse>(std::move(r));
+        return absl::StatusOr<v1::ListLogsResponse>(LogTreeListing(*dir));
       });
     }
     grpc::ServerUnaryReactor* ReadLog(grpc::CallbackServerContext* ctx,

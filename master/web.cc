@@ -317,16 +317,7 @@ HttpResponse Web::Job(const std::string& job_id, const std::string& rest,
   }
   auto dir = manager_->LogDir(job_id);
   if (!dir.ok()) return FromStatus(dir.status());
-  if (rest == "/logs") {
-    v1::ListLogsResponse r;
-    r.set_log_dir(*dir);
-    for (const auto& f : LogStore::List(*dir)) {
-      auto* file = r.add_files();
-      file->set_path(f.path);
-      file->set_size(f.size);
-    }
-    return HttpResponse::Json(ToJson(r));
-  }
+  if (rest == "/logs") return HttpResponse::Json(ToJson(LogTreeListing(*dir)));
   if (rest == "/log") {
     int64_t offset = 0, max_bytes = kMaxReadLogBytes;
     if ((!request.Query("offset").empty() &&
@@ -345,6 +336,17 @@ HttpResponse Web::Job(const std::string& job_id, const std::string& rest,
     return r;
   }
   return Error(404, "no such page");
+}
+
+v1::ListLogsResponse LogTreeListing(const std::string& log_dir) {
+  v1::ListLogsResponse r;
+  r.set_log_dir(log_dir);
+  for (const auto& f : LogStore::List(log_dir)) {
+    auto* file = r.add_files();
+    file->set_path(f.path);
+    file->set_size(f.size);
+  }
+  return r;
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> StartWebServer(const MasterOptions& options,

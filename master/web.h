@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "master/auth.h"
 #include "master/http_server.h"
+#include "prs/v1/job_service.pb.h"
 
 namespace prs::master {
 
@@ -46,6 +47,9 @@ class Web {
   JobManager* const manager_;
   const Authenticator* const auth_;
 };
+
+// The files of a job's log tree, sorted (ListLogs and /api/jobs/JOB/logs).
+v1::ListLogsResponse LogTreeListing(const std::string& log_dir);
 
 struct MasterOptions;
 // Serves `web` on options.http_listen: HTTPS with options.tls's certificate
