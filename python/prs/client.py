@@ -375,7 +375,7 @@ class _Logs:
             # The state first: once the job has ended, one more read gets the last bytes.
             ended = self._client.get(job_id).done
             try:
-                data = self.read(job_id, path, offset)
+                data = self.read(job_id, path, offset, max_bytes=4 * _LOG_CHUNK_BYTES)
             except LogFileNotFoundError as e:
                 if ended:
                     raise LogFileNotFoundError(
@@ -385,10 +385,10 @@ class _Logs:
             if data:
                 offset += len(data)
                 yield data
-            elif ended:
+                continue  # more may be there already: read on before sleeping
+            if ended:
                 return
-            else:
-                time.sleep(poll_seconds)  # polling the master for new bytes
+            time.sleep(poll_seconds)  # polling the master for new bytes
 
 
 class Client:
