@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -30,6 +31,18 @@ absl::Status Annotate(const grpc::Status& s, const std::string& address, bool tl
   absl::Status st = FromGrpcStatus(s);
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
       s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    // What the transport said that points at one fix.
+    if (absl::StrContains(s.error_message(), "ALPN")) {
+      return absl::UnavailableError(
+          absl::StrCat("prs-master at ", address, " does not speak gRPC there (", s.error_message(),
+                       "); is it the master's --http-listen port? give its --listen port"));
+    }
+    if (tls && absl::StrContains(s.error_message(), "certificate verify failed")) {
+      return absl::UnavailableError(
+          absl::StrCat("the certificate of prs-master at ", address,
+                       " is not signed by the CA in --tls-ca ($PRS_TLS_CA): give the ca.pem that "
+                       "deploy/make-certs.sh made with the master's certificate"));
+    }
     return absl::UnavailableError(absl::StrCat(
         "cannot reach prs-master at ", address, " (", s.error_message(),
         "); start it with `prs-master --listen ", address,
@@ -42,6 +55,21 @@ absl::Status Annotate(const grpc::Status& s, const std::string& address, bool tl
   return st;
 }
 
+// host:port, [v6]:port; not a URL.
+absl::Status CheckMasterAddress(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : address.substr(colon + 1);
+  if (absl::StrContains(address, "://") || port.empty() ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      colon == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--master ($PRS_MASTER) '", address,
+        "' is not host:port: give the master's address and gRPC port, e.g. 127.0.0.1:7600 "
+        "(no scheme; TLS is --tls-ca)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 class JobClient::Impl {
@@ -52,6 +80,7 @@ class JobClient::Impl {
     if (auto s = CheckTokenChannel(address, connection.tls, connection.token); !s.ok()) {
       credentials = s;
     }
+    if (auto s = CheckMasterAddress(address); !s.ok()) credentials = s;
     if (!credentials.ok()) {
       init_ = credentials.status();
       credentials = grpc::InsecureChannelCredentials();  // never used: every call fails first

@@ -71,6 +71,18 @@ struct Job : JobRecord {
   int64_t error_order = 0;
   std::deque<std::pair<absl::Time, int64_t>> rate_samples;
   double rate = 0;
+
+  // Items per second, as every view shows it: over the whole run once the job
+  // ended; since its start during its first minute (the windowed `rate`
+  // needs ticks to fill, and a short job would show 0); then `rate`.
+  double ItemsPerSecond(absl::Time now) const {
+    if (start_ms <= 0) return 0;
+    const double done = static_cast<double>(counts.items_succeeded() + counts.items_failed());
+    const double seconds =
+        static_cast<double>((active() ? absl::ToUnixMillis(now) : end_ms) - start_ms) / 1000.0;
+    if (!active() || seconds < 60) return seconds > 0 ? done / seconds : 0;
+    return rate;
+  }
   // Bumped by each change the progress overview shows; written_version is
   // the one on disk.
   int64_t version = 0, written_version = -1;

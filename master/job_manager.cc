@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <utility>
 
@@ -376,7 +377,8 @@ void JobManager::EndJobLocked(Job& job, v1::JobState state, const std::string& r
     if (agent != nullptr && agent->job_id == job.job_id) agent->job_id.clear();
   }
   job.agents.clear();
-  EventLocked(job, state == v1::SUCCEEDED ? "INFO" : "ERROR",
+  // A cancel is the user's wish, not a failure.
+  EventLocked(job, state == v1::FAILED ? "ERROR" : "INFO",
               absl::StrCat("job ", JobStateName(state), reason.empty() ? "" : ": ", reason));
   ++job.version;
 }
@@ -457,7 +459,8 @@ v1::JobStatus JobManager::StatusLocked(const Job& job) const {
   s.set_start_time_ms(job.start_ms);
   s.set_end_time_ms(job.end_ms);
   s.set_active_agents(static_cast<int32_t>(job.agents.size()));
-  s.set_items_per_second(job.rate);
+  // To 0.1: a WatchJob stream is written only when the status changed.
+  s.set_items_per_second(std::round(job.ItemsPerSecond(clock_->Now()) * 10) / 10);
   s.set_first_error(job.first_error);
   s.set_first_error_log(job.first_error_log);
   s.set_owner(job.owner);

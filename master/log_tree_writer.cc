@@ -97,16 +97,13 @@ std::string Overview(const Job& job, absl::Time now) {
   const int64_t done = c.items_succeeded() + c.items_failed();
   const int64_t remaining = c.items_total() - done;
   std::string eta = "unknown";
-  double rate = job.rate;
+  const double rate = job.ItemsPerSecond(now);  // at the end: over the whole run
   if (!active) {
     eta = "-";
-    // At the end: the average over the run, not the last minute's.
-    const double secs = (job.end_ms - job.start_ms) / 1000.0;
-    rate = job.start_ms > 0 && secs > 0 ? static_cast<double>(done) / secs : 0;
   } else if (!c.listing_done()) {
     eta = "unknown (inputs still being listed)";
-  } else if (job.rate > 0) {
-    eta = FormatDuration(static_cast<double>(remaining) / job.rate);
+  } else if (rate > 0) {
+    eta = FormatDuration(static_cast<double>(remaining) / rate);
   }
   std::string text = absl::StrFormat(
       "Job: %s (%s)\nState: %s\nUpdated: %s UTC\n\n"

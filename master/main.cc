@@ -87,9 +87,12 @@ int main(int argc, char** argv) {
                options.tls.cert.empty() ? "off" : "on", options.tls.ca.empty() ? "off" : "required",
                options.tokens_file.empty() ? "off (every caller is local)" : options.tokens_file);
   if (!options.http_listen.empty()) {
-    spdlog::info("http listen={} port={}: {}://HOST:{}/ (dashboard) and /metrics",
+    const std::string host = options.http_listen.substr(0, options.http_listen.rfind(':'));
+    spdlog::info("http listen={} port={}: {}://{}:{}/ (dashboard) and /metrics",
                  options.http_listen, (*server)->http_port(),
-                 options.tls.cert.empty() ? "http" : "https", (*server)->http_port());
+                 options.tls.cert.empty() ? "http" : "https",
+                 host.empty() || host == "0.0.0.0" || host == "[::]" ? "<this host>" : host,
+                 (*server)->http_port());
   }
   // The HTTP port first: a port file written says that everything serves.
   for (const auto& [file, port] : {std::pair{http_port_file, (*server)->http_port()},

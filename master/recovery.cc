@@ -117,6 +117,15 @@ absl::Status JobManager::ClaimForResumeLocked(Job& job) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", id, " SUCCEEDED; there is nothing to resume"));
   }
+  // Its agents are still stopping its workers and shipping their last logs
+  // (the end is not published yet: status still says RUNNING).
+  if (!EndPublishedLocked(job)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", id,
+                     " is still stopping (its agents are shipping their last logs); "
+                     "resume it once `prs status ",
+                     id, "` shows ", JobStateName(job.state)));
+  }
   if (job.resuming) {
     return absl::FailedPreconditionError(absl::StrCat("job ", id, " is being resumed"));
   }

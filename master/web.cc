@@ -143,8 +143,10 @@ void WriteJobMetrics(PrometheusWriter& w, const JobManager::JobsForMetrics& jobs
              static_cast<double>(c.mini_batches_failed()));
   }
   for (const auto* j : shown) {
-    w.Sample("prs_job_items_per_second", "gauge", "Items per second over the last minute.",
-             {{"job_id", j->job_id()}}, j->items_per_second());
+    w.Sample(
+        "prs_job_items_per_second", "gauge",
+        "Items per second: over the last minute while the job runs, over the run once it ended.",
+        {{"job_id", j->job_id()}}, j->items_per_second());
   }
 }
 
@@ -252,7 +254,12 @@ HttpResponse Web::Route(const HttpRequest& request) const {
       return Error(401, "give your token: Authorization: Bearer <token>");
     }
     auto found = auth_->Authenticate(absl::StripAsciiWhitespace(header));
-    if (!found.ok()) return FromStatus(found.status());
+    if (!found.ok()) {
+      // Not the CLI's words: a browser or Prometheus has no --token-file.
+      return Error(401,
+                   "this token is not in the master's tokens file: give one that "
+                   "deploy/make-token.sh made for you (role read to scrape /metrics)");
+    }
     principal = *std::move(found);
   }
   const Access& access = metrics                                        ? kMetricsAccess

@@ -35,9 +35,9 @@ def main():
                                              status.output_file or status.output_dir))
             error = client.first_error(job.job_id)
             if error:
-                print("first error: %s" % error["error"])
-                if error["traceback"]:
-                    print("--- %s ---\n%s" % (error["log"], error["traceback"].rstrip()))
+                print("first error: %s" % error.error)
+                if error.traceback:
+                    print("--- %s ---\n%s" % (error.log, error.traceback.rstrip()))
             return 0 if status.succeeded else 1
     except PrsError as e:
         print("error (%s): %s" % (e.code, e), file=sys.stderr)

@@ -351,10 +351,20 @@ function chart(title, values, max) {
   svg.setAttribute('height', h);
   const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
   const n = Math.max(1, values.length - 1);
-  line.setAttribute('points', values.map((v, i) =>
-    (i * w / n).toFixed(1) + ',' + (h - 2 - (h - 4) * Math.min(1, v / max)).toFixed(1)).join(' '));
+  const y = (v) => (h - 2 - (h - 4) * Math.min(1, v / max)).toFixed(1);
+  line.setAttribute('points', values.map((v, i) => (i * w / n).toFixed(1) + ',' + y(v)).join(' '));
   svg.appendChild(line);
+  if (values.length === 1) { // one sample so far: a dot, and when the next comes
+    const dot = document.createElementNS('http://www.w3.org/2000/svg', 'circle');
+    dot.setAttribute('cx', 4);
+    dot.setAttribute('cy', y(values[0]));
+    dot.setAttribute('r', 3);
+    svg.appendChild(dot);
+  }
   box.appendChild(svg);
+  if (values.length === 1) {
+    box.appendChild(el('div', '1 sample; one every resource_monitor_interval seconds', 'muted'));
+  }
   return box;
 }
 
@@ -417,6 +427,10 @@ async function viewer(job, files, path) {
   const offset = Math.max(0, num(file.size) - 1024 * 1024);
   const text = (await api(logUrl(job.job_id, path, offset), true)).text;
   $('viewer-text').textContent = (offset ? '... (the last MiB)\n' : '') + text;
+  if (lastJob.shown !== path) { // a link was followed: show the file, below the tables
+    lastJob.shown = path;
+    $('viewer').scrollIntoView();
+  }
 }
 
 // --- Routing and the refresh loop -------------------------------------------------------------
@@ -442,9 +456,19 @@ function route(hash = location.hash) {
 }
 
 let timer = null;
+let pointerDown = false;
 
-async function refresh() {
+// Redrawing replaces the tables' rows: not while the user clicks or selects text in them.
+function userBusy() {
+  return pointerDown || String(window.getSelection() || '').length > 0;
+}
+
+async function refresh(fromTimer) {
   clearTimeout(timer);
+  if (fromTimer === true && userBusy()) {
+    timer = setTimeout(() => refresh(true), REFRESH_MS);
+    return;
+  }
   let r = {};
   try {
     r = route();
@@ -467,10 +491,15 @@ async function refresh() {
       }
       return; // until a token is given
     }
-    $('error').textContent = e.message;
+    $('error').replaceChildren(el('span', e.message + ' '));
+    if (r.job) {
+      const back = el('a', 'all jobs');
+      back.href = '#/';
+      $('error').appendChild(back);
+    }
     $('error').hidden = false;
   }
-  timer = setTimeout(refresh, REFRESH_MS);
+  timer = setTimeout(() => refresh(true), REFRESH_MS);
 }
 
 document.addEventListener('DOMContentLoaded', () => {
@@ -481,6 +510,8 @@ document.addEventListener('DOMContentLoaded', () => {
     $('token').value = '';
     refresh();
   });
-  window.addEventListener('hashchange', refresh);
+  window.addEventListener('hashchange', () => refresh());
+  document.addEventListener('mousedown', () => { pointerDown = true; });
+  document.addEventListener('mouseup', () => { pointerDown = false; });
   refresh();
 });

@@ -24,7 +24,7 @@ import random
 import shutil
 import subprocess
 import time
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import grpc
 
@@ -37,7 +37,8 @@ except ImportError as e:  # pragma: no cover: a source tree that was never built
         "<build>/python to PYTHONPATH next to the source tree's python/ folder (%s)" % e) from e
 
 __all__ = [
-    "Client", "Tls", "Job", "JobCounts", "SubmittedJob", "LogFile", "Node", "PrsError",
+    "Client", "Tls", "Job", "JobCounts", "SubmittedJob", "LogFile", "Node", "FirstError",
+    "PrsError",
     "InvalidJobError", "JobNotFoundError", "FailedPreconditionError", "PermissionDeniedError",
     "MasterUnavailableError", "WaitTimeoutError", "LogFileNotFoundError", "ConfigurationError",
     "TERMINAL_STATES",
@@ -173,6 +174,15 @@ class SubmittedJob:
 
 
 @dataclasses.dataclass(frozen=True)
+class FirstError:
+    """A job's first error (JobStatus.first_error), the file of its log tree that holds it
+    (user/error/<node>/<process>.txt), and that record: the traceback and the inputs."""
+    error: str
+    log: str
+    traceback: str
+
+
+@dataclasses.dataclass(frozen=True)
 class LogFile:
     """One file of a job's log tree: its path relative to logs/, and its size in bytes."""
     path: str
@@ -238,6 +248,9 @@ class Tls:
                     "$PRS_TLS_CERT and $PRS_TLS_KEY need $PRS_TLS_CA, the CA that signed the "
                     "master's certificate", "INVALID_ARGUMENT")
             return None
+        for name, path in (("$PRS_TLS_CA", ca), ("$PRS_TLS_CERT", cert), ("$PRS_TLS_KEY", key)):
+            if path and not os.access(path, os.R_OK):
+                raise ConfigurationError("%s: cannot read %s" % (name, path), "INVALID_ARGUMENT")
         return Tls(ca, cert, key)
 
 
@@ -406,6 +419,12 @@ class Client:
     def __init__(self, master: Optional[str] = None, token: Optional[str] = None,
                  tls: Union[Tls, str, bool, None] = None, prs_binary: Optional[str] = None):
         self.master = master or os.environ.get("PRS_MASTER") or DEFAULT_MASTER
+        host, _, port = self.master.rpartition(":")
+        if "://" in self.master or not host or not port.isdigit():
+            raise ConfigurationError(
+                "master (or $PRS_MASTER) %r is not host:port: give the master's address and gRPC "
+                "port, e.g. 127.0.0.1:7600 (no scheme; TLS is tls=)" % self.master,
+                "INVALID_ARGUMENT")
         self._token = _token_from_environment() if token is None else token.strip()
         if isinstance(tls, str):
             tls = Tls(tls)
@@ -452,6 +471,17 @@ class Client:
         code = e.code()
         message = e.details() or str(code)
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            # What the transport said that points at one fix.
+            if "ALPN" in message:
+                return MasterUnavailableError(
+                    "prs-master at %s does not speak gRPC there (%s); is it the master's "
+                    "--http-listen port? give its --listen port" % (self.master, message),
+                    code.name)
+            if self._tls is not None and "certificate verify failed" in message:
+                return MasterUnavailableError(
+                    "the certificate of prs-master at %s is not signed by the CA in %s: give the "
+                    "ca.pem that deploy/make-certs.sh made with the master's certificate"
+                    % (self.master, self._tls.ca), code.name)
             message = ("cannot reach prs-master at %s (%s); start it with `prs-master --listen %s`"
                        ", or point Client(master=...) / $PRS_MASTER at it" %
                        (self.master, message, self.master))
@@ -515,10 +545,18 @@ class Client:
         resp = self._call("ListJobs", job_service_pb2.ListJobsRequest(limit=limit), 10)
         return [_job(j) for j in resp.jobs]
 
-    def cancel(self, job_id: str) -> Job:
-        """Cancels a queued or running job. Its end (CANCELLED) is published once the agents have
-        stopped its workers: wait() for it."""
-        return _job(self._call("CancelJob", job_service_pb2.CancelJobRequest(job_id=job_id), 30))
+    def cancel(self, job_id: str, wait: bool = True, timeout: float = 60) -> Job:
+        """Cancels a queued or running job. As `prs cancel`, waits (`timeout` seconds at most)
+        until the end is published, once the agents have stopped its workers and shipped their
+        last logs, and returns that status; with wait=False, returns at once (still RUNNING)."""
+        status = _job(self._call("CancelJob", job_service_pb2.CancelJobRequest(job_id=job_id),
+                                 30))
+        if not wait or status.done:
+            return status
+        try:
+            return self.wait(job_id, timeout=timeout)
+        except WaitTimeoutError as e:
+            return e.status or status  # its workers are still stopping
 
     def resume(self, job_id: str) -> Job:
         """Runs a FAILED or CANCELLED job's failed and unprocessed mini-batches again, appending
@@ -582,9 +620,9 @@ class Client:
             pass
         return last
 
-    def first_error(self, job_id: str) -> Optional[Dict[str, str]]:
-        """The job's first error and the traceback file that has it, or None when nothing
-        failed: {"error": ..., "log": path in the log tree, "traceback": its text}."""
+    def first_error(self, job_id: str) -> Optional[FirstError]:
+        """The job's first error, the file of the log tree that has it, and its traceback (with
+        the failing mini-batch's inputs), or None when nothing failed."""
         status = self.get(job_id)
         if not status.first_error:
             return None
@@ -597,4 +635,4 @@ class Client:
             end = text.find("\n\n")
             if end >= 0:
                 text = text[:end + 1]
-        return {"error": status.first_error, "log": status.first_error_log, "traceback": text}
+        return FirstError(status.first_error, status.first_error_log, text)

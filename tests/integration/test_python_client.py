@@ -81,6 +81,7 @@ def test_submit_in_five_lines_then_get_list_nodes_and_logs(master, start_agent, 
             "submitted": submitted.job_id, "log_dir": submitted.log_dir,
             "state": status.state, "done": status.done, "succeeded": status.succeeded,
             "counts": status.counts.__dict__, "output_file": status.output_file,
+            "rate": status.items_per_second,
             "owner": status.owner, "get": client.get(submitted.job_id).state,
             "listed": [j.job_id for j in client.list()],
             "nodes": sorted(n.node_id for n in client.nodes()),
@@ -91,6 +92,8 @@ def test_submit_in_five_lines_then_get_list_nodes_and_logs(master, start_agent, 
             "first_error": client.first_error(submitted.job_id)}))
     """ % str(job.job_file), client_env(master.address))
     assert out["state"] == "SUCCEEDED" and out["done"] and out["succeeded"]
+    # Over the run, even for a job shorter than the rate's one-minute window.
+    assert out["rate"] > 0
     assert out["get"] == "SUCCEEDED" and out["listed"] == [out["submitted"]]
     assert out["counts"]["items_succeeded"] == 40 and out["counts"]["items_failed"] == 0
     # mini_batch_size 7 from the overrides: 40 files in 6 mini-batches.
@@ -203,8 +206,7 @@ def test_cancel_resume_watch_and_wait_timeout(master, start_agent, tmp_path):
             seen.append(status.state)
             if status.counts.items_succeeded >= 2:
                 break
-        client.cancel(submitted.job_id)
-        cancelled = client.wait(submitted.job_id, timeout=60)
+        cancelled = client.cancel(submitted.job_id)  # waits for the end, as prs cancel
         try:
             client.cancel(submitted.job_id)
             again = None
@@ -299,6 +301,18 @@ def test_an_unreachable_master_names_the_fix(bins, tmp_path):
     assert out["code"] == "UNAVAILABLE"
     assert "cannot reach prs-master at 127.0.0.1:1" in out["message"]
     assert "prs-master --listen 127.0.0.1:1" in out["message"]
+    # Not an address at all: said before anything is sent, by the client and the CLI alike.
+    for address in ("127.0.0.1", "https://127.0.0.1:7600", ":7600"):
+        out = run_client("""
+            try:
+                Client(%r)
+            except ConfigurationError as e:
+                print(json.dumps(e.message))
+        """ % address, client_env())
+        assert "is not host:port" in out and "127.0.0.1:7600" in out, out
+        r = subprocess.run([str(bins.prs), "--master", address, "list"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2 and "is not host:port" in r.stderr, r.stderr
 
 
 def test_tls_and_tokens_as_the_cli(cluster, tmp_path):  # noqa: F811 (the fixture)
