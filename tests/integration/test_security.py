@@ -367,7 +367,8 @@ def test_plaintext_and_wrong_ca_clients_fail_cleanly(cluster, bins, tmp_path):
                PRS_TLS_CA=str(other / "ca.pem"))
     r = subprocess.run([str(bins.prs), "list"],
                        env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 3 and "certificate is signed by --tls-ca" in r.stderr, r.stderr
+    assert r.returncode == 3 and "is not signed by the CA in --tls-ca ($PRS_TLS_CA)" in r.stderr, \
+        r.stderr
     r = cluster.prs("list", token="root", tls_ca=True)
     assert r.returncode == 0, r.stderr
 
