@@ -10,6 +10,7 @@
 #include "CLI/CLI.hpp"
 #include "agent/agent.h"
 #include "common/credentials.h"
+#include "common/grpc_logging.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "spdlog/spdlog.h"
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   prs::SetUpLogging("agent", log_level);
+  prs::RouteGrpcLogsToSpdlog(spdlog::level::warn);
   auto token = prs::ReadToken(token_file, "");
   if (!token.ok()) {
     std::fprintf(stderr, "prs-agent: %s\n", std::string(token.status().message()).c_str());

@@ -14,6 +14,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "common/credentials.h"
+#include "common/grpc_logging.h"
 #include "common/logging.h"
 
 namespace {
@@ -188,5 +189,6 @@ int main(int argc, char** argv) {
   AddResumeAndCleanSubcommands(app, args, subcommands);
   CLI11_PARSE(app, argc, argv);
   prs::SetUpLogging("prs", args.log_level);
+  prs::RouteGrpcLogsToSpdlog(spdlog::level::debug);  // the CLI explains failures itself
   return Dispatch(subcommands, args);
 }

@@ -1,8 +1,15 @@
 #include "common/grpc_defaults.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/resource_quota.h>
 
+#include <atomic>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "common/grpc_logging.h"
 #include "common/message_limits.h"
+#include "spdlog/spdlog.h"
 
 namespace prs {
 
@@ -19,6 +26,24 @@ grpc::ChannelArguments DefaultChannelArguments(absl::Duration initial_backoff) {
                 static_cast<int>(absl::ToInt64Milliseconds(initial_backoff)));
   }
   return args;
+}
+
+namespace {
+
+std::atomic<spdlog::level::level_enum> grpc_errors_at{spdlog::level::warn};
+
+void LogGrpcLine(gpr_log_func_args* args) {
+  const auto level =
+      args->severity == GPR_LOG_SEVERITY_ERROR ? grpc_errors_at.load() : spdlog::level::debug;
+  spdlog::log(level, "grpc: {} ({}:{})", std::string(absl::StripAsciiWhitespace(args->message)),
+              args->file, args->line);
+}
+
+}  // namespace
+
+void RouteGrpcLogsToSpdlog(spdlog::level::level_enum errors_at) {
+  grpc_errors_at.store(errors_at);
+  gpr_set_log_function(LogGrpcLine);
 }
 
 void ApplyServerDefaults(grpc::ServerBuilder& builder) {

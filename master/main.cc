@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "common/grpc_logging.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "master/master_server.h"
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   options.manager.durability = *parsed;
 
   prs::SetUpLogging("master", log_level);
+  prs::RouteGrpcLogsToSpdlog(spdlog::level::warn);
   options.manager.heartbeat_interval = absl::Seconds(heartbeat_s);
   options.manager.agent_timeout = absl::Seconds(agent_timeout_s);
   options.manager.logs_grace = absl::Seconds(logs_grace_s);
