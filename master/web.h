@@ -35,10 +35,9 @@ class Web {
   Web(JobManager* manager, const Authenticator* auth) : manager_(manager), auth_(auth) {}
   HttpResponse Handle(const HttpRequest& request) const;
 
+ private:
   // /metrics's text, for a caller that may read it.
   std::string Metrics() const;
-
- private:
   HttpResponse Route(const HttpRequest& request) const;
   HttpResponse Api(const HttpRequest& request, const Principal& principal) const;
   HttpResponse Job(const std::string& job_id, const std::string& rest, const HttpRequest& request,

@@ -98,8 +98,8 @@ function eta(job) {
   return duration(left / job.items_per_second);
 }
 
-function bar(job, big) {
-  const outer = el('div', null, 'progress' + (big ? ' big' : ''));
+function bar(job) {
+  const outer = el('div', null, 'progress');
   const inner = el('div', null, job.state);
   inner.style.width = (100 * progress(job)).toFixed(1) + '%';
   outer.appendChild(inner);

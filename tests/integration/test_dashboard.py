@@ -8,6 +8,7 @@ PRS_UPDATE_SCREENSHOT=1 also writes the screenshot of a job in progress to docs/
 """
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -189,8 +190,10 @@ def test_a_failed_job_shows_its_first_error_and_traceback(site, browser, tmp_pat
                          "'Error'); return [...t.tBodies[0].rows].map(r => r.cells[i].textContent)")
     assert errors and all(e.startswith("ValueError: this model cannot score 3 files")
                           for e in errors), errors
-    assert "error threshold" in text_of(browser, "job-summary").lower() or \
-        "failed" in text_of(browser, "job-summary").lower()
+    # The state with the master's reason, and the failed items counted.
+    summary = text_of(browser, "job-summary")
+    assert re.search(r"StateFAILED: \S", summary), summary
+    assert re.search(r"Items\d+ of \d+, [1-6] failed", summary), summary
 
 
 def test_the_page_asks_for_a_token_and_shows_a_submitter_only_theirs(site, browser, tmp_path):
